@@ -1,0 +1,64 @@
+"""steploop: declarative optimisation loops.
+
+A ``Trainer`` runs a ``StepStrategy`` (one update step) and fires ``Callback`` hooks around each
+step: stopping criteria, loggers and the release of per-step resources. The core imports no
+framework; ``steploop.tf`` holds the TensorFlow strategies and ``steploop.numpy`` a pure-NumPy one.
+
+>>> import steploop as sl
+>>> from steploop.numpy import GradientDescent
+>>> gd = GradientDescent(lambda x: ((x - 4) ** 2, 2 * (x - 4)), 0.0, learning_rate=0.1)
+>>> sl.Trainer(gd, callbacks=[sl.LossBelow(1e-12) | sl.MaxSteps(1000)]).run().status
+'converged'
+"""
+
+from steploop.callbacks import (
+    AllOf,
+    AnyOf,
+    Callback,
+    CallbackList,
+    CSVLogger,
+    EarlyStopping,
+    Every,
+    GradientNormBelow,
+    LossBelow,
+    LossChangeBelow,
+    MaxSteps,
+    PrintLogger,
+    Release,
+    StopOnNaN,
+    StoppingCriterion,
+    TimeLimit,
+)
+from steploop.history import History
+from steploop.records import STATUSES, RunResult, StepRecord, Stop
+from steploop.strategy import StepOutput, StepStrategy
+from steploop.trainer import Trainer
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "STATUSES",
+    "AllOf",
+    "AnyOf",
+    "CSVLogger",
+    "Callback",
+    "CallbackList",
+    "EarlyStopping",
+    "Every",
+    "GradientNormBelow",
+    "History",
+    "LossBelow",
+    "LossChangeBelow",
+    "MaxSteps",
+    "PrintLogger",
+    "Release",
+    "RunResult",
+    "StepOutput",
+    "StepRecord",
+    "StepStrategy",
+    "Stop",
+    "StopOnNaN",
+    "StoppingCriterion",
+    "TimeLimit",
+    "Trainer",
+]

@@ -1,0 +1,36 @@
+"""Callbacks: the hooks, stopping criteria, loggers and the built-in release hook."""
+
+from steploop.callbacks.base import Callback, CallbackList, Every
+from steploop.callbacks.cleanup import Release
+from steploop.callbacks.loggers import CSVLogger, PrintLogger
+from steploop.callbacks.stopping import (
+    AllOf,
+    AnyOf,
+    EarlyStopping,
+    GradientNormBelow,
+    LossBelow,
+    LossChangeBelow,
+    MaxSteps,
+    StopOnNaN,
+    StoppingCriterion,
+    TimeLimit,
+)
+
+__all__ = [
+    "AllOf",
+    "AnyOf",
+    "CSVLogger",
+    "Callback",
+    "CallbackList",
+    "EarlyStopping",
+    "Every",
+    "GradientNormBelow",
+    "LossBelow",
+    "LossChangeBelow",
+    "MaxSteps",
+    "PrintLogger",
+    "Release",
+    "StopOnNaN",
+    "StoppingCriterion",
+    "TimeLimit",
+]

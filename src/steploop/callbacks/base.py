@@ -1,0 +1,237 @@
+"""Callbacks: objects whose hooks the Trainer calls around runs and steps.
+
+Every hook is a no-op here, so a callback overrides only what it needs. The hooks and their
+arguments (``trainer`` is the running ``Trainer``):
+
+* ``on_run_begin(trainer)`` when ``run``/``iterate`` starts (once per call);
+* ``on_step_begin(trainer, step)`` before step number ``step`` (counted from 1) runs;
+* ``on_step_end(trainer, record)`` after the step, with its ``StepRecord``;
+* ``on_error(trainer, error)`` when the step or a hook raised ``error``;
+* ``on_run_end(trainer, result)`` when the call ends, however it ends, with its ``RunResult``.
+
+Order: callbacks fire in the order they were given to the Trainer, at every hook, followed by
+the Trainer's own resource release (``describe()`` prints the list). A hook asks the run to end
+with ``trainer.stop(reason)``; the Trainer honours it before the next step, after the current
+step's remaining ``on_step_end`` hooks ran.
+
+Which hooks run after a stop and after an error:
+
+* after a stop request, the remaining ``on_step_end`` hooks of that step, the release and every
+  ``on_run_end`` hook run; no further ``on_step_begin`` does.
+* after an error in a step or hook, the remaining hooks of that stage are skipped; every
+  ``on_error`` hook, the release and every ``on_run_end`` hook (with status ``error``) run,
+  then the error reaches the caller unchanged. An exception inside those clean-up hooks is
+  logged under ``"steploop"`` and does not hide the first one.
+
+A hook's signature is checked when the Trainer is built, so a mistake fails before training.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from steploop import _validate
+
+if TYPE_CHECKING:
+    from steploop.records import RunResult, StepRecord
+    from steploop.trainer import Trainer
+
+#: hook name -> the arguments it takes after ``self``.
+HOOKS: dict[str, tuple[str, ...]] = {
+    "on_run_begin": ("trainer",),
+    "on_step_begin": ("trainer", "step"),
+    "on_step_end": ("trainer", "record"),
+    "on_error": ("trainer", "error"),
+    "on_run_end": ("trainer", "result"),
+}
+
+
+class Callback:
+    """Base class of everything the Trainer notifies; every hook does nothing.
+
+    >>> class CountSteps(Callback):
+    ...     def __init__(self):
+    ...         self.seen = 0
+    ...     def on_step_end(self, trainer, record):
+    ...         self.seen += 1
+    >>> CountSteps().every(10)
+    Every(callback=CountSteps, n=10)
+    """
+
+    #: True when the callback reads ``StepRecord.gradients``; the Trainer refuses it for a
+    #: strategy that reports none.
+    requires_gradients: bool = False
+
+    def on_run_begin(self, trainer: Trainer) -> None:
+        """Called when ``run`` or ``iterate`` starts."""
+
+    def on_step_begin(self, trainer: Trainer, step: int) -> None:
+        """Called before step ``step`` (counted from 1)."""
+
+    def on_step_end(self, trainer: Trainer, record: StepRecord) -> None:
+        """Called after each step with its record."""
+
+    def on_error(self, trainer: Trainer, error: BaseException) -> None:
+        """Called when the step or a hook raised ``error``."""
+
+    def on_run_end(self, trainer: Trainer, result: RunResult) -> None:
+        """Called when ``run`` or ``iterate`` ends, after a stop or an error too."""
+
+    def every(self, n: int) -> Every:
+        """This callback, with its step hooks called only on steps that are multiples of ``n``."""
+        return Every(self, n)
+
+    def describe(self) -> str:
+        """One line saying what this callback is (used by ``Trainer.describe``)."""
+        return repr(self)
+
+    def __repr__(self) -> str:
+        return type(self).__name__
+
+
+def overridden_hooks(callback: Callback) -> list[str]:
+    """The hook names ``callback`` implements itself (not inherited as no-ops from Callback)."""
+    kind = type(callback)
+    return [name for name in HOOKS if getattr(kind, name) is not getattr(Callback, name)]
+
+
+def check_signatures(callback: Callback, label: str) -> None:
+    """Raise ``TypeError`` if a hook of ``callback`` cannot take the arguments it will get."""
+    for name in overridden_hooks(callback):
+        hook = getattr(callback, name)
+        if not callable(hook):
+            raise TypeError(f"{label}.{name} must be a method, got {type(hook).__name__}")
+        try:
+            signature = inspect.signature(hook)
+        except (TypeError, ValueError):
+            continue
+        arguments = HOOKS[name]
+        try:
+            signature.bind(*arguments)
+        except TypeError:
+            raise TypeError(
+                f"{label}.{name} must accept ({', '.join(arguments)}); "
+                f"its signature is {signature}"
+            ) from None
+
+
+@attrs.define(repr=False)
+class Every(Callback):
+    """Call ``callback``'s step hooks only on steps that are multiples of ``n``.
+
+    Run hooks and ``on_error`` always reach it.
+
+    >>> from steploop.callbacks.loggers import PrintLogger
+    >>> Every(PrintLogger(), 5)
+    Every(callback=PrintLogger(every=1), n=5)
+    """
+
+    callback: Callback
+    n: int = attrs.field(converter=lambda value: _validate.count("every", value))
+
+    def __attrs_post_init__(self) -> None:
+        if not isinstance(self.callback, Callback):
+            raise TypeError(f"Every: callback must be a Callback, got {type(self.callback).__name__}")
+        check_signatures(self.callback, repr(self.callback))
+
+    @property
+    def requires_gradients(self) -> bool:  # type: ignore[override]
+        return self.callback.requires_gradients
+
+    def on_run_begin(self, trainer: Trainer) -> None:
+        self.callback.on_run_begin(trainer)
+
+    def on_step_begin(self, trainer: Trainer, step: int) -> None:
+        if step % self.n == 0:
+            self.callback.on_step_begin(trainer, step)
+
+    def on_step_end(self, trainer: Trainer, record: StepRecord) -> None:
+        if record.step % self.n == 0:
+            self.callback.on_step_end(trainer, record)
+
+    def on_error(self, trainer: Trainer, error: BaseException) -> None:
+        self.callback.on_error(trainer, error)
+
+    def on_run_end(self, trainer: Trainer, result: RunResult) -> None:
+        self.callback.on_run_end(trainer, result)
+
+    def __repr__(self) -> str:
+        return f"Every(callback={self.callback!r}, n={self.n})"
+
+
+class CallbackList(Callback):
+    """Callbacks called in order at every hook; itself a Callback.
+
+    Each hook is dispatched only to the callbacks that implement it, so a registered callback that
+    ignores a hook costs nothing there.
+
+    >>> CallbackList([Callback(), Callback()]).callbacks
+    (Callback, Callback)
+    """
+
+    def __init__(self, callbacks: Iterable[Callback] = ()) -> None:
+        self.callbacks: tuple[Callback, ...] = tuple(callbacks)
+        self._by_hook: dict[str, tuple[Callback, ...]] = {
+            name: tuple(c for c in self.callbacks if name in overridden_hooks(c)) for name in HOOKS
+        }
+        self._step_begin = [c.on_step_begin for c in self._by_hook["on_step_begin"]]
+        self._step_end = [c.on_step_end for c in self._by_hook["on_step_end"]]
+
+    @property
+    def requires_gradients(self) -> bool:  # type: ignore[override]
+        return any(c.requires_gradients for c in self.callbacks)
+
+    def on_run_begin(self, trainer: Trainer) -> None:
+        for callback in self._by_hook["on_run_begin"]:
+            callback.on_run_begin(trainer)
+
+    def on_step_begin(self, trainer: Trainer, step: int) -> None:
+        for hook in self._step_begin:
+            hook(trainer, step)
+
+    def on_step_end(self, trainer: Trainer, record: StepRecord) -> None:
+        for hook in self._step_end:
+            hook(trainer, record)
+
+    def on_error(self, trainer: Trainer, error: BaseException) -> None:
+        for callback in self._by_hook["on_error"]:
+            callback.on_error(trainer, error)
+
+    def on_run_end(self, trainer: Trainer, result: RunResult) -> None:
+        for callback in self._by_hook["on_run_end"]:
+            callback.on_run_end(trainer, result)
+
+    def __iter__(self) -> Any:
+        return iter(self.callbacks)
+
+    def __len__(self) -> int:
+        return len(self.callbacks)
+
+    def __repr__(self) -> str:
+        return f"CallbackList({list(self.callbacks)!r})"
+
+
+def as_callbacks(callbacks: Any) -> Sequence[Callback]:
+    """Validate the Trainer's ``callbacks`` argument and return it as a tuple."""
+    if isinstance(callbacks, Callback):
+        raise TypeError(
+            f"callbacks must be a list of Callback objects, got a single {callbacks!r}; "
+            f"pass [{callbacks!r}]"
+        )
+    if isinstance(callbacks, (str, bytes)) or not isinstance(callbacks, Iterable):
+        raise TypeError(
+            f"callbacks must be a list of Callback objects, got {type(callbacks).__name__}"
+        )
+    result = tuple(callbacks)
+    for index, callback in enumerate(result):
+        if not isinstance(callback, Callback):
+            raise TypeError(
+                f"callbacks[{index}] must be a Callback, got {callback!r} "
+                f"({type(callback).__name__})"
+            )
+        check_signatures(callback, f"callbacks[{index}] ({type(callback).__name__})")
+    return result

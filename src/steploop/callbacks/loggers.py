@@ -1,0 +1,156 @@
+"""Loggers: callbacks that report steps to people (``PrintLogger``) and files (``CSVLogger``).
+
+The history is always kept by the Trainer; loggers only report. ``PrintLogger`` prints lines like
+the article's output (step, loss, variable values, gradients where the strategy reports them)
+and, at the end of a run, the last step if it was not printed and why the run stopped.
+``CSVLogger`` writes one row per step and flushes it, so the file is complete up to the last
+finished step even if the process dies.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import sys
+from typing import IO, TYPE_CHECKING, Any
+
+import attrs
+import numpy as np
+
+from steploop import _validate
+from steploop.callbacks.base import Callback
+
+if TYPE_CHECKING:
+    from steploop.records import RunResult, StepRecord
+    from steploop.trainer import Trainer
+
+
+def format_value(value: Any) -> str:
+    """Format a number or small array compactly; large arrays as shape and norm.
+
+    >>> format_value(3.9999993), format_value(np.array([1.0, 2.0])), format_value(np.ones((3, 3)))
+    ('3.99999', '[1 2]', '<(3, 3) norm 3>')
+    """
+    array = np.asarray(value)
+    if array.ndim == 0:
+        return f"{float(array):.6g}"
+    if array.size <= 4:
+        return np.array2string(array, precision=6, separator=" ", floatmode="maxprec")
+    norm = float(np.sqrt(np.sum(np.square(array, dtype=np.float64))))
+    return f"<{array.shape} norm {norm:.6g}>"
+
+
+def format_record(record: StepRecord, *, variables: bool = True, gradients: bool = True) -> str:
+    """One line for a step: ``step 3: loss=10.24 x=1.952 grad[x]=-5.12``."""
+    parts = [f"step {record.step}: loss={record.loss:.6g}"]
+    parts += [f"{name}={format_value(value)}" for name, value in record.values.items()]
+    if variables:
+        parts += [f"{name}={format_value(value)}" for name, value in record.variables.items()]
+    if gradients:
+        parts += [f"grad[{name}]={format_value(g)}" for name, g in record.gradients.items()]
+        for target, grads in record.target_gradients.items():
+            parts += [f"grad_{target}[{name}]={format_value(g)}" for name, g in grads.items()]
+    return " ".join(parts)
+
+
+@attrs.define(repr=False)
+class PrintLogger(Callback):
+    """Print every ``every``-th step, then the last step and the stop reason at the end of a run.
+
+    >>> PrintLogger(every=10)
+    PrintLogger(every=10)
+    """
+
+    every_n: int = attrs.field(
+        default=1, alias="every", converter=lambda value: _validate.count("every", value)
+    )
+    variables: bool = True
+    gradients: bool = True
+    file: IO[str] | None = None
+    _last_printed: int = attrs.field(default=0, init=False)
+
+    def _print(self, text: str) -> None:
+        print(text, file=self.file if self.file is not None else sys.stdout)
+
+    def on_step_end(self, trainer: Trainer, record: StepRecord) -> None:
+        if record.step % self.every_n == 0:
+            self._print(format_record(record, variables=self.variables, gradients=self.gradients))
+            self._last_printed = record.step
+
+    def on_run_end(self, trainer: Trainer, result: RunResult) -> None:
+        last = trainer.last_record
+        if last is not None and last.step != self._last_printed and result.status != "error":
+            self._print(format_record(last, variables=self.variables, gradients=self.gradients))
+            self._last_printed = last.step
+        self._print(f"{result.status}: {result.stop_reason}")
+
+    def __repr__(self) -> str:
+        return f"PrintLogger(every={self.every_n})"
+
+
+@attrs.define(repr=False)
+class CSVLogger(Callback):
+    """Append a row per ``every``-th step (``step``, ``loss`` and the step's values) to ``path``.
+
+    The file is truncated when the trainer's first run begins and appended to by later runs.
+    Values that are arrays are written as JSON lists.
+
+    >>> CSVLogger("run.csv")
+    CSVLogger('run.csv', every=1)
+    """
+
+    path: str = attrs.field(converter=os.fspath)
+    every_n: int = attrs.field(
+        default=1, alias="every", converter=lambda value: _validate.count("every", value)
+    )
+    _file: IO[str] | None = attrs.field(default=None, init=False)
+    _writer: Any = attrs.field(default=None, init=False)
+    _columns: tuple[str, ...] | None = attrs.field(default=None, init=False)
+    _started: bool = attrs.field(default=False, init=False)
+
+    def __attrs_post_init__(self) -> None:
+        folder = os.path.dirname(os.path.abspath(self.path))
+        if not os.path.isdir(folder):
+            raise ValueError(f"CSVLogger path {self.path!r}: folder {folder!r} does not exist")
+
+    def on_run_begin(self, trainer: Trainer) -> None:
+        mode = "a" if self._started else "w"
+        self._file = open(self.path, mode, newline="", encoding="utf-8")  # noqa: SIM115
+        self._writer = csv.writer(self._file)
+        self._started = True
+
+    def on_step_end(self, trainer: Trainer, record: StepRecord) -> None:
+        if record.step % self.every_n:
+            return
+        assert self._file is not None
+        columns = ("step", "loss", *sorted(record.values))
+        if self._columns is None:
+            self._columns = columns
+            self._writer.writerow(columns)
+        elif columns != self._columns:
+            raise ValueError(
+                f"CSVLogger({self.path!r}): step {record.step} has columns {list(columns)}, "
+                f"the file has {list(self._columns)}"
+            )
+        row = [record.step, _cell(record.loss)]
+        row += [_cell(record.values[name]) for name in columns[2:]]
+        self._writer.writerow(row)
+        self._file.flush()
+
+    def on_run_end(self, trainer: Trainer, result: RunResult) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def __repr__(self) -> str:
+        return f"CSVLogger({self.path!r}, every={self.every_n})"
+
+
+def _cell(value: Any) -> str:
+    array = np.asarray(value)
+    if array.ndim == 0:
+        number = float(array)
+        return repr(number) if math.isfinite(number) else str(number)
+    return json.dumps(array.tolist())

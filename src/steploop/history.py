@@ -1,0 +1,122 @@
+"""Columnar history of a training run: one row per step, one NumPy column per quantity.
+
+Columns ``step`` and ``loss`` are always there. A strategy's reported ``values`` and anything a
+callback logs with ``History.log`` become further columns; a step that has no entry for a column
+reads ``nan`` there. Each column stores numbers in a NumPy buffer that doubles when full, so
+appending costs O(1) amortised and no Python object is kept per step. Reading a column returns a
+read-only view of the rows so far.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import numpy as np
+
+
+class _Column:
+    """A growable NumPy buffer of rows with a fixed trailing shape."""
+
+    __slots__ = ("buffer", "shape")
+
+    def __init__(self, shape: tuple[int, ...], rows: int) -> None:
+        self.shape = shape
+        self.buffer = np.full((max(rows, 16), *shape), np.nan)
+
+    def set(self, row: int, value: np.ndarray) -> None:
+        if row >= len(self.buffer):
+            grown = np.full((max(2 * len(self.buffer), row + 1), *self.shape), np.nan)
+            grown[: len(self.buffer)] = self.buffer
+            self.buffer = grown
+        self.buffer[row] = value
+
+
+class History(Mapping[str, np.ndarray]):
+    """Per-step numbers of a run, read as ``history["loss"]`` (a NumPy array, one entry per step).
+
+    >>> history = History()
+    >>> history.append(1, 16.0)
+    >>> history.append(2, 10.24, {"lr": 0.1})
+    >>> history["loss"].tolist(), history["lr"].tolist()
+    ([16.0, 10.24], [nan, 0.1])
+    """
+
+    def __init__(self) -> None:
+        self._rows = 0
+        self._columns: dict[str, _Column] = {}
+
+    def __len__(self) -> int:
+        return len(self._columns)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._columns)
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        try:
+            column = self._columns[name]
+        except KeyError:
+            raise KeyError(
+                f"history has no column {name!r}; it has {sorted(self._columns)}"
+            ) from None
+        if len(column.buffer) < self._rows:
+            column.set(self._rows - 1, np.full(column.shape, np.nan))
+        view = column.buffer[: self._rows]
+        view.flags.writeable = False
+        return view
+
+    @property
+    def rows(self) -> int:
+        """The number of steps recorded."""
+        return self._rows
+
+    def append(self, step: int, loss: float, values: Mapping[str, Any] | None = None) -> None:
+        """Add the row of a new step with its loss and any further named values."""
+        self._rows += 1
+        self._set("step", step)
+        self._set("loss", loss)
+        if values:
+            for name, value in values.items():
+                self._set(name, value)
+
+    def log(self, name: str, value: Any) -> None:
+        """Record ``value`` under column ``name`` for the latest step (for callbacks).
+
+        Values are numbers or arrays of one fixed shape per column.
+        """
+        if self._rows == 0:
+            raise ValueError(f"History.log({name!r}, ...) needs a step: no step has run yet")
+        if name in ("step", "loss"):
+            raise ValueError(f"History.log: column {name!r} is kept by the Trainer itself")
+        self._set(name, value)
+
+    def _set(self, name: str, value: Any) -> None:
+        try:
+            array = np.asarray(value, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"history column {name!r} takes numbers or numeric arrays, "
+                f"got {type(value).__name__}"
+            ) from None
+        column = self._columns.get(name)
+        if column is None:
+            column = self._columns[name] = _Column(array.shape, self._rows)
+        elif array.shape != column.shape:
+            raise ValueError(
+                f"history column {name!r} holds values of shape {column.shape}, "
+                f"got shape {array.shape} at row {self._rows}"
+            )
+        column.set(self._rows - 1, array)
+
+    def __eq__(self, other: object) -> bool:
+        """Histories are equal when they have the same columns with the same numbers (nan == nan)."""
+        if not isinstance(other, History):
+            return NotImplemented
+        return set(self) == set(other) and all(
+            np.array_equal(self[name], other[name], equal_nan=True) for name in self
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"History(rows={self._rows}, columns={list(self._columns)})"

@@ -1,0 +1,143 @@
+"""Values that cross the Trainer's boundary: one ``StepRecord`` per step, one ``RunResult`` per run.
+
+Both are frozen attrs records holding Python and NumPy values. A ``StepRecord`` converts the
+framework's gradients to NumPy only when someone reads them, so a step whose callbacks never look
+at gradients copies none to the host. Variable values are read on demand too, and only while the
+step is current (during its callbacks or the body of an ``iterate()`` loop): a record kept for
+later still has its loss, gradients and values, but not the variables of a step long gone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Final
+
+import attrs
+import numpy as np
+
+if TYPE_CHECKING:
+    from steploop.history import History
+
+#: The words ``RunResult.status`` can take. ``error`` is only seen by ``on_run_end`` hooks and
+#: ``Trainer.result`` when a run ended in an exception (``run`` itself re-raises it).
+STATUSES: Final = ("converged", "budget", "exhausted", "stopped", "nonfinite", "error")
+
+
+class Lazy:
+    """A value computed on first access, optionally expiring (internal helper).
+
+    >>> calls = []
+    >>> lazy = Lazy(lambda: calls.append(1) or {"x": 1})
+    >>> lazy.get(), lazy.get(), len(calls)
+    ({'x': 1}, {'x': 1}, 1)
+    """
+
+    __slots__ = ("_compute", "_value", "_expired_message")
+
+    _UNSET: Final = object()
+
+    def __init__(self, compute: Callable[[], Any] | None, value: Any = _UNSET) -> None:
+        self._compute = compute
+        self._value = value
+        self._expired_message: str | None = None
+
+    def get(self) -> Any:
+        if self._value is Lazy._UNSET:
+            if self._expired_message is not None:
+                raise RuntimeError(self._expired_message)
+            assert self._compute is not None
+            self._value = self._compute()
+            self._compute = None
+        return self._value
+
+    def expire(self, message: str) -> None:
+        """Forget how to compute the value if it was never read; later reads raise ``message``."""
+        if self._value is Lazy._UNSET:
+            self._compute = None
+            self._expired_message = message
+
+
+def _empty() -> Lazy:
+    return Lazy(None, {})
+
+
+@attrs.frozen
+class StepRecord:
+    """What one step produced, as plain Python and NumPy values.
+
+    ``step`` counts from 1; ``loss`` is the loss the step's gradients were taken at (before its
+    update). ``gradients`` maps variable names to NumPy arrays (empty when the strategy reports
+    none); ``target_gradients`` maps each extra target to such a mapping; ``values`` holds other
+    named quantities the strategy reported; ``variables`` maps variable names to their values after
+    the step's update.
+
+    >>> record = StepRecord(step=1, loss=16.0)
+    >>> record.step, record.loss, record.gradients
+    (1, 16.0, {})
+    """
+
+    step: int
+    loss: float
+    values: Mapping[str, Any] = attrs.field(factory=dict)
+    _gradients: Lazy = attrs.field(factory=_empty, alias="gradients_lazy", repr=False, eq=False)
+    _target_gradients: Lazy = attrs.field(
+        factory=_empty, alias="target_gradients_lazy", repr=False, eq=False
+    )
+    _variables: Lazy = attrs.field(factory=_empty, alias="variables_lazy", repr=False, eq=False)
+
+    @property
+    def gradients(self) -> dict[str, np.ndarray]:
+        """Gradients of the loss, keyed by variable name (converted to NumPy on first access)."""
+        return self._gradients.get()
+
+    @property
+    def target_gradients(self) -> dict[str, dict[str, np.ndarray]]:
+        """``{target: {variable: gradient}}`` for every extra target the strategy differentiated."""
+        return self._target_gradients.get()
+
+    @property
+    def variables(self) -> dict[str, np.ndarray]:
+        """Variable values after this step's update; readable while the step is current."""
+        return self._variables.get()
+
+
+@attrs.frozen
+class RunResult:
+    """The outcome of one ``Trainer.run`` call.
+
+    ``steps`` is the total number of steps the trainer has done (over every run); ``loss`` the
+    last step's loss (``nan`` before any step); ``status`` one word of ``STATUSES``;
+    ``stop_reason`` a sentence saying what ended the run; ``converged`` is true exactly when a
+    convergence criterion (not a budget, exhausted data, the user or an error) ended it;
+    ``elapsed`` is this call's wall time in seconds.
+
+    >>> from steploop.history import History
+    >>> result = RunResult(steps=3, loss=0.5, status="budget",
+    ...                    stop_reason="run(max_steps=3) did its 3 steps",
+    ...                    history=History(), elapsed=0.01)
+    >>> result.converged
+    False
+    """
+
+    steps: int
+    loss: float
+    status: str = attrs.field(validator=attrs.validators.in_(STATUSES))
+    stop_reason: str
+    history: History
+    elapsed: float
+
+    @property
+    def converged(self) -> bool:
+        return self.status == "converged"
+
+
+@attrs.frozen
+class Stop:
+    """A request to end the run: a readable ``reason`` and the ``status`` word it implies.
+
+    >>> Stop("LossBelow(1e-12): loss 9e-13 < 1e-12 at step 70", "converged").status
+    'converged'
+    """
+
+    reason: str
+    status: str = attrs.field(default="stopped", validator=attrs.validators.in_(STATUSES))
