@@ -1,0 +1,224 @@
+"""Shared machinery of the TensorFlow strategies: argument checks, compiling, loss checks.
+
+A TensorFlow strategy writes ``_update(*batch)``, the graph-compatible body of one step, and
+``_output(result)``, which turns what ``_update`` returned into a ``StepOutput``. ``TFStep`` runs
+``_update`` eagerly or as a ``tf.function`` (``compile=True``), and makes sure a mistake found
+while tracing reaches the caller as the clear ``TypeError``/``ValueError`` steploop raised, not
+wrapped in TensorFlow's traceback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from steploop import _validate
+from steploop.strategy import StepOutput, StepStrategy
+from steploop.tf.naming import unique_names
+
+
+def _is_variable(value: Any) -> bool:
+    return isinstance(value, (tf.Variable, keras.Variable))
+
+
+def check_var_list(owner: str, var_list: Any) -> tuple[Any, ...] | None:
+    """Validate a ``var_list`` argument: ``None`` or a non-empty sequence of variables."""
+    if var_list is None:
+        return None
+    if _is_variable(var_list):
+        raise TypeError(f"{owner}: var_list must be a list of variables, got one variable; "
+                        f"pass [{getattr(var_list, 'name', 'x')}]")
+    if isinstance(var_list, (str, bytes, Mapping)) or not isinstance(var_list, (Sequence, set)):
+        try:
+            var_list = list(var_list)
+        except TypeError:
+            raise TypeError(
+                f"{owner}: var_list must be a list of variables, got {type(var_list).__name__}"
+            ) from None
+    variables = tuple(var_list)
+    if not variables:
+        raise ValueError(f"{owner}: var_list is empty; give the variables to optimise")
+    for index, variable in enumerate(variables):
+        if not _is_variable(variable):
+            raise TypeError(
+                f"{owner}: var_list[{index}] must be a tf.Variable or keras.Variable, "
+                f"got {type(variable).__name__}"
+            )
+        if not getattr(variable, "trainable", True):
+            raise ValueError(
+                f"{owner}: var_list[{index}] ({getattr(variable, 'name', '?')}) is not trainable"
+            )
+    return variables
+
+
+def check_optimizer(owner: str, optimizer: Any) -> Any:
+    """Validate an optimizer: anything with ``apply_gradients`` (Keras 3, tf_keras, custom)."""
+    if not callable(getattr(optimizer, "apply_gradients", None)):
+        raise TypeError(
+            f"{owner}: optimizer must have an apply_gradients method (a Keras optimizer such as "
+            f"keras.optimizers.SGD), got {type(optimizer).__name__}"
+        )
+    return optimizer
+
+
+class StepError(Exception):
+    """Carries a steploop error out of a ``tf.function`` trace unchanged (internal)."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class TFStep(StepStrategy):
+    """Base of the TensorFlow strategies (internal): checks, names, compiling."""
+
+    _fn_label = "loss"
+
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        optimizer: Any,
+        var_list: Any = None,
+        *,
+        compile: bool = True,
+    ) -> None:
+        owner = type(self).__name__
+        self._fn = _validate.callable_(
+            f"{owner}: {self._fn_label}", fn, f"a function returning {self._returns}"
+        )
+        self._optimizer = check_optimizer(owner, optimizer)
+        self._var_list = check_var_list(owner, var_list)
+        if not isinstance(compile, bool):
+            raise TypeError(f"{owner}: compile must be a bool, got {type(compile).__name__}")
+        self._compile = compile
+        self._takes_batch: bool | None = None
+        self._function: Callable[..., Any] | None = None
+        self._variables: tuple[Any, ...] | None = self._var_list
+        self._names: tuple[str, ...] | None = (
+            None if self._var_list is None else unique_names(self._var_list)
+        )
+        self._pending_error: Exception | None = None
+
+    _returns = "a scalar loss tensor"
+
+    # -- StepStrategy -----------------------------------------------------------------------
+    @property
+    def optimizer(self) -> Any:
+        return self._optimizer
+
+    @property
+    def compiled(self) -> bool:
+        return self._compile
+
+    def check(self, takes_batch: bool) -> None:
+        how = f"{self._fn_label}(batch), since the Trainer has data" if takes_batch else (
+            f"{self._fn_label}() (no data was given to the Trainer)"
+        )
+        _validate.accepts(f"{type(self).__name__}: {self._fn_label}", self._fn, int(takes_batch), how)
+        self._takes_batch = takes_batch
+
+    def step(self, batch: Any = None) -> StepOutput:
+        takes_batch = self._takes_batch if self._takes_batch is not None else batch is not None
+        arguments = (batch,) if takes_batch else ()
+        run = self._update
+        if self._compile:
+            if self._function is None:
+                self._function = tf.function(self._update, reduce_retracing=True)
+            run = self._function
+        try:
+            result = run(*arguments)
+        except Exception:
+            error, self._pending_error = self._pending_error, None
+            if error is not None:
+                raise error from None
+            raise
+        return self._output(result)
+
+    def variables(self) -> Mapping[str, np.ndarray]:
+        if self._variables is None:
+            return {}
+        assert self._names is not None
+        return {name: v.numpy() for name, v in zip(self._names, self._variables, strict=True)}
+
+    # -- for subclasses ---------------------------------------------------------------------
+    def _update(self, *batch: Any) -> Any:
+        raise NotImplementedError
+
+    def _output(self, result: Any) -> StepOutput:
+        raise NotImplementedError
+
+    def _fail(self, error: Exception) -> Exception:
+        """Remember ``error`` so ``step`` re-raises it as is; return it to be raised here."""
+        self._pending_error = error
+        return error
+
+    def _call(self, *batch: Any) -> Any:
+        return self._fn(*batch)
+
+    def _checked_loss(self, value: Any, what: str = "loss") -> tf.Tensor:
+        """``value`` as a floating scalar tensor, or a clear error naming what is wrong."""
+        owner = f"{type(self).__name__}: {self._fn_label}"
+        if isinstance(value, (str, bytes)) or value is None:
+            raise self._fail(TypeError(
+                f"{owner} must return a numeric scalar tensor for {what!r}, got {value!r}"
+            ))
+        try:
+            tensor = tf.convert_to_tensor(value)
+        except (TypeError, ValueError):
+            raise self._fail(TypeError(
+                f"{owner} must return a numeric scalar tensor for {what!r}, "
+                f"got {type(value).__name__}"
+            )) from None
+        if tensor.shape.rank is not None and tensor.shape.rank != 0:
+            raise self._fail(ValueError(
+                f"{owner} must return a scalar for {what!r}, got a tensor of shape "
+                f"{tuple(tensor.shape)}; reduce it, e.g. with tf.reduce_mean"
+            ))
+        if not tensor.dtype.is_floating:
+            raise self._fail(TypeError(
+                f"{owner} must return a floating-point scalar for {what!r}, got {tensor.dtype.name}"
+            ))
+        return tensor
+
+    def _resolve(self, tape: tf.GradientTape) -> tuple[Any, ...]:
+        """The variables to update: ``var_list``, or those the tape watched."""
+        if self._var_list is not None:
+            return self._var_list
+        watched = tuple(v for v in tape.watched_variables() if getattr(v, "trainable", True))
+        if not watched:
+            raise self._fail(ValueError(
+                f"{type(self).__name__}: the {self._fn_label} read no trainable variable, so "
+                "there is nothing to optimise; pass var_list or use the variables in it"
+            ))
+        if self._variables is None or len(watched) != len(self._variables) or any(
+            a is not b for a, b in zip(watched, self._variables, strict=True)
+        ):
+            self._variables, self._names = watched, unique_names(watched)
+        return watched
+
+    def _checked_gradients(self, gradients: Sequence[Any], variables: Sequence[Any]) -> None:
+        """Raise naming the first variable the loss does not depend on."""
+        if all(g is not None for g in gradients):
+            return
+        names = unique_names(variables)
+        missing = [name for name, g in zip(names, gradients, strict=True) if g is None]
+        if missing:
+            raise self._fail(ValueError(
+                f"{type(self).__name__}: the loss does not depend on variable(s) {missing} "
+                "(their gradient is None); remove them from var_list or use them in the loss"
+            ))
+
+    def _watch(self, tape: tf.GradientTape) -> None:
+        if self._var_list is not None:
+            for variable in self._var_list:
+                tape.watch(getattr(variable, "value", variable) if isinstance(
+                    variable, keras.Variable) else variable)
+
+    def __repr__(self) -> str:
+        names = "watched" if self._names is None else list(self._names)
+        return (f"{type(self).__name__}(optimizer={type(self._optimizer).__name__}, "
+                f"var_list={names}, compile={self._compile})")

@@ -1,0 +1,69 @@
+"""``MinimizeStep``: the ``optimizer.minimize(loss, var_list)`` step, on any Keras optimizer.
+
+Keras 3 optimizers have no ``minimize`` any more; this strategy gives its meaning back (a gradient
+tape around the loss, then ``apply_gradients``) and calls the optimizer's own ``minimize`` where
+one exists (``tf_keras`` optimizers, for instance). Like ``minimize``, it reports the loss but no
+gradients.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import tensorflow as tf
+
+from steploop.strategy import StepOutput
+from steploop.tf._base import TFStep
+
+
+class MinimizeStep(TFStep):
+    """One ``minimize`` step of ``loss`` (a function returning a scalar tensor) over ``var_list``.
+
+    >>> import keras, tensorflow as tf
+    >>> x = tf.Variable(0.0, name="x")
+    >>> step = MinimizeStep(lambda: (x - 4.0) ** 2, [x], keras.optimizers.SGD(0.1))
+    >>> float(step.step().loss), round(float(x.numpy()), 6)
+    (16.0, 0.8)
+    """
+
+    reports_gradients: ClassVar[bool] = False
+
+    def __init__(self, loss: Any, var_list: Any, optimizer: Any, *, compile: bool = True) -> None:
+        if var_list is None:
+            raise TypeError("MinimizeStep: var_list is required, as for optimizer.minimize")
+        super().__init__(loss, optimizer, var_list, compile=compile)
+        self._own_minimize = callable(getattr(optimizer, "minimize", None))
+        self._probed = False
+
+    @property
+    def uses_own_minimize(self) -> bool:
+        """True when the optimizer's own ``minimize`` does the update."""
+        return self._own_minimize
+
+    def _update(self, *batch: Any) -> Any:
+        variables = self._var_list
+        assert variables is not None
+        if not self._own_minimize:
+            with tf.GradientTape() as tape:
+                loss = self._checked_loss(self._call(*batch))
+            gradients = tape.gradient(loss, variables)
+            self._checked_gradients(gradients, variables)
+            self._optimizer.apply_gradients(zip(gradients, variables, strict=True))
+            return loss
+        if not self._probed:  # once: name a variable the loss ignores, as the tape path does
+            with tf.GradientTape() as tape:
+                probe = self._checked_loss(self._call(*batch))
+            self._checked_gradients(tape.gradient(probe, variables), variables)
+            self._probed = True
+        captured = []
+
+        def loss_fn() -> tf.Tensor:
+            value = self._checked_loss(self._call(*batch))
+            captured.append(value)
+            return value
+
+        self._optimizer.minimize(loss_fn, var_list=list(variables))
+        return captured[0]
+
+    def _output(self, result: Any) -> StepOutput:
+        return StepOutput(loss=result)

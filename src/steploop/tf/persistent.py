@@ -1,0 +1,173 @@
+"""``PersistentTapeStep``: one persistent tape, the gradients of several targets, released on time.
+
+``forward`` returns a dict of named tensors. ``"loss"`` drives the update; every other entry is a
+target whose gradients (with respect to the same variables) are reported in
+``StepRecord.target_gradients``: the article's ``grad_z`` and ``grad_y`` from one tape.
+
+Eagerly (``compile=False``) the tape stays open while the step's callbacks run, so a callback can
+ask for more gradients with ``gradient(...)``; the Trainer's built-in ``Release`` hook drops it
+right after the last callback, and on error. Compiled, the tape lives and dies inside the
+compiled step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+import tensorflow as tf
+
+from steploop.strategy import StepOutput
+from steploop.tf._base import TFStep
+from steploop.tf.naming import unique_names
+
+
+class PersistentTapeStep(TFStep):
+    """One step with a persistent tape: update on ``"loss"``, report every target's gradients.
+
+    >>> import keras, tensorflow as tf
+    >>> x = tf.Variable(0.0, name="x")
+    >>> def forward():
+    ...     z = x - 4.0
+    ...     return {"loss": z ** 2, "z": z}
+    >>> out = PersistentTapeStep(forward, keras.optimizers.SGD(0.1)).step()
+    >>> float(out.gradients["x"]), float(out.target_gradients["z"]["x"])
+    (-8.0, 1.0)
+    """
+
+    reports_gradients: ClassVar[bool] = True
+    _fn_label = "forward"
+    _returns = "a dict of named tensors with a 'loss' entry"
+
+    def __init__(
+        self,
+        forward: Any,
+        optimizer: Any,
+        var_list: Any = None,
+        *,
+        watch_accessed_variables: bool = True,
+        compile: bool = True,
+    ) -> None:
+        super().__init__(forward, optimizer, var_list, compile=compile)
+        if not isinstance(watch_accessed_variables, bool):
+            raise TypeError(
+                "PersistentTapeStep: watch_accessed_variables must be a bool, "
+                f"got {type(watch_accessed_variables).__name__}"
+            )
+        if not watch_accessed_variables and self._var_list is None:
+            raise ValueError(
+                "PersistentTapeStep: watch_accessed_variables=False watches only var_list, "
+                "and var_list is None: nothing would be differentiated"
+            )
+        self._watch_accessed = watch_accessed_variables
+        self._tape: tf.GradientTape | None = None
+        self._outputs: dict[str, tf.Tensor] | None = None
+        self._targets: tuple[str, ...] = ()
+
+    @property
+    def tape(self) -> tf.GradientTape | None:
+        """The open tape of the current step (eager only), or ``None`` once released."""
+        return self._tape
+
+    def _split(self, value: Any) -> dict[str, tf.Tensor]:
+        if not isinstance(value, Mapping):
+            raise self._fail(TypeError(
+                "PersistentTapeStep: forward must return a dict of named tensors with a 'loss' "
+                f"entry, got {type(value).__name__}"
+            ))
+        if "loss" not in value:
+            raise self._fail(ValueError(
+                "PersistentTapeStep: forward must return a dict with a 'loss' entry, "
+                f"got keys {sorted(map(str, value))}"
+            ))
+        outputs = {"loss": self._checked_loss(value["loss"])}
+        for key, tensor in value.items():
+            if key == "loss":
+                continue
+            if not isinstance(key, str):
+                raise self._fail(TypeError(
+                    f"PersistentTapeStep: forward's keys must be str, got {key!r}"
+                ))
+            outputs[key] = self._target(tensor, key)
+        return outputs
+
+    def _target(self, value: Any, key: str) -> tf.Tensor:
+        try:
+            tensor = tf.convert_to_tensor(value)
+        except (TypeError, ValueError):
+            raise self._fail(TypeError(
+                f"PersistentTapeStep: target {key!r} must be a tensor, got {type(value).__name__}"
+            )) from None
+        if not tensor.dtype.is_floating:
+            raise self._fail(TypeError(
+                f"PersistentTapeStep: target {key!r} must be floating-point, "
+                f"got {tensor.dtype.name}"
+            ))
+        return tensor
+
+    def _update(self, *batch: Any) -> Any:
+        self.release()
+        tape = tf.GradientTape(persistent=True, watch_accessed_variables=self._watch_accessed)
+        try:
+            with tape:
+                self._watch(tape)
+                outputs = self._split(self._call(*batch))
+            variables = self._resolve(tape)
+            gradients = tape.gradient(outputs["loss"], variables)
+            self._checked_gradients(gradients, variables)
+            self._targets = tuple(key for key in outputs if key != "loss")
+            target_gradients = {
+                key: tuple(tape.gradient(
+                    outputs[key], variables, unconnected_gradients=tf.UnconnectedGradients.ZERO
+                ))
+                for key in self._targets
+            }
+            self._optimizer.apply_gradients(zip(gradients, variables, strict=True))
+        except BaseException:
+            del tape
+            raise
+        if tf.executing_eagerly():
+            self._tape, self._outputs = tape, outputs
+        else:
+            del tape
+        return outputs["loss"], tuple(gradients), target_gradients
+
+    def _output(self, result: Any) -> StepOutput:
+        loss, gradients, target_gradients = result
+        names = self._names
+        assert names is not None
+        return StepOutput(
+            loss=loss,
+            gradients=dict(zip(names, gradients, strict=True)),
+            target_gradients={
+                key: dict(zip(names, grads, strict=True)) for key, grads in target_gradients.items()
+            },
+        )
+
+    def release(self) -> None:
+        """Drop the step's tape and outputs (the Trainer calls this after the step's callbacks)."""
+        self._tape = None
+        self._outputs = None
+
+    def gradient(self, target: Any, sources: Any = None) -> dict[str, np.ndarray]:
+        """Ask the current step's open tape for more gradients (eager mode, inside callbacks).
+
+        ``target`` is the name of an entry ``forward`` returned; ``sources`` are variables
+        (default: the step's variables). Returns NumPy arrays keyed by variable name.
+        """
+        if self._tape is None or self._outputs is None:
+            why = ("compiled steps keep no tape after the step; pass compile=False"
+                   if self._compile else "the tape is released after each step's callbacks")
+            raise RuntimeError(f"PersistentTapeStep.gradient: no open tape ({why})")
+        if target not in self._outputs:
+            raise ValueError(
+                f"PersistentTapeStep.gradient: target {target!r} is not among forward's outputs "
+                f"{sorted(self._outputs)}"
+            )
+        variables = self._variables if sources is None else tuple(sources)
+        assert variables is not None
+        grads = self._tape.gradient(
+            self._outputs[target], variables, unconnected_gradients=tf.UnconnectedGradients.ZERO
+        )
+        return dict(zip(unique_names(variables), (g.numpy() for g in grads), strict=True))
