@@ -31,11 +31,11 @@ def format_value(value: Any) -> str:
     """Format a number or small array compactly; large arrays as shape and norm.
 
     >>> format_value(3.9999993), format_value(np.array([1.0, 2.0])), format_value(np.ones((3, 3)))
-    ('3.99999', '[1 2]', '<(3, 3) norm 3>')
+    ('3.999999', '[1 2]', '<(3, 3) norm 3>')
     """
     array = np.asarray(value)
     if array.ndim == 0:
-        return f"{float(array):.6g}"
+        return f"{float(array):.7g}"
     if array.size <= 4:
         return np.array2string(array, precision=6, separator=" ", floatmode="maxprec")
     norm = float(np.sqrt(np.sum(np.square(array, dtype=np.float64))))
