@@ -1,0 +1,59 @@
+"""History: columnar, numbers only, O(1) amortised appends, nan where a column has no entry."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from steploop import History
+
+
+@given(st.lists(st.floats(allow_nan=False), max_size=200))
+def test_loss_column_equals_what_was_appended(losses):
+    history = History()
+    for step, loss in enumerate(losses, start=1):
+        history.append(step, loss)
+    assert history.rows == len(losses)
+    if losses:
+        assert history["loss"].tolist() == losses
+        assert history["step"].tolist() == list(range(1, len(losses) + 1))
+
+
+def test_late_columns_are_padded_with_nan_and_views_are_read_only():
+    history = History()
+    history.append(1, 3.0)
+    history.append(2, 2.0, {"lr": 0.5})
+    history.log("norm", 7.0)
+    history.append(3, 1.0)
+    assert np.isnan(history["lr"][0]) and history["lr"][1] == 0.5 and np.isnan(history["lr"][2])
+    assert np.isnan(history["norm"]).tolist() == [True, False, True]
+    with pytest.raises(ValueError):
+        history["loss"][0] = 1.0
+
+
+def test_history_equality_and_errors():
+    a, b = History(), History()
+    for h in (a, b):
+        h.append(1, 1.0, {"v": [1.0, 2.0]})
+    assert a == b
+    b.append(2, 0.5, {"v": [1.0, 2.0]})
+    assert a != b
+    with pytest.raises(KeyError, match=r"history has no column 'acc'; it has \['loss', 'step', 'v'\]"):
+        a["acc"]  # noqa: B018
+    with pytest.raises(ValueError, match=r"holds values of shape \(2,\), got shape \(3,\)"):
+        a.log("v", [1.0, 2.0, 3.0])
+    with pytest.raises(TypeError, match="history column 'name' takes numbers"):
+        a.log("name", "text")
+    with pytest.raises(ValueError, match="kept by the Trainer itself"):
+        a.log("loss", 1.0)
+    with pytest.raises(ValueError, match="no step has run yet"):
+        History().log("x", 1.0)
+
+
+def test_a_million_rows_store_numbers_not_objects():
+    history = History()
+    for step in range(1, 1_000_001):
+        history.append(step, 1.0 / step)
+    loss = history["loss"]
+    assert loss.dtype == np.float64 and loss.shape == (1_000_000,)
+    assert history._columns["loss"].buffer.nbytes <= 2 * 8 * 1_048_576
