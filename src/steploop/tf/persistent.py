@@ -74,7 +74,7 @@ class PersistentTapeStep(TFStep):
         if not isinstance(value, Mapping):
             raise self._fail(TypeError(
                 "PersistentTapeStep: forward must return a dict of named tensors with a 'loss' "
-                f"entry, got {type(value).__name__}"
+                f"entry, got {'a tensor' if tf.is_tensor(value) else type(value).__name__}"
             ))
         if "loss" not in value:
             raise self._fail(ValueError(
