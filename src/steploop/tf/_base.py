@@ -65,12 +65,14 @@ def check_optimizer(owner: str, optimizer: Any) -> Any:
     return optimizer
 
 
-class StepError(Exception):
-    """Carries a steploop error out of a ``tf.function`` trace unchanged (internal)."""
-
-    def __init__(self, error: Exception) -> None:
-        super().__init__(str(error))
-        self.error = error
+def pin(*trees: Any) -> Any:
+    """Return ``trees`` (nested tensors) with each tensor computed before anything that uses the
+    result; in eager mode, or for one tree, as they are (see ``TFStep._apply``)."""
+    if tf.executing_eagerly():
+        return trees
+    tensors = [t for t in tf.nest.flatten(trees) if t is not None]
+    with tf.control_dependencies(tensors):
+        return tf.nest.map_structure(lambda t: None if t is None else tf.identity(t), trees)
 
 
 class TFStep(StepStrategy):
@@ -211,6 +213,20 @@ class TFStep(StepStrategy):
                 f"{type(self).__name__}: the loss does not depend on variable(s) {missing} "
                 "(their gradient is None); remove them from var_list or use them in the loss"
             ))
+
+    def _apply(self, gradients: Sequence[Any], variables: Sequence[Any], *others: Any) -> Any:
+        """Check ``gradients``, apply them to ``variables``; return them and ``others`` pinned.
+
+        Inside a ``tf.function`` a gradient can be the very read of another variable (the
+        gradient of ``a * b`` with respect to ``b`` is ``a``), and TensorFlow may run the update
+        of ``a`` before that read: the step would then use, and report, a value that differs from
+        the eager step, at random. ``pin`` makes every update wait until all the step's
+        gradients and outputs exist, so a compiled step equals an eager one.
+        """
+        self._checked_gradients(gradients, variables)
+        gradients, *others = pin(tuple(gradients), *others)
+        self._optimizer.apply_gradients(zip(gradients, variables, strict=True))
+        return (gradients, *others) if others else gradients
 
     def _watch(self, tape: tf.GradientTape) -> None:
         if self._var_list is not None:

@@ -4,6 +4,9 @@ Keras 3 optimizers have no ``minimize`` any more; this strategy gives its meanin
 tape around the loss, then ``apply_gradients``) and calls the optimizer's own ``minimize`` where
 one exists (``tf_keras`` optimizers, for instance). Like ``minimize``, it reports the loss but no
 gradients.
+
+On the tape path every update waits until all gradients exist (see ``TFStep._apply``); an
+optimizer's own ``minimize`` keeps its own ordering of reads and updates.
 """
 
 from __future__ import annotations
@@ -46,9 +49,7 @@ class MinimizeStep(TFStep):
         if not self._own_minimize:
             with tf.GradientTape() as tape:
                 loss = self._checked_loss(self._call(*batch))
-            gradients = tape.gradient(loss, variables)
-            self._checked_gradients(gradients, variables)
-            self._optimizer.apply_gradients(zip(gradients, variables, strict=True))
+            _, loss = self._apply(tape.gradient(loss, variables), variables, loss)
             return loss
         if not self._probed:  # once: name a variable the loss ignores, as the tape path does
             with tf.GradientTape() as tape:

@@ -115,7 +115,6 @@ class PersistentTapeStep(TFStep):
                 outputs = self._split(self._call(*batch))
             variables = self._resolve(tape)
             gradients = tape.gradient(outputs["loss"], variables)
-            self._checked_gradients(gradients, variables)
             self._targets = tuple(key for key in outputs if key != "loss")
             target_gradients = {
                 key: tuple(tape.gradient(
@@ -123,7 +122,9 @@ class PersistentTapeStep(TFStep):
                 ))
                 for key in self._targets
             }
-            self._optimizer.apply_gradients(zip(gradients, variables, strict=True))
+            gradients, target_gradients, loss = self._apply(
+                gradients, variables, target_gradients, outputs["loss"]
+            )
         except BaseException:
             del tape
             raise
@@ -131,7 +132,7 @@ class PersistentTapeStep(TFStep):
             self._tape, self._outputs = tape, outputs
         else:
             del tape
-        return outputs["loss"], tuple(gradients), target_gradients
+        return loss, gradients, target_gradients
 
     def _output(self, result: Any) -> StepOutput:
         loss, gradients, target_gradients = result

@@ -68,10 +68,8 @@ class TapeStep(TFStep):
             self._watch(tape)
             loss = self._loss_of(self._call(*batch))
         variables = self._resolve(tape)
-        gradients = tape.gradient(loss, variables)
-        self._checked_gradients(gradients, variables)
-        self._optimizer.apply_gradients(zip(gradients, variables, strict=True))
-        return loss, tuple(gradients)
+        gradients, loss = self._apply(tape.gradient(loss, variables), variables, loss)
+        return loss, gradients
 
     def _output(self, result: Any) -> StepOutput:
         loss, gradients = result
