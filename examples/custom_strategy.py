@@ -30,7 +30,7 @@ class TwoOptimizers(sl.StepStrategy):
         grads = []
         for model, optimizer in self.parts:
             g = tape.gradient(loss, model.trainable_variables)
-            optimizer.apply_gradients(zip(g, model.trainable_variables))
+            optimizer.apply_gradients(zip(g, model.trainable_variables, strict=True))
             grads += g
         del tape  # one tape, two gradients, released before the step returns
         return loss, grads
@@ -38,7 +38,8 @@ class TwoOptimizers(sl.StepStrategy):
     def step(self, batch):
         loss, grads = self._update(batch)
         variables = [v for model, _ in self.parts for v in model.trainable_variables]
-        return sl.StepOutput(loss=loss, gradients=dict(zip(unique_names(variables), grads)))
+        names = unique_names(variables)
+        return sl.StepOutput(loss=loss, gradients=dict(zip(names, grads, strict=True)))
 
 
 rng = np.random.default_rng(0)
@@ -53,6 +54,8 @@ trainer = sl.Trainer(
     callbacks=[sl.GradientNormBelow(1e-3), sl.PrintLogger(every=100, variables=False)],
 )
 result = trainer.run()
-print(f"custom strategy: {result.steps} steps, reconstruction loss "
-      f"{result.history['loss'][0]:.4f} -> {result.loss:.6f}, status = {result.status}")
+print(
+    f"custom strategy: {result.steps} steps, reconstruction loss "
+    f"{result.history['loss'][0]:.4f} -> {result.loss:.6f}, status = {result.status}"
+)
 print(f"gradients reported for: {sorted(trainer.last_record.gradients)}")

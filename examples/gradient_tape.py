@@ -18,7 +18,11 @@ trainer = sl.Trainer(
     callbacks=[sl.LossBelow(1e-12) | sl.MaxSteps(1000), sl.PrintLogger(every=10)],
 )
 result = trainer.run()
-print(f"gradient tape: {result.steps} steps, x = {x.numpy():.7f}, "
-      f"last gradient = {trainer.last_record.gradients['x']:.3g}, status = {result.status}")
-print(f"the history has one loss per step: {len(result.history['loss'])} entries, "
-      f"first {result.history['loss'][0]:g}, last {result.history['loss'][-1]:.3g}")
+print(
+    f"gradient tape: {result.steps} steps, x = {x.numpy():.7f}, "
+    f"last gradient = {trainer.last_record.gradients['x']:.3g}, status = {result.status}"
+)
+print(
+    f"the history has one loss per step: {len(result.history['loss'])} entries, "
+    f"first {result.history['loss'][0]:g}, last {result.history['loss'][-1]:.3g}"
+)

@@ -52,5 +52,7 @@ accuracy = float(np.mean(np.argmax(model(features), axis=1) == labels))
 with open(csv_path) as handle:
     rows = sum(1 for _ in handle) - 1
 print(f"keras mlp: {result.steps} steps ({result.status}: {result.stop_reason})")
-print(f"loss {result.history['loss'][0]:.3f} -> {result.loss:.3f}, training accuracy {accuracy:.3f}, "
-      f"{rows} rows in {os.path.basename(csv_path)}")
+print(
+    f"loss {result.history['loss'][0]:.3f} -> {result.loss:.3f}, training accuracy {accuracy:.3f}, "
+    f"{rows} rows in {os.path.basename(csv_path)}"
+)

@@ -28,5 +28,7 @@ trainer = sl.Trainer(
     callbacks=[sl.LossBelow(1e-12) | sl.MaxSteps(1000), sl.PrintLogger(every=10)],
 )
 result = trainer.run()
-print(f"minimize: {result.steps} steps, x = {x.numpy():.7f}, optimizer iterations = "
-      f"{int(opt.iterations.numpy())}, status = {result.status}")
+print(
+    f"minimize: {result.steps} steps, x = {x.numpy():.7f}, optimizer iterations = "
+    f"{int(opt.iterations.numpy())}, status = {result.status}"
+)

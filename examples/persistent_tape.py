@@ -46,7 +46,11 @@ trainer = sl.Trainer(
 trainer.describe()
 result = trainer.run()
 last = trainer.last_record
-print(f"persistent tape: {result.steps} steps, x = {x.numpy():.7f}, "
-      f"grad_z = {last.target_gradients['z']['x']:g}, grad_y = {last.target_gradients['y']['x']:.3g}")
-print(f"the tape was open in {asker.open_at_step_end} of {result.steps} step callbacks and is "
-      f"{'released' if strategy.tape is None else 'STILL OPEN'} now")
+print(
+    f"persistent tape: {result.steps} steps, x = {x.numpy():.7f}, "
+    f"grad_z = {last.target_gradients['z']['x']:g}, grad_y = {last.target_gradients['y']['x']:.3g}"
+)
+print(
+    f"the tape was open in {asker.open_at_step_end} of {result.steps} step callbacks and is "
+    f"{'released' if strategy.tape is None else 'STILL OPEN'} now"
+)

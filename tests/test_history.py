@@ -38,8 +38,10 @@ def test_history_equality_and_errors():
     assert a == b
     b.append(2, 0.5, {"v": [1.0, 2.0]})
     assert a != b
-    with pytest.raises(KeyError, match=r"history has no column 'acc'; it has \['loss', 'step', 'v'\]"):
-        a["acc"]  # noqa: B018
+    with pytest.raises(
+        KeyError, match=r"history has no column 'acc'; it has \['loss', 'step', 'v'\]"
+    ):
+        a["acc"]
     with pytest.raises(ValueError, match=r"holds values of shape \(2,\), got shape \(3,\)"):
         a.log("v", [1.0, 2.0, 3.0])
     with pytest.raises(TypeError, match="history column 'name' takes numbers"):

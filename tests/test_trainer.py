@@ -160,12 +160,18 @@ def test_hooks_fire_in_registration_order_then_release():
     )
     trainer.run()
     assert events == [
-        ("a", "run_begin", 0), ("b", "run_begin", 0),
-        ("a", "step_begin", 1), ("b", "step_begin", 1),
-        ("a", "step_end", 1), ("b", "step_end", 1),
-        ("a", "step_begin", 2), ("b", "step_begin", 2),
-        ("a", "step_end", 2), ("b", "step_end", 2),
-        ("a", "run_end", "budget"), ("b", "run_end", "budget"),
+        ("a", "run_begin", 0),
+        ("b", "run_begin", 0),
+        ("a", "step_begin", 1),
+        ("b", "step_begin", 1),
+        ("a", "step_end", 1),
+        ("b", "step_end", 1),
+        ("a", "step_begin", 2),
+        ("b", "step_begin", 2),
+        ("a", "step_end", 2),
+        ("b", "step_end", 2),
+        ("a", "run_end", "budget"),
+        ("b", "run_end", "budget"),
     ]
 
 
@@ -334,13 +340,18 @@ def test_hook_signatures_are_checked_at_construction():
         def on_step_end(self, record):
             pass
 
-    with pytest.raises(TypeError, match=r"callbacks\[0\] \(Wrong\)\.on_step_end must accept "
-                       r"\(trainer, record\); its signature is \(record\)"):
+    with pytest.raises(
+        TypeError,
+        match=r"callbacks\[0\] \(Wrong\)\.on_step_end must accept "
+        r"\(trainer, record\); its signature is \(record\)",
+    ):
         sl.Trainer(quadratic(), callbacks=[Wrong()])
 
 
 def test_strategy_arity_is_checked_against_data():
-    with pytest.raises(TypeError, match=r"loss_and_grad\(x\) cannot be called as \(params, batch\)"):
+    with pytest.raises(
+        TypeError, match=r"loss_and_grad\(x\) cannot be called as \(params, batch\)"
+    ):
         sl.Trainer(quadratic(), data=[1, 2])
 
 
@@ -349,8 +360,11 @@ def test_gradient_criteria_need_a_strategy_that_reports_gradients():
         def step(self):
             return sl.StepOutput(loss=1.0)
 
-    with pytest.raises(ValueError, match=r"GradientNormBelow\(0.1\) needs gradients, but "
-                       "NoGradients reports none"):
+    with pytest.raises(
+        ValueError,
+        match=r"GradientNormBelow\(0.1\) needs gradients, but "
+        "NoGradients reports none",
+    ):
         sl.Trainer(NoGradients(), callbacks=[sl.MaxSteps(3) | sl.GradientNormBelow(0.1)])
 
 
@@ -363,7 +377,7 @@ def test_step_must_return_a_step_output_with_a_scalar_loss():
         def step(self):
             return sl.StepOutput(loss=np.ones(3))
 
-    with pytest.raises(TypeError, match="ReturnsFloat.step must return a StepOutput, got float"):
+    with pytest.raises(TypeError, match=r"ReturnsFloat\.step must return a StepOutput, got float"):
         sl.Trainer(ReturnsFloat()).run(max_steps=1)
     with pytest.raises(ValueError, match=r"returned a loss of shape \(3,\)"):
         sl.Trainer(ReturnsVector()).run(max_steps=1)
@@ -401,6 +415,6 @@ def test_records_read_variables_only_while_current():
             assert record.variables["x"] == 2.0
         records.append(record)
     assert records[2].variables["x"] == 3.5  # still the current step
-    with pytest.raises(RuntimeError, match="StepRecord.variables of step 2 is gone"):
+    with pytest.raises(RuntimeError, match=r"StepRecord\.variables of step 2 is gone"):
         records[1].variables  # noqa: B018
     assert records[0].variables["x"] == 2.0  # read while current, kept

@@ -30,9 +30,7 @@ def count(name: str, value: Any, *, minimum: int = 1) -> int:
     return int(value)
 
 
-def number(
-    name: str, value: Any, *, positive: bool = False, nonnegative: bool = False
-) -> float:
+def number(name: str, value: Any, *, positive: bool = False, nonnegative: bool = False) -> float:
     """Return ``value`` as a finite float, optionally checking its sign.
 
     >>> number("tol", 1e-6, positive=True)

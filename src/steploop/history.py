@@ -109,7 +109,7 @@ class History(Mapping[str, np.ndarray]):
         column.set(self._rows - 1, array)
 
     def __eq__(self, other: object) -> bool:
-        """Histories are equal when they have the same columns with the same numbers (nan == nan)."""
+        """Equal when the columns and their numbers are the same (nan equals nan)."""
         if not isinstance(other, History):
             return NotImplemented
         return set(self) == set(other) and all(

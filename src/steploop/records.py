@@ -32,7 +32,7 @@ class Lazy:
     ({'x': 1}, {'x': 1}, 1)
     """
 
-    __slots__ = ("_compute", "_value", "_expired_message")
+    __slots__ = ("_compute", "_expired_message", "_value")
 
     _UNSET: Final = object()
 

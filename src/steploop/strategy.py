@@ -71,7 +71,7 @@ class StepStrategy(abc.ABC):
     def step(self, batch: Any = None) -> StepOutput:
         """Perform one update (on ``batch`` when the Trainer has data) and report it."""
 
-    def release(self) -> None:
+    def release(self) -> None:  # noqa: B027 - an optional hook, not abstract
         """Free what the last step kept for its callbacks (default: nothing)."""
 
     def variables(self) -> Mapping[str, np.ndarray]:

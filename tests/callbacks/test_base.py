@@ -16,7 +16,11 @@ def test_every_forwards_step_hooks_on_multiples_only():
     events = []
     sl.Trainer(quadratic(), callbacks=[Recorder(events).every(3)]).run(max_steps=7)
     assert [e[1:] for e in events] == [
-        ("run_begin", 0), ("step_begin", 3), ("step_end", 3), ("step_begin", 6), ("step_end", 6),
+        ("run_begin", 0),
+        ("step_begin", 3),
+        ("step_end", 3),
+        ("step_begin", 6),
+        ("step_end", 6),
         ("run_end", "budget"),
     ]
 
@@ -59,5 +63,13 @@ def test_release_runs_after_every_step_and_on_error():
     with pytest.raises(ValueError, match="third"):
         sl.Trainer(Holds(), callbacks=[Looks()]).run(max_steps=5)
     assert calls == [
-        "step", "callback", "release", "step", "callback", "release", "step", "release", "release"
+        "step",
+        "callback",
+        "release",
+        "step",
+        "callback",
+        "release",
+        "step",
+        "release",
+        "release",
     ]

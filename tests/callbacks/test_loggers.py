@@ -13,7 +13,8 @@ from tests.scripted import Scripted
 def test_print_logger_prints_every_nth_step_then_the_last_and_the_reason():
     out = io.StringIO()
     trainer = sl.Trainer(
-        quadratic(0.25), callbacks=[sl.LossBelow(0.01) | sl.MaxSteps(50), sl.PrintLogger(2, file=out)]
+        quadratic(0.25),
+        callbacks=[sl.LossBelow(0.01) | sl.MaxSteps(50), sl.PrintLogger(2, file=out)],
     )
     trainer.run()
     assert out.getvalue().splitlines() == [
@@ -27,18 +28,21 @@ def test_print_logger_prints_every_nth_step_then_the_last_and_the_reason():
 
 def test_print_logger_can_leave_out_variables_and_gradients():
     out = io.StringIO()
-    sl.Trainer(quadratic(0.25), callbacks=[
-        sl.PrintLogger(file=out, variables=False, gradients=False)
-    ]).run(max_steps=1)
+    sl.Trainer(
+        quadratic(0.25), callbacks=[sl.PrintLogger(file=out, variables=False, gradients=False)]
+    ).run(max_steps=1)
     assert out.getvalue().splitlines() == [
-        "step 1: loss=16", "budget: run(max_steps=1) did its 1 steps"
+        "step 1: loss=16",
+        "budget: run(max_steps=1) did its 1 steps",
     ]
 
 
 def test_csv_logger_writes_every_row_and_appends_on_later_runs(tmp_path):
     path = tmp_path / "log.csv"
     values = {"lr": [0.1] * 6}
-    trainer = sl.Trainer(Scripted([6, 5, 4, 3, 2, 1], values=values), callbacks=[sl.CSVLogger(path)])
+    trainer = sl.Trainer(
+        Scripted([6, 5, 4, 3, 2, 1], values=values), callbacks=[sl.CSVLogger(path)]
+    )
     trainer.run(max_steps=4)
     trainer.run(max_steps=2)
     rows = list(csv.reader(path.open()))
@@ -61,7 +65,7 @@ def test_csv_logger_is_complete_up_to_a_failing_step(tmp_path):
 
 
 def test_csv_logger_refuses_a_missing_folder(tmp_path):
-    with pytest.raises(ValueError, match="folder .* does not exist"):
+    with pytest.raises(ValueError, match=r"folder .* does not exist"):
         sl.CSVLogger(tmp_path / "nope" / "log.csv")
 
 

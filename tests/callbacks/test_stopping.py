@@ -18,7 +18,9 @@ def run(losses, *criteria, **kwargs):
 def test_max_steps():
     result = run([1.0] * 10, sl.MaxSteps(4))
     assert (result.steps, result.status, result.stop_reason) == (
-        4, "budget", "MaxSteps(4): reached 4 steps"
+        4,
+        "budget",
+        "MaxSteps(4): reached 4 steps",
     )
 
 
@@ -28,8 +30,10 @@ def test_loss_below_is_strict():
     assert result.stop_reason == "LossBelow(1): loss 0.5 < 1 at step 4"
 
 
-@given(st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=1, max_size=30),
-       st.floats(-1e6, 1e6, allow_nan=False))
+@given(
+    st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=1, max_size=30),
+    st.floats(-1e6, 1e6, allow_nan=False),
+)
 def test_loss_below_stops_at_the_first_loss_under_tol(losses, tol):
     """The run ends at the first step with loss < tol, or runs out of losses."""
     result = run(losses, sl.LossBelow(tol))
@@ -84,7 +88,9 @@ def test_time_limit_counts_only_time_inside_runs():
     assert limit.spent >= 0.05
     again = trainer.run()
     assert again.steps == result.steps
-    assert again.stop_reason.startswith("TimeLimit(0.05s): ") and "already spent" in again.stop_reason
+    assert (
+        again.stop_reason.startswith("TimeLimit(0.05s): ") and "already spent" in again.stop_reason
+    )
 
 
 @pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
@@ -120,7 +126,7 @@ def test_composition_nests_and_flattens():
     assert repr(mixed) == "(LossBelow(1) & MaxSteps(5)) | StopOnNaN()"
     assert run([2.0, 2.0, math.nan], mixed).status == "nonfinite"
     with pytest.raises(TypeError, match=r"'\|' combines stopping criteria; got int"):
-        a | 3  # noqa: B018
+        a | 3
 
 
 def test_every_restricts_checks_to_multiples():

@@ -18,9 +18,11 @@ def test_any_learning_rate_in_0_1_converges_to_4_and_stops_on_loss_below(lr, sta
     gd = quadratic(lr, start)
     # exact steps needed: |start-4| * |1-2lr|^k < 1e-5 (loss < 1e-10), plus slack
     factor = abs(1 - 2 * lr)
-    need = 1 if abs(start - 4) < 1e-5 else math.ceil(
-        math.log(1e-5 / abs(start - 4)) / math.log(max(factor, 1e-300))
-    ) + 1
+    need = (
+        1
+        if abs(start - 4) < 1e-5
+        else math.ceil(math.log(1e-5 / abs(start - 4)) / math.log(max(factor, 1e-300))) + 1
+    )
     result = sl.Trainer(gd, callbacks=[sl.LossBelow(1e-10) | sl.MaxSteps(need + 5)]).run()
     assert result.status == "converged", result.stop_reason
     assert abs(gd.params["x"] - 4.0) < 1e-5
@@ -31,7 +33,8 @@ def test_dict_params_and_batches():
     def loss_and_grad(params, batch):
         residual = params["w"] * batch[0] + params["b"] - batch[1]
         return float(np.mean(residual**2)), {
-            "w": np.mean(2 * residual * batch[0]), "b": np.mean(2 * residual)
+            "w": np.mean(2 * residual * batch[0]),
+            "b": np.mean(2 * residual),
         }
 
     x = np.linspace(-1, 1, 20)
@@ -49,7 +52,12 @@ def test_dict_params_and_batches():
         ((lambda x: (x, x), 0.0), {"learning_rate": 0.0}, ValueError, "learning_rate must be > 0"),
         ((lambda x: (x, x), 0.0), {"learning_rate": math.nan}, ValueError, "must be finite"),
         ((lambda x: (x, x), {}), {"learning_rate": 0.1}, ValueError, "params must hold at least"),
-        ((lambda x: (x, x), "abc"), {"learning_rate": 0.1}, TypeError, r"params\['x'\] must be numeric"),
+        (
+            (lambda x: (x, x), "abc"),
+            {"learning_rate": 0.1},
+            TypeError,
+            r"params\['x'\] must be numeric",
+        ),
         ((lambda x: (x, x), math.inf), {"learning_rate": 0.1}, ValueError, "must be finite"),
     ],
 )

@@ -40,7 +40,7 @@ def hand_tape(tf, keras, lr, start, tol=TOL):
         with tf.GradientTape(persistent=False) as t:
             y = (x - 4.0) ** 2
         gradients = t.gradient(y, [x])
-        opt.apply_gradients(zip(gradients, [x]))
+        opt.apply_gradients(zip(gradients, [x], strict=True))
         if y < tol:
             break
     return int(opt.iterations.numpy()), x.numpy(), gradients[0].numpy()

@@ -19,13 +19,18 @@ def sgd(keras):
 
 
 def test_a_tensor_instead_of_a_loss_function(tf, x, sgd):
-    with pytest.raises(TypeError, match=r"TapeStep: loss must be a function returning a scalar "
-                       r"loss tensor, got .*\(EagerTensor\) \(a tensor is a value, not a function"):
+    with pytest.raises(
+        TypeError,
+        match=r"TapeStep: loss must be a function returning a scalar "
+        r"loss tensor, got .*\(EagerTensor\) \(a tensor is a value, not a function",
+    ):
         TapeStep((x - 4.0) ** 2, sgd)
     with pytest.raises(TypeError, match="MinimizeStep: loss must be a function"):
         MinimizeStep((x - 4.0) ** 2, [x], sgd)
-    with pytest.raises(TypeError, match="PersistentTapeStep: forward must be a function returning "
-                       "a dict of named tensors"):
+    with pytest.raises(
+        TypeError,
+        match="PersistentTapeStep: forward must be a function returning a dict of named tensors",
+    ):
         PersistentTapeStep({"loss": x}, sgd)
 
 
@@ -52,8 +57,11 @@ def test_a_loss_that_is_not_a_float_tensor(tf, x, sgd, compile, bad):
 def test_an_empty_or_wrong_var_list(tf, x, sgd):
     with pytest.raises(ValueError, match="TapeStep: var_list is empty"):
         TapeStep(lambda: x**2, sgd, var_list=[])
-    with pytest.raises(TypeError, match=r"MinimizeStep: var_list\[1\] must be a tf.Variable or "
-                       "keras.Variable, got float"):
+    with pytest.raises(
+        TypeError,
+        match=r"MinimizeStep: var_list\[1\] must be a tf.Variable or "
+        "keras.Variable, got float",
+    ):
         MinimizeStep(lambda: x**2, [x, 2.0], sgd)
     with pytest.raises(TypeError, match="var_list must be a list of variables, got one variable"):
         MinimizeStep(lambda: x**2, x, sgd)
@@ -102,8 +110,10 @@ def test_forward_without_loss(tf, x, sgd, compile):
     assert str(info.value) == (
         "PersistentTapeStep: forward must return a dict with a 'loss' entry, got keys ['y', 'z']"
     )
-    with pytest.raises(TypeError, match="forward must return a dict of named tensors with a "
-                       "'loss' entry, got a tensor"):
+    with pytest.raises(
+        TypeError,
+        match="forward must return a dict of named tensors with a 'loss' entry, got a tensor",
+    ):
         PersistentTapeStep(lambda: x**2, sgd, compile=compile).step()
 
 
@@ -125,14 +135,19 @@ def test_optimizer_and_flags_are_checked(tf, x, sgd):
         TapeStep(lambda: x**2, "sgd")
     with pytest.raises(TypeError, match="TapeStep: compile must be a bool, got str"):
         TapeStep(lambda: x**2, sgd, compile="yes")
-    with pytest.raises(ValueError, match="watch_accessed_variables=False watches only var_list, "
-                       "and var_list is None"):
+    with pytest.raises(
+        ValueError,
+        match="watch_accessed_variables=False watches only var_list, and var_list is None",
+    ):
         TapeStep(lambda: x**2, sgd, watch_accessed_variables=False)
 
 
 def test_loss_arity_is_checked_against_data_at_construction(tf, x, sgd):
-    with pytest.raises(TypeError, match=r"TapeStep: loss\(\) cannot be called as loss\(batch\), "
-                       "since the Trainer has data"):
+    with pytest.raises(
+        TypeError,
+        match=r"TapeStep: loss\(\) cannot be called as loss\(batch\), "
+        "since the Trainer has data",
+    ):
         sl.Trainer(TapeStep(lambda: x**2, sgd), data=[1.0, 2.0])
     with pytest.raises(TypeError, match=r"TapeStep: loss\(batch\) cannot be called as loss\(\)"):
         sl.Trainer(TapeStep(lambda batch: x * batch, sgd))

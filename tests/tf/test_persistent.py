@@ -46,17 +46,17 @@ def test_target_gradients_of_every_target(setup):
 
 
 def test_tape_is_open_in_callbacks_and_gone_after_the_step(setup):
-    x, strategy = setup
+    _, strategy = setup
     watcher = TapeWatcher(strategy)
     trainer = sl.Trainer(strategy, callbacks=[watcher])
-    for record in trainer.iterate(max_steps=3):
+    for _record in trainer.iterate(max_steps=3):
         assert strategy.tape is None  # released before iterate() yields
     gc.collect()
     assert watcher.open == [True, True, True]
     assert all(ref() is None for ref in watcher.refs)
     # x went 1 -> 1.6 -> 2.08; step 3 asked its open tape for d(z^3)/dx = 3 (x - 4)^2 at 2.08
     assert watcher.extra["x"] == pytest.approx(3 * (2.08 - 4.0) ** 2)
-    assert record.step == 3
+    assert trainer.step == 3
 
 
 def test_release_happens_when_the_forward_raises(tf, keras):
@@ -84,7 +84,7 @@ def test_release_happens_when_the_forward_raises(tf, keras):
 
 
 def test_release_happens_when_a_callback_raises(setup):
-    x, strategy = setup
+    _, strategy = setup
 
     class Raiser(sl.Callback):
         def on_step_end(self, trainer, record):
@@ -103,28 +103,33 @@ def test_gradient_outside_a_step_is_a_clear_error(tf, keras, setup):
     compiled = PersistentTapeStep(forward_of(x), keras.optimizers.SGD(0.1))
     compiled.step()
     assert compiled.tape is None
-    with pytest.raises(RuntimeError, match="compiled steps keep no tape after the step; pass "
-                       "compile=False"):
+    with pytest.raises(
+        RuntimeError, match="compiled steps keep no tape after the step; pass compile=False"
+    ):
         compiled.gradient("z")
 
 
 def test_gradient_names_an_unknown_target(setup):
-    x, strategy = setup
+    _, strategy = setup
 
     class Ask(sl.Callback):
         def on_step_end(self, trainer, record):
             strategy.gradient("w")
 
-    with pytest.raises(ValueError, match=r"target 'w' is not among forward's outputs "
-                       r"\['cube', 'loss', 'z'\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"target 'w' is not among forward's outputs "
+        r"\['cube', 'loss', 'z'\]",
+    ):
         sl.Trainer(strategy, callbacks=[Ask()]).run(max_steps=1)
 
 
 @pytest.mark.parametrize("compile", [True, False])
 def test_compiled_and_eager_agree(tf, keras, compile):
     x = tf.Variable(1.0, name="x")
-    trainer = sl.Trainer(PersistentTapeStep(forward_of(x), keras.optimizers.SGD(0.05),
-                                            compile=compile))
+    trainer = sl.Trainer(
+        PersistentTapeStep(forward_of(x), keras.optimizers.SGD(0.05), compile=compile)
+    )
     records = list(trainer.iterate(max_steps=5))
     assert [r.target_gradients["z"]["x"] for r in records] == [1.0] * 5
     assert x.numpy() == pytest.approx(4 - 3 * 0.9**5, rel=1e-5)

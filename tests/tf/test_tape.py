@@ -31,7 +31,11 @@ def test_gradients_are_copied_to_the_host_only_when_read(tf, keras):
 
 def test_keras_variables_are_named_by_path_and_watched_without_var_list(tf, keras):
     model = keras.Sequential(
-        [keras.Input((3,)), keras.layers.Dense(2, name="hidden"), keras.layers.Dense(1, name="out")],
+        [
+            keras.Input((3,)),
+            keras.layers.Dense(2, name="hidden"),
+            keras.layers.Dense(1, name="out"),
+        ],
         name="net",
     )
     data = np.ones((4, 3), np.float32)
@@ -41,8 +45,11 @@ def test_keras_variables_are_named_by_path_and_watched_without_var_list(tf, kera
     assert list(record.gradients) == expected
     assert list(record.variables) == expected
     assert record.gradients["net/hidden/kernel"].shape == (3, 2)
-    with_list = TapeStep(lambda: tf.reduce_mean(model(data) ** 2), keras.optimizers.SGD(0.01),
-                         var_list=model.trainable_variables)
+    with_list = TapeStep(
+        lambda: tf.reduce_mean(model(data) ** 2),
+        keras.optimizers.SGD(0.01),
+        var_list=model.trainable_variables,
+    )
     assert list(with_list.step().gradients) == expected
 
 
@@ -56,8 +63,13 @@ def test_clashing_names_are_made_unique(tf, keras):
 @pytest.mark.parametrize("compile", [True, False])
 def test_watch_accessed_variables_false_updates_only_var_list(tf, keras, compile):
     a, b = tf.Variable(1.0, name="a"), tf.Variable(1.0, name="b")
-    step = TapeStep(lambda: (a * b - 3.0) ** 2, keras.optimizers.SGD(0.1), var_list=[a],
-                    watch_accessed_variables=False, compile=compile)
+    step = TapeStep(
+        lambda: (a * b - 3.0) ** 2,
+        keras.optimizers.SGD(0.1),
+        var_list=[a],
+        watch_accessed_variables=False,
+        compile=compile,
+    )
     record = next(sl.Trainer(step).iterate())
     assert list(record.gradients) == ["a"] and b.numpy() == 1.0 and a.numpy() == pytest.approx(1.4)
 
@@ -75,16 +87,18 @@ def test_compiled_equals_eager_when_a_gradient_is_a_variable(tf, keras, strategy
     """d(a*b)/db is the value of a: the compiled step must use (and report) it before a moves."""
     from steploop.tf import MinimizeStep, PersistentTapeStep
 
+    def build(a, b, opt, compile):
+        if strategy == "tape":
+            return TapeStep(lambda: a * b, opt, var_list=[a, b], compile=compile)
+        if strategy == "persistent":
+            forward = lambda: {"loss": a * b, "p": a * b}  # noqa: E731
+            return PersistentTapeStep(forward, opt, var_list=[a, b], compile=compile)
+        return MinimizeStep(lambda: a * b, [a, b], opt, compile=compile)
+
     results = []
     for compile in (True, False):
         a, b = tf.Variable(1.0, name="a"), tf.Variable(2.0, name="b")
-        opt = keras.optimizers.SGD(0.1)
-        step = {
-            "tape": lambda: TapeStep(lambda: a * b, opt, var_list=[a, b], compile=compile),
-            "persistent": lambda: PersistentTapeStep(
-                lambda: {"loss": a * b, "p": a * b}, opt, var_list=[a, b], compile=compile),
-            "minimize": lambda: MinimizeStep(lambda: a * b, [a, b], opt, compile=compile),
-        }[strategy]()
+        step = build(a, b, keras.optimizers.SGD(0.1), compile)
         record = next(sl.Trainer(step).iterate())
         results.append((a.numpy(), b.numpy(), record.gradients, record.target_gradients))
     assert results[0][:2] == results[1][:2] == (np.float32(0.8), np.float32(1.9))

@@ -114,8 +114,7 @@ def check_signatures(callback: Callback, label: str) -> None:
             signature.bind(*arguments)
         except TypeError:
             raise TypeError(
-                f"{label}.{name} must accept ({', '.join(arguments)}); "
-                f"its signature is {signature}"
+                f"{label}.{name} must accept ({', '.join(arguments)}); its signature is {signature}"
             ) from None
 
 
@@ -135,7 +134,9 @@ class Every(Callback):
 
     def __attrs_post_init__(self) -> None:
         if not isinstance(self.callback, Callback):
-            raise TypeError(f"Every: callback must be a Callback, got {type(self.callback).__name__}")
+            raise TypeError(
+                f"Every: callback must be a Callback, got {type(self.callback).__name__}"
+            )
         check_signatures(self.callback, repr(self.callback))
 
     @property

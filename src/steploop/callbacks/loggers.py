@@ -37,7 +37,7 @@ def format_value(value: Any) -> str:
     if array.ndim == 0:
         return f"{float(array):.7g}"
     if array.size <= 4:
-        return np.array2string(array, precision=6, separator=" ", floatmode="maxprec")
+        return "[" + " ".join(f"{float(v):.7g}" for v in array.ravel()) + "]"
     norm = float(np.sqrt(np.sum(np.square(array, dtype=np.float64))))
     return f"<{array.shape} norm {norm:.6g}>"
 

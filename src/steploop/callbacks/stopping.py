@@ -80,9 +80,7 @@ class StoppingCriterion(Callback):
 
 def _criterion(value: Any, operator: str) -> StoppingCriterion:
     if not isinstance(value, StoppingCriterion):
-        raise TypeError(
-            f"'{operator}' combines stopping criteria; got {type(value).__name__}"
-        )
+        raise TypeError(f"'{operator}' combines stopping criteria; got {type(value).__name__}")
     return value
 
 

@@ -19,7 +19,7 @@ class GradientDescent(StepStrategy):
     of names to arrays (passed as a dict; the gradient is then a dict with the same keys).
 
     >>> gd = GradientDescent(lambda x: ((x - 4) ** 2, 2 * (x - 4)), 0.0, learning_rate=0.25)
-    >>> gd.step().loss, float(gd.params["x"])
+    >>> float(gd.step().loss), float(gd.params["x"])
     (16.0, 2.0)
     """
 

@@ -30,8 +30,10 @@ def check_var_list(owner: str, var_list: Any) -> tuple[Any, ...] | None:
     if var_list is None:
         return None
     if _is_variable(var_list):
-        raise TypeError(f"{owner}: var_list must be a list of variables, got one variable; "
-                        f"pass [{getattr(var_list, 'name', 'x')}]")
+        raise TypeError(
+            f"{owner}: var_list must be a list of variables, got one variable; "
+            f"pass [{getattr(var_list, 'name', 'x')}]"
+        )
     if isinstance(var_list, (str, bytes, Mapping)) or not isinstance(var_list, (Sequence, set)):
         try:
             var_list = list(var_list)
@@ -117,10 +119,14 @@ class TFStep(StepStrategy):
         return self._compile
 
     def check(self, takes_batch: bool) -> None:
-        how = f"{self._fn_label}(batch), since the Trainer has data" if takes_batch else (
-            f"{self._fn_label}() (no data was given to the Trainer)"
+        how = (
+            f"{self._fn_label}(batch), since the Trainer has data"
+            if takes_batch
+            else (f"{self._fn_label}() (no data was given to the Trainer)")
         )
-        _validate.accepts(f"{type(self).__name__}: {self._fn_label}", self._fn, int(takes_batch), how)
+        _validate.accepts(
+            f"{type(self).__name__}: {self._fn_label}", self._fn, int(takes_batch), how
+        )
         self._takes_batch = takes_batch
 
     def step(self, batch: Any = None) -> StepOutput:
@@ -165,25 +171,34 @@ class TFStep(StepStrategy):
         """``value`` as a floating scalar tensor, or a clear error naming what is wrong."""
         owner = f"{type(self).__name__}: {self._fn_label}"
         if isinstance(value, (str, bytes)) or value is None:
-            raise self._fail(TypeError(
-                f"{owner} must return a numeric scalar tensor for {what!r}, got {value!r}"
-            ))
+            raise self._fail(
+                TypeError(
+                    f"{owner} must return a numeric scalar tensor for {what!r}, got {value!r}"
+                )
+            )
         try:
             tensor = tf.convert_to_tensor(value)
         except (TypeError, ValueError):
-            raise self._fail(TypeError(
-                f"{owner} must return a numeric scalar tensor for {what!r}, "
-                f"got {type(value).__name__}"
-            )) from None
+            raise self._fail(
+                TypeError(
+                    f"{owner} must return a numeric scalar tensor for {what!r}, "
+                    f"got {type(value).__name__}"
+                )
+            ) from None
         if tensor.shape.rank is not None and tensor.shape.rank != 0:
-            raise self._fail(ValueError(
-                f"{owner} must return a scalar for {what!r}, got a tensor of shape "
-                f"{tuple(tensor.shape)}; reduce it, e.g. with tf.reduce_mean"
-            ))
+            raise self._fail(
+                ValueError(
+                    f"{owner} must return a scalar for {what!r}, got a tensor of shape "
+                    f"{tuple(tensor.shape)}; reduce it, e.g. with tf.reduce_mean"
+                )
+            )
         if not tensor.dtype.is_floating:
-            raise self._fail(TypeError(
-                f"{owner} must return a floating-point scalar for {what!r}, got {tensor.dtype.name}"
-            ))
+            raise self._fail(
+                TypeError(
+                    f"{owner} must return a floating-point scalar for {what!r}, "
+                    f"got {tensor.dtype.name}"
+                )
+            )
         return tensor
 
     def _resolve(self, tape: tf.GradientTape) -> tuple[Any, ...]:
@@ -192,12 +207,16 @@ class TFStep(StepStrategy):
             return self._var_list
         watched = tuple(v for v in tape.watched_variables() if getattr(v, "trainable", True))
         if not watched:
-            raise self._fail(ValueError(
-                f"{type(self).__name__}: the {self._fn_label} read no trainable variable, so "
-                "there is nothing to optimise; pass var_list or use the variables in it"
-            ))
-        if self._variables is None or len(watched) != len(self._variables) or any(
-            a is not b for a, b in zip(watched, self._variables, strict=True)
+            raise self._fail(
+                ValueError(
+                    f"{type(self).__name__}: the {self._fn_label} read no trainable variable, so "
+                    "there is nothing to optimise; pass var_list or use the variables in it"
+                )
+            )
+        if (
+            self._variables is None
+            or len(watched) != len(self._variables)
+            or any(a is not b for a, b in zip(watched, self._variables, strict=True))
         ):
             self._variables, self._names = watched, unique_names(watched)
         return watched
@@ -209,10 +228,12 @@ class TFStep(StepStrategy):
         names = unique_names(variables)
         missing = [name for name, g in zip(names, gradients, strict=True) if g is None]
         if missing:
-            raise self._fail(ValueError(
-                f"{type(self).__name__}: the loss does not depend on variable(s) {missing} "
-                "(their gradient is None); remove them from var_list or use them in the loss"
-            ))
+            raise self._fail(
+                ValueError(
+                    f"{type(self).__name__}: the loss does not depend on variable(s) {missing} "
+                    "(their gradient is None); remove them from var_list or use them in the loss"
+                )
+            )
 
     def _apply(self, gradients: Sequence[Any], variables: Sequence[Any], *others: Any) -> Any:
         """Check ``gradients``, apply them to ``variables``; return them and ``others`` pinned.
@@ -231,10 +252,15 @@ class TFStep(StepStrategy):
     def _watch(self, tape: tf.GradientTape) -> None:
         if self._var_list is not None:
             for variable in self._var_list:
-                tape.watch(getattr(variable, "value", variable) if isinstance(
-                    variable, keras.Variable) else variable)
+                tape.watch(
+                    getattr(variable, "value", variable)
+                    if isinstance(variable, keras.Variable)
+                    else variable
+                )
 
     def __repr__(self) -> str:
         names = "watched" if self._names is None else list(self._names)
-        return (f"{type(self).__name__}(optimizer={type(self._optimizer).__name__}, "
-                f"var_list={names}, compile={self._compile})")
+        return (
+            f"{type(self).__name__}(optimizer={type(self._optimizer).__name__}, "
+            f"var_list={names}, compile={self._compile})"
+        )

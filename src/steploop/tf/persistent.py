@@ -72,23 +72,27 @@ class PersistentTapeStep(TFStep):
 
     def _split(self, value: Any) -> dict[str, tf.Tensor]:
         if not isinstance(value, Mapping):
-            raise self._fail(TypeError(
-                "PersistentTapeStep: forward must return a dict of named tensors with a 'loss' "
-                f"entry, got {'a tensor' if tf.is_tensor(value) else type(value).__name__}"
-            ))
+            raise self._fail(
+                TypeError(
+                    "PersistentTapeStep: forward must return a dict of named tensors with a 'loss' "
+                    f"entry, got {'a tensor' if tf.is_tensor(value) else type(value).__name__}"
+                )
+            )
         if "loss" not in value:
-            raise self._fail(ValueError(
-                "PersistentTapeStep: forward must return a dict with a 'loss' entry, "
-                f"got keys {sorted(map(str, value))}"
-            ))
+            raise self._fail(
+                ValueError(
+                    "PersistentTapeStep: forward must return a dict with a 'loss' entry, "
+                    f"got keys {sorted(map(str, value))}"
+                )
+            )
         outputs = {"loss": self._checked_loss(value["loss"])}
         for key, tensor in value.items():
             if key == "loss":
                 continue
             if not isinstance(key, str):
-                raise self._fail(TypeError(
-                    f"PersistentTapeStep: forward's keys must be str, got {key!r}"
-                ))
+                raise self._fail(
+                    TypeError(f"PersistentTapeStep: forward's keys must be str, got {key!r}")
+                )
             outputs[key] = self._target(tensor, key)
         return outputs
 
@@ -96,14 +100,19 @@ class PersistentTapeStep(TFStep):
         try:
             tensor = tf.convert_to_tensor(value)
         except (TypeError, ValueError):
-            raise self._fail(TypeError(
-                f"PersistentTapeStep: target {key!r} must be a tensor, got {type(value).__name__}"
-            )) from None
+            raise self._fail(
+                TypeError(
+                    f"PersistentTapeStep: target {key!r} must be a tensor, "
+                    f"got {type(value).__name__}"
+                )
+            ) from None
         if not tensor.dtype.is_floating:
-            raise self._fail(TypeError(
-                f"PersistentTapeStep: target {key!r} must be floating-point, "
-                f"got {tensor.dtype.name}"
-            ))
+            raise self._fail(
+                TypeError(
+                    f"PersistentTapeStep: target {key!r} must be floating-point, "
+                    f"got {tensor.dtype.name}"
+                )
+            )
         return tensor
 
     def _update(self, *batch: Any) -> Any:
@@ -117,9 +126,11 @@ class PersistentTapeStep(TFStep):
             gradients = tape.gradient(outputs["loss"], variables)
             self._targets = tuple(key for key in outputs if key != "loss")
             target_gradients = {
-                key: tuple(tape.gradient(
-                    outputs[key], variables, unconnected_gradients=tf.UnconnectedGradients.ZERO
-                ))
+                key: tuple(
+                    tape.gradient(
+                        outputs[key], variables, unconnected_gradients=tf.UnconnectedGradients.ZERO
+                    )
+                )
                 for key in self._targets
             }
             gradients, target_gradients, loss = self._apply(
@@ -158,8 +169,11 @@ class PersistentTapeStep(TFStep):
         (default: the step's variables). Returns NumPy arrays keyed by variable name.
         """
         if self._tape is None or self._outputs is None:
-            why = ("compiled steps keep no tape after the step; pass compile=False"
-                   if self._compile else "the tape is released after each step's callbacks")
+            why = (
+                "compiled steps keep no tape after the step; pass compile=False"
+                if self._compile
+                else "the tape is released after each step's callbacks"
+            )
             raise RuntimeError(f"PersistentTapeStep.gradient: no open tape ({why})")
         if target not in self._outputs:
             raise ValueError(

@@ -54,10 +54,12 @@ class TapeStep(TFStep):
         if isinstance(value, Mapping):
             extra = sorted(str(key) for key in value if key != "loss")
             if extra:
-                raise self._fail(ValueError(
-                    f"TapeStep: loss returned targets {extra} besides 'loss'; a non-persistent "
-                    "tape gives one gradient: use PersistentTapeStep for several targets"
-                ))
+                raise self._fail(
+                    ValueError(
+                        f"TapeStep: loss returned targets {extra} besides 'loss'; a non-persistent "
+                        "tape gives one gradient: use PersistentTapeStep for several targets"
+                    )
+                )
             if "loss" not in value:
                 raise self._fail(ValueError("TapeStep: loss returned a dict without 'loss'"))
             value = value["loss"]
