@@ -1,0 +1,33 @@
+"""The README's runnable code blocks (fenced as ```python) run as written."""
+
+import math
+import pathlib
+import re
+
+README = pathlib.Path(__file__).resolve().parent.parent / "README.md"
+
+
+def test_readme_python_blocks_run(tf, keras):
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+    assert len(blocks) == 3
+    namespace: dict = {}
+    for block in blocks:
+        exec(compile(block, str(README), "exec"), namespace)  # noqa: S102
+    assert namespace["result"].steps == namespace["trainer"].step
+    assert namespace["record"].target_gradients["z"]["x"] == 1.0
+    grad = namespace["trainer"].last_record.gradients["x"]
+    assert abs(float(grad)) < 1e-6
+
+
+def test_readme_callback_stops_the_run(tf, keras):
+    import steploop as sl
+    from tests.helpers import quadratic
+
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+    namespace: dict = {"sl": sl}
+    exec(compile(blocks[2], str(README), "exec"), namespace)  # noqa: S102
+    result = sl.Trainer(quadratic(0.1), callbacks=[namespace["StopWhenClose"]()]).run()
+    assert result.status == "stopped"
+    assert result.stop_reason == f"x within 1e-3 of 4 at step {result.steps}"
+    # after step k, x = 4 - 4 * 0.8**k: within 1e-3 of 4 first when 0.8**k < 2.5e-4
+    assert result.steps == math.ceil(math.log(2.5e-4) / math.log(0.8)) == 38
