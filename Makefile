@@ -13,6 +13,9 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install --quiet --upgrade pip
 	# tensorflow-cpu for development (lighter); users install steploop[tensorflow].
 	$(PY) -m pip install --quiet "tensorflow-cpu>=2.16" -e ".[test,dev]"
+	# tf_keras (Keras 2 optimizers, which still have minimize) for the article-equivalence tests;
+	# --no-deps, or it would pull the full tensorflow package on top of tensorflow-cpu.
+	$(PY) -m pip install --quiet --no-deps "tf_keras>=2.16"
 	touch $(STAMP)
 
 install: $(STAMP)
