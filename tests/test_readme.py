@@ -12,7 +12,7 @@ def test_readme_python_blocks_run(tf, keras):
     assert len(blocks) == 3
     namespace: dict = {}
     for block in blocks:
-        exec(compile(block, str(README), "exec"), namespace)  # noqa: S102
+        exec(compile(block, str(README), "exec"), namespace)
     assert namespace["result"].steps == namespace["trainer"].step
     assert namespace["record"].target_gradients["z"]["x"] == 1.0
     grad = namespace["trainer"].last_record.gradients["x"]
@@ -25,7 +25,7 @@ def test_readme_callback_stops_the_run(tf, keras):
 
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
     namespace: dict = {"sl": sl}
-    exec(compile(blocks[2], str(README), "exec"), namespace)  # noqa: S102
+    exec(compile(blocks[2], str(README), "exec"), namespace)
     result = sl.Trainer(quadratic(0.1), callbacks=[namespace["StopWhenClose"]()]).run()
     assert result.status == "stopped"
     assert result.stop_reason == f"x within 1e-3 of 4 at step {result.steps}"

@@ -47,11 +47,30 @@ def test_a_non_scalar_loss(tf, x, sgd, compile):
 
 
 @pytest.mark.parametrize("compile", COMPILE)
-@pytest.mark.parametrize("bad", ["a string", None, 3])
-def test_a_loss_that_is_not_a_float_tensor(tf, x, sgd, compile, bad):
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ("a string", "must return a numeric tensor for 'loss', got 'a string'"),
+        (None, "must return a numeric tensor for 'loss', got None"),
+        (3, "must return a floating-point tensor for 'loss', got int32"),
+        (object(), "must return a numeric tensor for 'loss', got object"),
+    ],
+)
+def test_a_loss_that_is_not_a_float_tensor(tf, x, sgd, compile, bad, message):
     step = MinimizeStep(lambda: bad, [x], sgd, compile=compile)
-    with pytest.raises(TypeError, match="MinimizeStep: loss must return a"):
+    with pytest.raises(TypeError) as info:
         step.step()
+    assert str(info.value) == f"MinimizeStep: loss {message}"
+
+
+@pytest.mark.parametrize("compile", COMPILE)
+def test_a_target_that_is_not_a_float_tensor(tf, x, sgd, compile):
+    step = PersistentTapeStep(lambda: {"loss": x**2, "count": 3}, sgd, compile=compile)
+    with pytest.raises(TypeError) as info:
+        step.step()
+    assert str(info.value) == (
+        "PersistentTapeStep: forward must return a floating-point tensor for 'count', got int32"
+    )
 
 
 def test_an_empty_or_wrong_var_list(tf, x, sgd):

@@ -88,6 +88,7 @@ class TFStep(StepStrategy):
         optimizer: Any,
         var_list: Any = None,
         *,
+        watch_accessed_variables: bool = True,
         compile: bool = True,
     ) -> None:
         owner = type(self).__name__
@@ -96,8 +97,18 @@ class TFStep(StepStrategy):
         )
         self._optimizer = check_optimizer(owner, optimizer)
         self._var_list = check_var_list(owner, var_list)
-        if not isinstance(compile, bool):
-            raise TypeError(f"{owner}: compile must be a bool, got {type(compile).__name__}")
+        for flag, value in (
+            ("watch_accessed_variables", watch_accessed_variables),
+            ("compile", compile),
+        ):
+            if not isinstance(value, bool):
+                raise TypeError(f"{owner}: {flag} must be a bool, got {type(value).__name__}")
+        if not watch_accessed_variables and self._var_list is None:
+            raise ValueError(
+                f"{owner}: watch_accessed_variables=False watches only var_list, "
+                "and var_list is None: nothing would be differentiated"
+            )
+        self._watch_accessed = watch_accessed_variables
         self._compile = compile
         self._takes_batch: bool | None = None
         self._function: Callable[..., Any] | None = None
@@ -167,36 +178,40 @@ class TFStep(StepStrategy):
     def _call(self, *batch: Any) -> Any:
         return self._fn(*batch)
 
-    def _checked_loss(self, value: Any, what: str = "loss") -> tf.Tensor:
-        """``value`` as a floating scalar tensor, or a clear error naming what is wrong."""
+    def _float_tensor(self, value: Any, what: str) -> tf.Tensor:
+        """``value`` as a floating-point tensor, or a clear error naming ``what`` it was for."""
         owner = f"{type(self).__name__}: {self._fn_label}"
-        if isinstance(value, (str, bytes)) or value is None:
-            raise self._fail(
-                TypeError(
-                    f"{owner} must return a numeric scalar tensor for {what!r}, got {value!r}"
-                )
-            )
+        shown = (
+            repr(value)
+            if isinstance(value, (str, bytes)) or value is None
+            else (type(value).__name__)
+        )
         try:
+            if isinstance(value, (str, bytes)) or value is None:
+                raise TypeError
             tensor = tf.convert_to_tensor(value)
         except (TypeError, ValueError):
             raise self._fail(
-                TypeError(
-                    f"{owner} must return a numeric scalar tensor for {what!r}, "
-                    f"got {type(value).__name__}"
-                )
+                TypeError(f"{owner} must return a numeric tensor for {what!r}, got {shown}")
             ) from None
-        if tensor.shape.rank is not None and tensor.shape.rank != 0:
-            raise self._fail(
-                ValueError(
-                    f"{owner} must return a scalar for {what!r}, got a tensor of shape "
-                    f"{tuple(tensor.shape)}; reduce it, e.g. with tf.reduce_mean"
-                )
-            )
         if not tensor.dtype.is_floating:
             raise self._fail(
                 TypeError(
-                    f"{owner} must return a floating-point scalar for {what!r}, "
+                    f"{owner} must return a floating-point tensor for {what!r}, "
                     f"got {tensor.dtype.name}"
+                )
+            )
+        return tensor
+
+    def _checked_loss(self, value: Any) -> tf.Tensor:
+        """``value`` as a floating scalar tensor, or a clear error naming what is wrong."""
+        tensor = self._float_tensor(value, "loss")
+        if tensor.shape.rank is not None and tensor.shape.rank != 0:
+            raise self._fail(
+                ValueError(
+                    f"{type(self).__name__}: {self._fn_label} must return a scalar for 'loss', "
+                    f"got a tensor of shape {tuple(tensor.shape)}; reduce it, e.g. with "
+                    "tf.reduce_mean"
                 )
             )
         return tensor

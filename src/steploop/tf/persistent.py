@@ -49,18 +49,13 @@ class PersistentTapeStep(TFStep):
         watch_accessed_variables: bool = True,
         compile: bool = True,
     ) -> None:
-        super().__init__(forward, optimizer, var_list, compile=compile)
-        if not isinstance(watch_accessed_variables, bool):
-            raise TypeError(
-                "PersistentTapeStep: watch_accessed_variables must be a bool, "
-                f"got {type(watch_accessed_variables).__name__}"
-            )
-        if not watch_accessed_variables and self._var_list is None:
-            raise ValueError(
-                "PersistentTapeStep: watch_accessed_variables=False watches only var_list, "
-                "and var_list is None: nothing would be differentiated"
-            )
-        self._watch_accessed = watch_accessed_variables
+        super().__init__(
+            forward,
+            optimizer,
+            var_list,
+            watch_accessed_variables=watch_accessed_variables,
+            compile=compile,
+        )
         self._tape: tf.GradientTape | None = None
         self._outputs: dict[str, tf.Tensor] | None = None
         self._targets: tuple[str, ...] = ()
@@ -93,27 +88,8 @@ class PersistentTapeStep(TFStep):
                 raise self._fail(
                     TypeError(f"PersistentTapeStep: forward's keys must be str, got {key!r}")
                 )
-            outputs[key] = self._target(tensor, key)
+            outputs[key] = self._float_tensor(tensor, key)
         return outputs
-
-    def _target(self, value: Any, key: str) -> tf.Tensor:
-        try:
-            tensor = tf.convert_to_tensor(value)
-        except (TypeError, ValueError):
-            raise self._fail(
-                TypeError(
-                    f"PersistentTapeStep: target {key!r} must be a tensor, "
-                    f"got {type(value).__name__}"
-                )
-            ) from None
-        if not tensor.dtype.is_floating:
-            raise self._fail(
-                TypeError(
-                    f"PersistentTapeStep: target {key!r} must be floating-point, "
-                    f"got {tensor.dtype.name}"
-                )
-            )
-        return tensor
 
     def _update(self, *batch: Any) -> Any:
         self.release()

@@ -37,18 +37,13 @@ class TapeStep(TFStep):
         watch_accessed_variables: bool = True,
         compile: bool = True,
     ) -> None:
-        super().__init__(loss, optimizer, var_list, compile=compile)
-        if not isinstance(watch_accessed_variables, bool):
-            raise TypeError(
-                f"{type(self).__name__}: watch_accessed_variables must be a bool, "
-                f"got {type(watch_accessed_variables).__name__}"
-            )
-        if not watch_accessed_variables and self._var_list is None:
-            raise ValueError(
-                f"{type(self).__name__}: watch_accessed_variables=False watches only var_list, "
-                "and var_list is None: nothing would be differentiated"
-            )
-        self._watch_accessed = watch_accessed_variables
+        super().__init__(
+            loss,
+            optimizer,
+            var_list,
+            watch_accessed_variables=watch_accessed_variables,
+            compile=compile,
+        )
 
     def _loss_of(self, value: Any) -> tf.Tensor:
         if isinstance(value, Mapping):
