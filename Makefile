@@ -30,6 +30,7 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests examples
+	$(VENV)/bin/mypy src
 
 bench: $(STAMP)
 	$(PY) benchmarks/run.py

@@ -46,10 +46,13 @@ def test_non_integer_max_steps_is_refused(bad):
         sl.Trainer(quadratic()).iterate(max_steps=bad)
 
 
-def test_run_without_any_stop_condition_needs_max_steps_or_data():
-    """A run with nothing to stop it would never end; with max_steps it ends on the budget."""
-    result = sl.Trainer(quadratic()).run(max_steps=4)
-    assert result.steps == 4
+def test_a_run_that_nothing_could_end_is_refused():
+    """No criterion, no max_steps, no data: the run could never end, so it does not start."""
+    trainer = sl.Trainer(quadratic(), callbacks=[sl.PrintLogger(), sl.CSVLogger("x.csv").every(2)])
+    with pytest.raises(ValueError, match="nothing would end this run: no callback can stop it"):
+        trainer.run()
+    assert trainer.step == 0
+    assert sl.Trainer(quadratic()).run(max_steps=4).steps == 4
 
 
 def test_maxsteps_spent_means_next_run_does_nothing():
@@ -418,3 +421,10 @@ def test_records_read_variables_only_while_current():
     with pytest.raises(RuntimeError, match=r"StepRecord\.variables of step 2 is gone"):
         records[1].variables  # noqa: B018
     assert records[0].variables["x"] == 2.0  # read while current, kept
+
+
+def test_run_end_is_logged_under_steploop(caplog):
+    with caplog.at_level("INFO", logger="steploop"):
+        sl.Trainer(quadratic(), callbacks=[sl.MaxSteps(3)]).run()
+    assert [r.name for r in caplog.records] == ["steploop"]
+    assert caplog.records[0].getMessage() == "run ended after 3 steps: MaxSteps(3): reached 3 steps"

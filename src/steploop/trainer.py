@@ -139,7 +139,22 @@ class Trainer:
     # -- running ----------------------------------------------------------------------------
     def run(self, max_steps: int | None = None) -> RunResult:
         """Run until a criterion fires, ``max_steps`` steps were done in this call, or the data
-        ends; return the ``RunResult``."""
+        ends; return the ``RunResult``.
+
+        A run that nothing could end (no callback that may stop it, no ``max_steps``, no data)
+        is refused with a ``ValueError`` rather than left to loop forever; ``iterate()`` leaves
+        that to the caller's ``break``.
+        """
+        if (
+            max_steps is None
+            and self._data is None
+            and not any(callback.may_stop for callback in self._user_callbacks)
+        ):
+            raise ValueError(
+                "nothing would end this run: no callback can stop it, max_steps is None and "
+                "there is no data; add a stopping criterion (e.g. steploop.MaxSteps(1000)) or "
+                "pass max_steps"
+            )
         for _ in self.iterate(max_steps):
             pass
         assert self._result is not None

@@ -77,4 +77,4 @@ def test_csv_logger_refuses_changing_columns(tmp_path):
 
     trainer = sl.Trainer(Changing([1, 2]), callbacks=[sl.CSVLogger(tmp_path / "x.csv")])
     with pytest.raises(ValueError, match=r"step 2 has columns \['step', 'loss'\], the file has"):
-        trainer.run()
+        trainer.run(max_steps=2)

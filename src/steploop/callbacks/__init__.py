@@ -3,6 +3,7 @@
 from steploop.callbacks.base import Callback, CallbackList, Every
 from steploop.callbacks.cleanup import Release
 from steploop.callbacks.loggers import CSVLogger, PrintLogger
+from steploop.callbacks.progress import ProgressBar
 from steploop.callbacks.stopping import (
     AllOf,
     AnyOf,
@@ -29,6 +30,7 @@ __all__ = [
     "LossChangeBelow",
     "MaxSteps",
     "PrintLogger",
+    "ProgressBar",
     "Release",
     "StopOnNaN",
     "StoppingCriterion",

@@ -66,6 +66,10 @@ class Callback:
     #: strategy that reports none.
     requires_gradients: bool = False
 
+    #: False for callbacks that never call ``trainer.stop`` (loggers); a run whose callbacks all
+    #: say so, with no ``max_steps`` and no data, could never end and is refused.
+    may_stop: bool = True
+
     def on_run_begin(self, trainer: Trainer) -> None:
         """Called when ``run`` or ``iterate`` starts."""
 
@@ -142,6 +146,10 @@ class Every(Callback):
     @property
     def requires_gradients(self) -> bool:  # type: ignore[override]
         return self.callback.requires_gradients
+
+    @property
+    def may_stop(self) -> bool:  # type: ignore[override]
+        return self.callback.may_stop
 
     def on_run_begin(self, trainer: Trainer) -> None:
         self.callback.on_run_begin(trainer)

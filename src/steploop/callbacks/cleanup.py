@@ -26,6 +26,8 @@ class Release(Callback):
     Release(GradientDescent)
     """
 
+    may_stop = False
+
     def __init__(self, strategy: StepStrategy) -> None:
         self.strategy = strategy
 

@@ -69,6 +69,7 @@ class PrintLogger(Callback):
     variables: bool = True
     gradients: bool = True
     file: IO[str] | None = None
+    may_stop = False
     _last_printed: int = attrs.field(default=0, init=False)
 
     def _print(self, text: str) -> None:
@@ -109,6 +110,7 @@ class CSVLogger(Callback):
     _writer: Any = attrs.field(default=None, init=False)
     _columns: tuple[str, ...] | None = attrs.field(default=None, init=False)
     _started: bool = attrs.field(default=False, init=False)
+    may_stop = False
 
     def __attrs_post_init__(self) -> None:
         folder = os.path.dirname(os.path.abspath(self.path))
