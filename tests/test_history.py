@@ -59,3 +59,16 @@ def test_a_million_rows_store_numbers_not_objects():
     loss = history["loss"]
     assert loss.dtype == np.float64 and loss.shape == (1_000_000,)
     assert history._columns["loss"].buffer.nbytes <= 2 * 8 * 1_048_576
+
+
+def test_snapshot_is_frozen_at_its_rows_and_columns():
+    history = History()
+    for step in range(1, 21):
+        history.append(step, float(step))
+    frozen = history.snapshot()
+    for step in range(21, 100):  # grows the buffers past their first size
+        history.append(step, float(step), {"late": 1.0})
+    assert frozen.rows == 20 and list(frozen) == ["step", "loss"]
+    assert frozen["loss"].tolist() == [float(s) for s in range(1, 21)]
+    with pytest.raises(TypeError, match="this History is a snapshot"):
+        frozen.append(21, 0.0)

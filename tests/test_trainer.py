@@ -428,3 +428,11 @@ def test_run_end_is_logged_under_steploop(caplog):
         sl.Trainer(quadratic(), callbacks=[sl.MaxSteps(3)]).run()
     assert [r.name for r in caplog.records] == ["steploop"]
     assert caplog.records[0].getMessage() == "run ended after 3 steps: MaxSteps(3): reached 3 steps"
+
+
+def test_each_result_keeps_the_history_of_its_own_run():
+    trainer = sl.Trainer(quadratic())
+    first = trainer.run(max_steps=3)
+    second = trainer.run(max_steps=2)
+    assert (first.history.rows, second.history.rows, trainer.history.rows) == (3, 5, 5)
+    assert second.history == trainer.history

@@ -45,6 +45,26 @@ class History(Mapping[str, np.ndarray]):
     def __init__(self) -> None:
         self._rows = 0
         self._columns: dict[str, _Column] = {}
+        self._read_only = False
+
+    def snapshot(self) -> History:
+        """A read-only view of the rows and columns so far, in O(columns).
+
+        Rows are only ever appended, so the view shares the buffers and stays exact while the
+        history grows; steps and columns added later do not show in it.
+
+        >>> history = History()
+        >>> history.append(1, 4.0)
+        >>> frozen = history.snapshot()
+        >>> history.append(2, 1.0)
+        >>> frozen["loss"].tolist(), history["loss"].tolist()
+        ([4.0], [4.0, 1.0])
+        """
+        view = History()
+        view._rows = self._rows
+        view._columns = dict(self._columns)
+        view._read_only = True
+        return view
 
     def __len__(self) -> int:
         return len(self._columns)
@@ -72,6 +92,7 @@ class History(Mapping[str, np.ndarray]):
 
     def append(self, step: int, loss: float, values: Mapping[str, Any] | None = None) -> None:
         """Add the row of a new step with its loss and any further named values."""
+        self._check_writable()
         self._rows += 1
         self._set("step", step)
         self._set("loss", loss)
@@ -84,11 +105,16 @@ class History(Mapping[str, np.ndarray]):
 
         Values are numbers or arrays of one fixed shape per column.
         """
+        self._check_writable()
         if self._rows == 0:
             raise ValueError(f"History.log({name!r}, ...) needs a step: no step has run yet")
         if name in ("step", "loss"):
             raise ValueError(f"History.log: column {name!r} is kept by the Trainer itself")
         self._set(name, value)
+
+    def _check_writable(self) -> None:
+        if self._read_only:
+            raise TypeError("this History is a snapshot (RunResult.history); it is read-only")
 
     def _set(self, name: str, value: Any) -> None:
         try:

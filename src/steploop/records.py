@@ -109,6 +109,7 @@ class RunResult:
     last step's loss (``nan`` before any step); ``status`` one word of ``STATUSES``;
     ``stop_reason`` a sentence saying what ended the run; ``converged`` is true exactly when a
     convergence criterion (not a budget, exhausted data, the user or an error) ended it;
+    ``history`` is a read-only snapshot of the trainer's history at the end of the call;
     ``elapsed`` is this call's wall time in seconds.
 
     >>> from steploop.history import History

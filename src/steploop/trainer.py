@@ -267,7 +267,7 @@ class Trainer:
             loss=math.nan if last is None else last.loss,
             status=stop.status,
             stop_reason=stop.reason,
-            history=self._history,
+            history=self._history.snapshot(),
             elapsed=time.perf_counter() - started,
         )
         return self._result
