@@ -1,0 +1,40 @@
+"""Records: lazy conversion happens once, expiry is explicit, statuses are validated."""
+
+import numpy as np
+import pytest
+
+import steploop as sl
+from steploop.records import Lazy
+
+
+def test_lazy_computes_once_and_expires_only_if_unread():
+    calls = []
+    read = Lazy(lambda: calls.append(1) or "value")
+    assert read.get() == "value"
+    read.expire("gone")
+    assert read.get() == "value" and calls == [1]
+    unread = Lazy(lambda: calls.append(2) or "never")
+    unread.expire("variables of step 3 are gone")
+    with pytest.raises(RuntimeError, match="variables of step 3 are gone"):
+        unread.get()
+    assert calls == [1]
+
+
+def test_step_record_is_frozen_and_compares_by_step_loss_values():
+    a = sl.StepRecord(step=1, loss=2.0, values={"v": 1.0})
+    b = sl.StepRecord(step=1, loss=2.0, values={"v": 1.0}, gradients_lazy=Lazy(None, {"x": 1}))
+    assert a == b
+    with pytest.raises(AttributeError):
+        a.step = 2
+    assert b.gradients == {"x": 1} and a.target_gradients == {} and a.variables == {}
+
+
+def test_run_result_and_stop_validate_the_status():
+    history = sl.History()
+    with pytest.raises(ValueError, match="'status' must be in"):
+        sl.RunResult(
+            steps=0, loss=np.nan, status="done", stop_reason="", history=history, elapsed=0.0
+        )
+    with pytest.raises(ValueError, match="'status' must be in"):
+        sl.Stop("why", "finished")
+    assert sl.STATUSES == ("converged", "budget", "exhausted", "stopped", "nonfinite", "error")
