@@ -105,3 +105,22 @@ def test_compiled_equals_eager_when_a_gradient_is_a_variable(tf, keras, strategy
     assert results[0][2] == results[1][2]
     if strategy != "minimize":
         assert results[0][2] == {"a": 2.0, "b": 1.0}
+
+
+@pytest.mark.parametrize("compile", [True, False])
+def test_keras_variables_with_watch_accessed_variables_false(tf, keras, compile):
+    layer = keras.layers.Dense(1, name="lin", use_bias=True)
+    layer.build((None, 2))
+    kernel, bias = layer.kernel, layer.bias
+    data = np.ones((3, 2), np.float32)
+    step = TapeStep(
+        lambda: tf.reduce_mean((layer(data) - 1.0) ** 2),
+        keras.optimizers.SGD(0.1),
+        var_list=[kernel],
+        watch_accessed_variables=False,
+        compile=compile,
+    )
+    before = bias.numpy().copy()
+    record = next(sl.Trainer(step).iterate())
+    assert list(record.gradients) == ["lin/kernel"]
+    np.testing.assert_array_equal(bias.numpy(), before)
