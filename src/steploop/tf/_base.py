@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from steploop import _validate
 from steploop.strategy import StepOutput, StepStrategy
-from steploop.tf.naming import unique_names
+from steploop.tf.naming import unique_names, variable_name
 
 
 def _is_variable(value: Any) -> bool:
@@ -32,7 +32,7 @@ def check_var_list(owner: str, var_list: Any) -> tuple[Any, ...] | None:
     if _is_variable(var_list):
         raise TypeError(
             f"{owner}: var_list must be a list of variables, got one variable; "
-            f"pass [{getattr(var_list, 'name', 'x')}]"
+            f"pass [{variable_name(var_list)}]"
         )
     if isinstance(var_list, (str, bytes, Mapping)) or not isinstance(var_list, (Sequence, set)):
         try:
@@ -68,8 +68,9 @@ def check_optimizer(owner: str, optimizer: Any) -> Any:
 
 
 def pin(*trees: Any) -> Any:
-    """Return ``trees`` (nested tensors) with each tensor computed before anything that uses the
-    result; in eager mode, or for one tree, as they are (see ``TFStep._apply``)."""
+    """Return ``trees`` (nested tensors) so that nothing using the result runs before every one
+    of their tensors exists; in eager mode they are returned as they are (see ``TFStep._apply``).
+    """
     if tf.executing_eagerly():
         return trees
     tensors = [t for t in tf.nest.flatten(trees) if t is not None]
@@ -81,6 +82,7 @@ class TFStep(StepStrategy):
     """Base of the TensorFlow strategies (internal): checks, names, compiling."""
 
     _fn_label = "loss"
+    _returns = "a scalar loss tensor"
 
     def __init__(
         self,
@@ -117,8 +119,6 @@ class TFStep(StepStrategy):
             None if self._var_list is None else unique_names(self._var_list)
         )
         self._pending_error: Exception | None = None
-
-    _returns = "a scalar loss tensor"
 
     # -- StepStrategy -----------------------------------------------------------------------
     @property
@@ -237,7 +237,7 @@ class TFStep(StepStrategy):
         return watched
 
     def _checked_gradients(self, gradients: Sequence[Any], variables: Sequence[Any]) -> None:
-        """Raise naming the first variable the loss does not depend on."""
+        """Raise naming every variable the loss does not depend on."""
         if all(g is not None for g in gradients):
             return
         names = unique_names(variables)
