@@ -72,3 +72,11 @@ def test_snapshot_is_frozen_at_its_rows_and_columns():
     assert frozen["loss"].tolist() == [float(s) for s in range(1, 21)]
     with pytest.raises(TypeError, match="this History is a snapshot"):
         frozen.append(21, 0.0)
+
+
+def test_a_bad_value_leaves_the_history_as_it_was():
+    history = History()
+    history.append(1, 1.0, {"v": 1.0})
+    with pytest.raises(TypeError, match="history column 'w' takes numbers"):
+        history.append(2, 0.5, {"v": 2.0, "w": "text"})
+    assert history.rows == 1 and history["v"].tolist() == [1.0] and "w" not in history

@@ -436,3 +436,12 @@ def test_each_result_keeps_the_history_of_its_own_run():
     second = trainer.run(max_steps=2)
     assert (first.history.rows, second.history.rows, trainer.history.rows) == (3, 5, 5)
     assert second.history == trainer.history
+
+
+def test_two_iterators_cannot_run_inside_each_other():
+    trainer = sl.Trainer(quadratic())
+    outer, inner = trainer.iterate(max_steps=3), trainer.iterate(max_steps=3)
+    next(outer)
+    with pytest.raises(RuntimeError, match="already running"):
+        next(inner)
+    assert [r.step for r in outer] == [2, 3]

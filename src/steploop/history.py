@@ -91,14 +91,17 @@ class History(Mapping[str, np.ndarray]):
         return self._rows
 
     def append(self, step: int, loss: float, values: Mapping[str, Any] | None = None) -> None:
-        """Add the row of a new step with its loss and any further named values."""
+        """Add the row of a new step with its loss and any further named values.
+
+        Every value is checked before the row is added, so a bad value leaves the history as it
+        was.
+        """
         self._check_writable()
+        entries = {"step": step, "loss": loss, **(values or {})}
+        arrays = {name: self._checked(name, value) for name, value in entries.items()}
         self._rows += 1
-        self._set("step", step)
-        self._set("loss", loss)
-        if values:
-            for name, value in values.items():
-                self._set(name, value)
+        for name, array in arrays.items():
+            self._store(name, array)
 
     def log(self, name: str, value: Any) -> None:
         """Record ``value`` under column ``name`` for the latest step (for callbacks).
@@ -110,13 +113,14 @@ class History(Mapping[str, np.ndarray]):
             raise ValueError(f"History.log({name!r}, ...) needs a step: no step has run yet")
         if name in ("step", "loss"):
             raise ValueError(f"History.log: column {name!r} is kept by the Trainer itself")
-        self._set(name, value)
+        self._store(name, self._checked(name, value))
 
     def _check_writable(self) -> None:
         if self._read_only:
             raise TypeError("this History is a snapshot (RunResult.history); it is read-only")
 
-    def _set(self, name: str, value: Any) -> None:
+    def _checked(self, name: str, value: Any) -> np.ndarray:
+        """``value`` as a float array fitting column ``name``, or a clear error."""
         try:
             array = np.asarray(value, dtype=np.float64)
         except (TypeError, ValueError):
@@ -125,13 +129,17 @@ class History(Mapping[str, np.ndarray]):
                 f"got {type(value).__name__}"
             ) from None
         column = self._columns.get(name)
-        if column is None:
-            column = self._columns[name] = _Column(array.shape, self._rows)
-        elif array.shape != column.shape:
+        if column is not None and array.shape != column.shape:
             raise ValueError(
                 f"history column {name!r} holds values of shape {column.shape}, "
                 f"got shape {array.shape} at row {self._rows}"
             )
+        return array
+
+    def _store(self, name: str, array: np.ndarray) -> None:
+        column = self._columns.get(name)
+        if column is None:
+            column = self._columns[name] = _Column(array.shape, self._rows)
         column.set(self._rows - 1, array)
 
     def __eq__(self, other: object) -> bool:

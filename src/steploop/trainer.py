@@ -172,6 +172,8 @@ class Trainer:
         return self._iterate(limit)
 
     def _iterate(self, limit: int | None) -> Iterator[StepRecord]:
+        if self._running:  # two generators from iterate(), started one inside the other
+            raise RuntimeError("this Trainer is already running; run/iterate do not nest")
         self._running = True
         started = time.perf_counter()
         self._stop = None
