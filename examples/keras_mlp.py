@@ -33,7 +33,10 @@ cross_entropy = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
 def loss(batch):
     x, y = batch
-    return cross_entropy(y, model(x, training=True))
+    logits = model(x, training=True)
+    correct = tf.cast(tf.equal(tf.argmax(logits, axis=1), tf.cast(y, tf.int64)), tf.float32)
+    # "values" are reported in each StepRecord and the history, not differentiated
+    return {"loss": cross_entropy(y, logits), "values": {"accuracy": tf.reduce_mean(correct)}}
 
 
 csv_path = os.path.join(tempfile.mkdtemp(), "mlp.csv")
@@ -50,9 +53,15 @@ trainer = sl.Trainer(
 result = trainer.run()
 accuracy = float(np.mean(np.argmax(model(features), axis=1) == labels))
 with open(csv_path) as handle:
-    rows = sum(1 for _ in handle) - 1
+    header = handle.readline().strip()
+    rows = sum(1 for _ in handle)
+batch_accuracy = result.history["accuracy"]
 print(f"keras mlp: {result.steps} steps ({result.status}: {result.stop_reason})")
 print(
+    f"batch accuracy {batch_accuracy[:10].mean():.3f} over the first 10 steps, "
+    f"{batch_accuracy[-10:].mean():.3f} over the last 10"
+)
+print(
     f"loss {result.history['loss'][0]:.3f} -> {result.loss:.3f}, training accuracy {accuracy:.3f}, "
-    f"{rows} rows in {os.path.basename(csv_path)}"
+    f"{rows} rows in {os.path.basename(csv_path)} ({header})"
 )

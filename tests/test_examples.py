@@ -24,7 +24,10 @@ EXPECTED = {
         "the tape was open in 70 of 70 step callbacks and is released now",
     ],
     "custom_strategy.py": ["custom strategy: ", "status = converged"],
-    "keras_mlp.py": ["keras mlp: 256 steps (exhausted: data exhausted after 256 steps)"],
+    "keras_mlp.py": [
+        "keras mlp: 256 steps (exhausted: data exhausted after 256 steps)",
+        "256 rows in mlp.csv (step,loss,accuracy)",
+    ],
 }
 
 

@@ -203,6 +203,36 @@ class TFStep(StepStrategy):
             )
         return tensor
 
+    def _values_of(self, outputs: Mapping[Any, Any]) -> dict[str, tf.Tensor]:
+        """The ``"values"`` entry of a loss's dict: named numeric tensors to report, not to
+        differentiate (accuracy, say); they reach ``StepRecord.values`` and the history."""
+        values = outputs.get("values", {})
+        owner = f"{type(self).__name__}: {self._fn_label}"
+        if not isinstance(values, Mapping):
+            raise self._fail(
+                TypeError(
+                    f"{owner}'s 'values' entry must be a dict of named tensors, "
+                    f"got {type(values).__name__}"
+                )
+            )
+        checked = {}
+        for key, value in values.items():
+            if not isinstance(key, str):
+                raise self._fail(TypeError(f"{owner}'s 'values' keys must be str, got {key!r}"))
+            try:
+                tensor = tf.convert_to_tensor(value)
+            except (TypeError, ValueError):
+                tensor = None
+            if tensor is None or not (tensor.dtype.is_floating or tensor.dtype.is_integer):
+                raise self._fail(
+                    TypeError(
+                        f"{owner}'s value {key!r} must be a number or numeric tensor, "
+                        f"got {type(value).__name__}"
+                    )
+                )
+            checked[key] = tensor
+        return checked
+
     def _checked_loss(self, value: Any) -> tf.Tensor:
         """``value`` as a floating scalar tensor, or a clear error naming what is wrong."""
         tensor = self._float_tensor(value, "loss")

@@ -2,7 +2,9 @@
 
 ``forward`` returns a dict of named tensors. ``"loss"`` drives the update; every other entry is a
 target whose gradients (with respect to the same variables) are reported in
-``StepRecord.target_gradients``: the article's ``grad_z`` and ``grad_y`` from one tape.
+``StepRecord.target_gradients``: the article's ``grad_z`` and ``grad_y`` from one tape. An
+optional ``"values"`` entry holds named numbers to report, not differentiate (as for
+``TapeStep``).
 
 Eagerly (``compile=False``) the tape stays open while the step's callbacks run, so a callback can
 ask for more gradients with ``gradient(...)``; the Trainer's built-in ``Release`` hook drops it
@@ -65,7 +67,7 @@ class PersistentTapeStep(TFStep):
         """The open tape of the current step (eager only), or ``None`` once released."""
         return self._tape
 
-    def _split(self, value: Any) -> dict[str, tf.Tensor]:
+    def _split(self, value: Any) -> tuple[dict[str, tf.Tensor], dict[str, tf.Tensor]]:
         if not isinstance(value, Mapping):
             raise self._fail(
                 TypeError(
@@ -82,14 +84,14 @@ class PersistentTapeStep(TFStep):
             )
         outputs = {"loss": self._checked_loss(value["loss"])}
         for key, tensor in value.items():
-            if key == "loss":
+            if key in ("loss", "values"):
                 continue
             if not isinstance(key, str):
                 raise self._fail(
                     TypeError(f"PersistentTapeStep: forward's keys must be str, got {key!r}")
                 )
             outputs[key] = self._float_tensor(tensor, key)
-        return outputs
+        return outputs, self._values_of(value)
 
     def _update(self, *batch: Any) -> Any:
         self.release()
@@ -97,7 +99,7 @@ class PersistentTapeStep(TFStep):
         try:
             with tape:
                 self._watch(tape)
-                outputs = self._split(self._call(*batch))
+                outputs, values = self._split(self._call(*batch))
             variables = self._resolve(tape)
             gradients = tape.gradient(outputs["loss"], variables)
             self._targets = tuple(key for key in outputs if key != "loss")
@@ -109,8 +111,8 @@ class PersistentTapeStep(TFStep):
                 )
                 for key in self._targets
             }
-            gradients, target_gradients, loss = self._apply(
-                gradients, variables, target_gradients, outputs["loss"]
+            gradients, target_gradients, loss, values = self._apply(
+                gradients, variables, target_gradients, outputs["loss"], values
             )
         except BaseException:
             del tape
@@ -119,10 +121,10 @@ class PersistentTapeStep(TFStep):
             self._tape, self._outputs = tape, outputs
         else:
             del tape
-        return loss, gradients, target_gradients
+        return loss, gradients, target_gradients, values
 
     def _output(self, result: Any) -> StepOutput:
-        loss, gradients, target_gradients = result
+        loss, gradients, target_gradients, values = result
         names = self._names
         assert names is not None
         return StepOutput(
@@ -131,6 +133,7 @@ class PersistentTapeStep(TFStep):
             target_gradients={
                 key: dict(zip(names, grads, strict=True)) for key, grads in target_gradients.items()
             },
+            values=values,
         )
 
     def release(self) -> None:

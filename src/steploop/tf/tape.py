@@ -15,9 +15,10 @@ class TapeStep(TFStep):
     """One step: record ``loss`` on a gradient tape, apply its gradients, report them.
 
     Without ``var_list`` the variables are those the tape watched (every trainable variable the
-    loss read). ``watch_accessed_variables=False`` watches only ``var_list``. ``loss`` may return
-    a scalar tensor or a dict whose only entry is ``"loss"``; targets besides it need one tape for
-    several gradients: ``PersistentTapeStep``.
+    loss read). ``watch_accessed_variables=False`` watches only ``var_list``. ``loss`` returns a
+    scalar tensor, or a dict with ``"loss"`` and optionally ``"values"``, a dict of named numbers
+    to report in ``StepRecord.values`` and the history without differentiating them (accuracy,
+    say). Targets besides the loss need one tape for several gradients: ``PersistentTapeStep``.
 
     >>> import keras, tensorflow as tf
     >>> x = tf.Variable(0.0, name="x")
@@ -45,9 +46,10 @@ class TapeStep(TFStep):
             compile=compile,
         )
 
-    def _loss_of(self, value: Any) -> tf.Tensor:
+    def _loss_of(self, value: Any) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+        values: dict[str, tf.Tensor] = {}
         if isinstance(value, Mapping):
-            extra = sorted(str(key) for key in value if key != "loss")
+            extra = sorted(str(key) for key in value if key not in ("loss", "values"))
             if extra:
                 raise self._fail(
                     ValueError(
@@ -57,18 +59,20 @@ class TapeStep(TFStep):
                 )
             if "loss" not in value:
                 raise self._fail(ValueError("TapeStep: loss returned a dict without 'loss'"))
+            values = self._values_of(value)
             value = value["loss"]
-        return self._checked_loss(value)
+        return self._checked_loss(value), values
 
     def _update(self, *batch: Any) -> Any:
         with tf.GradientTape(watch_accessed_variables=self._watch_accessed) as tape:
             self._watch(tape)
-            loss = self._loss_of(self._call(*batch))
+            loss, values = self._loss_of(self._call(*batch))
         variables = self._resolve(tape)
-        gradients, loss = self._apply(tape.gradient(loss, variables), variables, loss)
-        return loss, gradients
+        return self._apply(tape.gradient(loss, variables), variables, loss, values)
 
     def _output(self, result: Any) -> StepOutput:
-        loss, gradients = result
+        gradients, loss, values = result
         assert self._names is not None
-        return StepOutput(loss=loss, gradients=dict(zip(self._names, gradients, strict=True)))
+        return StepOutput(
+            loss=loss, gradients=dict(zip(self._names, gradients, strict=True)), values=values
+        )
