@@ -86,7 +86,7 @@ class TFStep(StepStrategy):
 
     def __init__(
         self,
-        fn: Callable[..., Any],
+        loss: Callable[..., Any],
         optimizer: Any,
         var_list: Any = None,
         *,
@@ -95,7 +95,7 @@ class TFStep(StepStrategy):
     ) -> None:
         owner = type(self).__name__
         self._fn = _validate.callable_(
-            f"{owner}: {self._fn_label}", fn, f"a function returning {self._returns}"
+            f"{owner}: {self._fn_label}", loss, f"a function returning {self._returns}"
         )
         self._optimizer = check_optimizer(owner, optimizer)
         self._var_list = check_var_list(owner, var_list)

@@ -29,23 +29,6 @@ class TapeStep(TFStep):
 
     reports_gradients: ClassVar[bool] = True
 
-    def __init__(
-        self,
-        loss: Any,
-        optimizer: Any,
-        var_list: Any = None,
-        *,
-        watch_accessed_variables: bool = True,
-        compile: bool = True,
-    ) -> None:
-        super().__init__(
-            loss,
-            optimizer,
-            var_list,
-            watch_accessed_variables=watch_accessed_variables,
-            compile=compile,
-        )
-
     def _loss_of(self, value: Any) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
         values: dict[str, tf.Tensor] = {}
         if isinstance(value, Mapping):
