@@ -67,6 +67,16 @@ def check_optimizer(owner: str, optimizer: Any) -> Any:
     return optimizer
 
 
+def _as_tensor(value: Any) -> tf.Tensor | None:
+    """``value`` as a tensor, or ``None`` for text, ``None`` and what TensorFlow cannot convert."""
+    if value is None or isinstance(value, (str, bytes)):
+        return None
+    try:
+        return tf.convert_to_tensor(value)
+    except (TypeError, ValueError):
+        return None
+
+
 def pin(*trees: Any) -> Any:
     """Return ``trees`` (nested tensors) so that nothing using the result runs before every one
     of their tensors exists; in eager mode they are returned as they are (see ``TFStep._apply``).
@@ -130,11 +140,10 @@ class TFStep(StepStrategy):
         return self._compile
 
     def check(self, takes_batch: bool) -> None:
-        how = (
-            f"{self._fn_label}(batch), since the Trainer has data"
-            if takes_batch
-            else (f"{self._fn_label}() (no data was given to the Trainer)")
-        )
+        if takes_batch:
+            how = f"{self._fn_label}(batch), since the Trainer has data"
+        else:
+            how = f"{self._fn_label}() (no data was given to the Trainer)"
         _validate.accepts(
             f"{type(self).__name__}: {self._fn_label}", self._fn, int(takes_batch), how
         )
@@ -181,19 +190,16 @@ class TFStep(StepStrategy):
     def _float_tensor(self, value: Any, what: str) -> tf.Tensor:
         """``value`` as a floating-point tensor, or a clear error naming ``what`` it was for."""
         owner = f"{type(self).__name__}: {self._fn_label}"
-        shown = (
-            repr(value)
-            if isinstance(value, (str, bytes)) or value is None
-            else (type(value).__name__)
-        )
-        try:
-            if isinstance(value, (str, bytes)) or value is None:
-                raise TypeError
-            tensor = tf.convert_to_tensor(value)
-        except (TypeError, ValueError):
+        tensor = _as_tensor(value)
+        if tensor is None:
+            shown = (
+                repr(value)
+                if isinstance(value, (str, bytes)) or value is None
+                else (type(value).__name__)
+            )
             raise self._fail(
                 TypeError(f"{owner} must return a numeric tensor for {what!r}, got {shown}")
-            ) from None
+            )
         if not tensor.dtype.is_floating:
             raise self._fail(
                 TypeError(
@@ -219,10 +225,7 @@ class TFStep(StepStrategy):
         for key, value in values.items():
             if not isinstance(key, str):
                 raise self._fail(TypeError(f"{owner}'s 'values' keys must be str, got {key!r}"))
-            try:
-                tensor = tf.convert_to_tensor(value)
-            except (TypeError, ValueError):
-                tensor = None
+            tensor = _as_tensor(value)
             if tensor is None or not (tensor.dtype.is_floating or tensor.dtype.is_integer):
                 raise self._fail(
                     TypeError(
@@ -272,13 +275,12 @@ class TFStep(StepStrategy):
             return
         names = unique_names(variables)
         missing = [name for name, g in zip(names, gradients, strict=True) if g is None]
-        if missing:
-            raise self._fail(
-                ValueError(
-                    f"{type(self).__name__}: the loss does not depend on variable(s) {missing} "
-                    "(their gradient is None); remove them from var_list or use them in the loss"
-                )
+        raise self._fail(
+            ValueError(
+                f"{type(self).__name__}: the loss does not depend on variable(s) {missing} "
+                "(their gradient is None); remove them from var_list or use them in the loss"
             )
+        )
 
     def _apply(self, gradients: Sequence[Any], variables: Sequence[Any], *others: Any) -> Any:
         """Check ``gradients``, apply them to ``variables``; return them and ``others`` pinned.

@@ -60,7 +60,6 @@ class PersistentTapeStep(TFStep):
         )
         self._tape: tf.GradientTape | None = None
         self._outputs: dict[str, tf.Tensor] | None = None
-        self._targets: tuple[str, ...] = ()
 
     @property
     def tape(self) -> tf.GradientTape | None:
@@ -102,25 +101,23 @@ class PersistentTapeStep(TFStep):
                 outputs, values = self._split(self._call(*batch))
             variables = self._resolve(tape)
             gradients = tape.gradient(outputs["loss"], variables)
-            self._targets = tuple(key for key in outputs if key != "loss")
             target_gradients = {
                 key: tuple(
                     tape.gradient(
                         outputs[key], variables, unconnected_gradients=tf.UnconnectedGradients.ZERO
                     )
                 )
-                for key in self._targets
+                for key in outputs
+                if key != "loss"
             }
             gradients, target_gradients, loss, values = self._apply(
                 gradients, variables, target_gradients, outputs["loss"], values
             )
         except BaseException:
-            del tape
+            del tape  # the traceback keeps this frame alive: do not let it keep the tape
             raise
-        if tf.executing_eagerly():
+        if tf.executing_eagerly():  # kept for the step's callbacks until release()
             self._tape, self._outputs = tape, outputs
-        else:
-            del tape
         return loss, gradients, target_gradients, values
 
     def _output(self, result: Any) -> StepOutput:
