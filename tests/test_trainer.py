@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import steploop as sl
-from tests.helpers import Recorder, quadratic
+from tests.helpers import Recorder, batch_replay, gradient_descent, quadratic
 from tests.strategies import pieces
 
 
@@ -70,27 +70,16 @@ def test_data_exhausted_ends_the_run_and_batches_are_passed():
         seen.append(batch)
         return (x - batch) ** 2, 2 * (x - batch)
 
-    gd = sl_gd(loss_and_grad)
+    gd = gradient_descent(loss_and_grad)
     result = sl.Trainer(gd, data=[1.0, 2.0, 3.0]).run()
     assert (result.steps, result.status) == (3, "exhausted")
     assert result.stop_reason == "data exhausted after 3 steps"
     assert seen == [1.0, 2.0, 3.0]
 
 
-def sl_gd(function, start=0.0, learning_rate=0.1):
-    from steploop.numpy import GradientDescent
-
-    return GradientDescent(function, start, learning_rate=learning_rate)
-
-
 def test_data_position_carries_over_between_runs():
     seen = []
-
-    def loss_and_grad(x, batch):
-        seen.append(batch)
-        return x * 0.0 + batch, x * 0.0
-
-    trainer = sl.Trainer(sl_gd(loss_and_grad), data=iter(range(10)))
+    trainer = sl.Trainer(batch_replay(seen), data=iter(range(10)))
     trainer.run(max_steps=4)
     trainer.run(max_steps=3)
     assert seen == list(range(7))
@@ -207,17 +196,13 @@ def test_first_stop_request_wins():
 def test_stop_in_step_begin_skips_the_step_and_keeps_its_batch():
     seen = []
 
-    def loss_and_grad(x, batch):
-        seen.append(batch)
-        return x * 0.0 + batch, x * 0.0
-
     class StopBefore3(sl.Callback):
         def on_step_begin(self, trainer, step):
             if step == 3 and not seen.count("stopped"):
                 seen.append("stopped")
                 trainer.stop("pause")
 
-    trainer = sl.Trainer(sl_gd(loss_and_grad), data=[10, 20, 30, 40], callbacks=[StopBefore3()])
+    trainer = sl.Trainer(batch_replay(seen), data=[10, 20, 30, 40], callbacks=[StopBefore3()])
     assert trainer.run().steps == 2
     assert trainer.run().steps == 4
     assert seen == [10, 20, "stopped", 30, 40]
@@ -243,7 +228,7 @@ def test_error_in_a_step_runs_on_error_and_run_end_then_reaches_the_caller():
             raise Boom("bad step")
         return (x - 4) ** 2, 2 * (x - 4)
 
-    trainer = sl.Trainer(sl_gd(loss_and_grad), callbacks=[Recorder(events)])
+    trainer = sl.Trainer(gradient_descent(loss_and_grad), callbacks=[Recorder(events)])
     with pytest.raises(Boom, match="bad step"):
         trainer.run(max_steps=10)
     assert trainer.step == 2
@@ -276,7 +261,7 @@ def test_a_failing_cleanup_hook_does_not_hide_the_first_error(caplog):
         raise Boom("primary")
 
     events = []
-    trainer = sl.Trainer(sl_gd(loss_and_grad), callbacks=[BadEnd(), Recorder(events)])
+    trainer = sl.Trainer(gradient_descent(loss_and_grad), callbacks=[BadEnd(), Recorder(events)])
     with pytest.raises(Boom, match="primary"):
         trainer.run(max_steps=1)
     assert events[-1] == ("cb", "run_end", "error")
