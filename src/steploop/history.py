@@ -25,11 +25,18 @@ class _Column:
         self.buffer = np.full((max(rows, 16), *shape), np.nan)
 
     def set(self, row: int, value: np.ndarray) -> None:
-        if row >= len(self.buffer):
-            grown = np.full((max(2 * len(self.buffer), row + 1), *self.shape), np.nan)
+        self.reserve(row + 1)
+        self.buffer[row] = value
+
+    def set_rows(self, start: int, values: np.ndarray) -> None:
+        self.reserve(start + len(values))
+        self.buffer[start : start + len(values)] = values
+
+    def reserve(self, rows: int) -> None:
+        if rows > len(self.buffer):
+            grown = np.full((max(2 * len(self.buffer), rows), *self.shape), np.nan)
             grown[: len(self.buffer)] = self.buffer
             self.buffer = grown
-        self.buffer[row] = value
 
 
 class History(Mapping[str, np.ndarray]):
@@ -102,6 +109,42 @@ class History(Mapping[str, np.ndarray]):
         self._rows += 1
         for name, array in arrays.items():
             self._store(name, array)
+
+    def extend(
+        self, first_step: int, losses: Any, values: Mapping[str, Any] | None = None
+    ) -> None:
+        """Add the rows of ``len(losses)`` consecutive steps from ``first_step`` at once; each of
+        ``values`` has one row per step. Checked first, so a bad value adds no row.
+
+        >>> history = History()
+        >>> history.extend(1, [16.0, 10.24], {"lr": [0.1, 0.1]})
+        >>> history["step"].tolist(), history["lr"].tolist()
+        ([1.0, 2.0], [0.1, 0.1])
+        """
+        self._check_writable()
+        loss = np.asarray(losses, dtype=np.float64)
+        if loss.ndim != 1:
+            raise ValueError(f"History.extend: losses must be one number per step, got {loss.shape}")
+        count = len(loss)
+        if count == 0:
+            return
+        entries = {"step": np.arange(first_step, first_step + count), "loss": loss}
+        arrays = {}
+        for name, value in {**entries, **(values or {})}.items():
+            array = np.asarray(value, dtype=np.float64) if name not in entries else entries[name]
+            if array.ndim == 0 or len(array) != count:
+                raise ValueError(
+                    f"History.extend: column {name!r} needs {count} rows, got shape {array.shape}"
+                )
+            self._checked(name, array[0])
+            arrays[name] = array
+        start = self._rows
+        self._rows += count
+        for name, array in arrays.items():
+            column = self._columns.get(name)
+            if column is None:
+                column = self._columns[name] = _Column(array.shape[1:], start)
+            column.set_rows(start, array)
 
     def log(self, name: str, value: Any) -> None:
         """Record ``value`` under column ``name`` for the latest step (for callbacks).

@@ -17,20 +17,37 @@ Contract
   gradients are refused at construction when they would never see any.
 
 The values in a ``StepOutput`` may be framework objects (tensors); nothing is copied to the host
-until ``to_host`` is called. A later multi-step strategy returns the same record with one leading
-axis of length K per quantity (K steps of one call), so the Trainer can split it into K records.
+until ``to_host`` is called.
+
+Fused steps (``Trainer(steps_per_call=K)``)
+-------------------------------------------
+* ``run_steps(count, first_step, stopper, feed, keep_gradients)`` performs up to ``count`` steps
+  in one call and returns a ``Chunk``: a ``StepOutput`` whose quantities have one leading row per
+  step, and how many steps ran. After each step it evaluates ``stopper`` (the in-graph stopping
+  criteria, see ``steploop.fused``) and ends the call at the first step where it fires, or when
+  ``feed`` has no batch left. The default runs ``step`` in a Python loop, so every strategy can be
+  fused; a framework strategy overrides it to run the loop inside one compiled call.
+* ``ready_to_fuse`` says whether ``run_steps`` can run now; a TensorFlow strategy is not until one
+  plain step has built its variables and optimiser slots (the Trainer then does one plain step).
 """
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping
-from typing import Any, ClassVar
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 import numpy as np
 
 from steploop import _validate
+from steploop.ops import HOST
+
+if TYPE_CHECKING:
+    from steploop.fused import Stopper
+
+#: What ``Feed.next`` returns when the data is exhausted.
+END: Final = object()
 
 
 @attrs.frozen
@@ -49,6 +66,53 @@ class StepOutput:
     gradients: Mapping[str, Any] | None = None
     target_gradients: Mapping[str, Mapping[str, Any]] | None = None
     values: Mapping[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class Chunk:
+    """What ``run_steps`` returns: ``steps`` steps done in one call.
+
+    ``output`` holds each quantity with a leading axis of at least ``steps`` rows (row ``i`` is
+    step ``first_step + i``; rows past ``steps`` are padding). ``states`` are the stopper's leaf
+    states after the last step and ``mets`` its leaves' verdicts at that step, as host numbers;
+    ``stopped`` says the stopper fired at the last step, ``exhausted`` that the data ran out.
+    """
+
+    steps: int
+    output: StepOutput
+    states: tuple[tuple[float, ...], ...] = ()
+    mets: tuple[bool, ...] = ()
+    stopped: bool = False
+    exhausted: bool = False
+
+
+class Feed:
+    """The Trainer's position in its data, shared by plain and fused steps.
+
+    ``next()`` returns the next batch or ``END``; ``put_back(batch)`` returns one batch to the
+    front (a strategy that pulled one batch too many, or a step that did not run). A strategy that
+    pulls batches itself (inside a compiled loop) uses ``iterator`` when ``has_pending`` is false.
+
+    >>> feed = Feed(iter([1, 2]))
+    >>> feed.next(), feed.put_back(1), feed.next(), feed.next(), feed.next() is END
+    (1, None, 1, 2, True)
+    """
+
+    def __init__(self, iterator: Iterator[Any]) -> None:
+        self.iterator = iterator
+        self._pending: list[Any] = []
+
+    @property
+    def has_pending(self) -> bool:
+        return bool(self._pending)
+
+    def next(self) -> Any:
+        if self._pending:
+            return self._pending.pop()
+        return next(self.iterator, END)
+
+    def put_back(self, batch: Any) -> None:
+        self._pending.append(batch)
 
 
 class StepStrategy(abc.ABC):
@@ -84,7 +148,105 @@ class StepStrategy(abc.ABC):
             return {key: self.to_host(value) for key, value in tree.items()}
         return np.asarray(tree)
 
+    def prepare_data(self, data: Any) -> Any:
+        """The iterable the Trainer takes batches from (default: ``data`` as given); a framework
+        strategy may add prefetching here."""
+        return data
+
+    @property
+    def ready_to_fuse(self) -> bool:
+        """Whether ``run_steps`` can run now (default: always)."""
+        return True
+
+    def run_steps(
+        self,
+        count: int,
+        first_step: int,
+        stopper: Stopper,
+        feed: Feed | None,
+        keep_gradients: bool,
+    ) -> Chunk:
+        """Do up to ``count`` steps, ending after the step where ``stopper`` fires or when
+        ``feed`` is exhausted; the default calls ``step`` in a Python loop."""
+        outputs: list[StepOutput] = []
+        states = stopper.initial()
+        mets: tuple[Any, ...] = ()
+        stopped = exhausted = False
+        for index in range(count):
+            if feed is None:
+                output = self.step()
+            else:
+                batch = feed.next()
+                if batch is END:
+                    exhausted = True
+                    break
+                output = self.step(batch)
+            outputs.append(output)
+            if stopper:
+                stopped, states, mets = stopper.evaluate(
+                    HOST, states, stopper.host_quantities(self, first_step + index, output)
+                )
+                if stopped:
+                    break
+        return Chunk(
+            steps=len(outputs),
+            output=stack_outputs(self, outputs, keep_gradients),
+            states=states,
+            mets=tuple(bool(met) for met in mets),
+            stopped=bool(stopped),
+            exhausted=exhausted,
+        )
+
     def check(self, takes_batch: bool) -> None:
         """Raise ``TypeError`` if ``step`` cannot be called as the Trainer will call it."""
         how = "step(batch), since the Trainer has data" if takes_batch else "step()"
         _validate.accepts(f"{type(self).__name__}.step", self.step, int(takes_batch), how)
+
+
+def stack_outputs(
+    strategy: StepStrategy, outputs: list[StepOutput], keep_gradients: bool
+) -> StepOutput:
+    """One ``StepOutput`` with a leading row per step, from per-step outputs (host arrays)."""
+    if not outputs:
+        return StepOutput(loss=np.zeros(0))
+
+    def stack(trees: list[Any]) -> Any:
+        first = trees[0]
+        if isinstance(first, Mapping):
+            return {key: stack([tree[key] for tree in trees]) for key in first}
+        return np.stack([np.asarray(tree) for tree in trees])
+
+    losses = np.array([host_loss(strategy, output) for output in outputs])
+    values = [strategy.to_host(dict(output.values)) for output in outputs]
+    gradients = target_gradients = None
+    if keep_gradients and outputs[0].gradients is not None:
+        gradients = stack([strategy.to_host(dict(output.gradients or {})) for output in outputs])
+    if keep_gradients and outputs[0].target_gradients is not None:
+        target_gradients = stack(
+            [strategy.to_host(dict(output.target_gradients or {})) for output in outputs]
+        )
+    return StepOutput(
+        loss=losses,
+        gradients=gradients,
+        target_gradients=target_gradients,
+        values=stack(values) if values[0] else {},
+    )
+
+
+def host_loss(strategy: StepStrategy, output: Any) -> float:
+    """The loss of ``output`` (a ``StepOutput``) as a float, or a clear error naming the strategy."""
+    name = type(strategy).__name__
+    if not isinstance(output, StepOutput):
+        raise TypeError(f"{name}.step must return a StepOutput, got {type(output).__name__}")
+    loss = strategy.to_host(output.loss)
+    if np.ndim(loss) != 0:
+        raise ValueError(
+            f"{name}.step returned a loss of shape {np.shape(loss)}; the loss must be a scalar"
+        )
+    try:
+        return float(loss)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"{name}.step returned a loss of type {type(output.loss).__name__} that is not "
+            "a number"
+        ) from None

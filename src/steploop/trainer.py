@@ -13,6 +13,17 @@ One step, in order:
 
 ``run`` is ``iterate`` consumed to the end; both can be called again and carry on where the last
 call stopped (step count, history, data position and callback state).
+
+Fused steps: with ``steps_per_call=K`` the Trainer hands up to K steps at a time to
+``strategy.run_steps`` (one compiled call for the TensorFlow strategies). The stopping criteria
+with an array form run inside that call, so it ends at exactly the step a step-by-step run would
+stop at. A chunk also ends where the run's ``max_steps`` budget ends and where a ``live`` callback
+is due. Afterwards each step's record goes through ``on_step_begin``/``on_step_end`` in order, as
+above, except that a stop requested by a callback without an array form takes effect after the
+chunk (the Trainer warns about such callbacks when it is built). When no callback needs the
+records (``run()`` with only array-form criteria and run hooks), the Trainer skips them: it
+appends the chunk's rows to the history at once and loads the criteria's states back. The records,
+the history, the stop step and the variables equal those of a step-by-step run.
 """
 
 from __future__ import annotations
@@ -20,25 +31,47 @@ from __future__ import annotations
 import logging
 import math
 import time
+import warnings
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any, Final
+from typing import Any
 
 import numpy as np
 
 from steploop import _validate
-from steploop.callbacks.base import Callback, CallbackList, as_callbacks
+from steploop.callbacks.base import Callback, CallbackList, as_callbacks, overridden_hooks
 from steploop.callbacks.cleanup import Release
+from steploop.callbacks.stopping import StoppingCriterion
+from steploop.fused import Stopper
 from steploop.history import History
 from steploop.records import STATUSES, Lazy, RunResult, StepRecord, Stop
-from steploop.strategy import StepOutput, StepStrategy
+from steploop.strategy import END, Chunk, Feed, StepOutput, StepStrategy, host_loss
 
 log = logging.getLogger("steploop")
 
-_NO_BATCH: Final = object()
+
+def _expired(message: str) -> Lazy:
+    lazy = Lazy(lambda: None)
+    lazy.expire(message)
+    return lazy
+
+
+def _row(tree: Any, index: int) -> Any:
+    """Row ``index`` of every array of a (nested mapping of) stacked arrays."""
+    if isinstance(tree, Mapping):
+        return {key: _row(value, index) for key, value in tree.items()}
+    return np.asarray(tree[index])
+
+
+def _step_hooks(callback: Callback) -> bool:
+    hooks = overridden_hooks(callback)
+    return "on_step_begin" in hooks or "on_step_end" in hooks
 
 
 class Trainer:
     """Runs ``strategy`` until a stopping criterion, a step budget or the data ends the run.
+
+    ``steps_per_call=K`` runs up to K steps per call of the strategy (fused; see the module
+    docstring): same records, history, stop step and variables, far less per-step overhead.
 
     >>> from steploop import LossBelow, MaxSteps
     >>> from steploop.numpy import GradientDescent
@@ -53,6 +86,8 @@ class Trainer:
         strategy: StepStrategy,
         callbacks: Iterable[Callback] = (),
         data: Iterable[Any] | None = None,
+        *,
+        steps_per_call: int = 1,
     ) -> None:
         if not isinstance(strategy, StepStrategy):
             raise TypeError(
@@ -67,6 +102,7 @@ class Trainer:
                 f"data must be an iterable of batches (a list, a generator, a tf.data.Dataset), "
                 f"got {type(data).__name__}"
             )
+        self._steps_per_call = _validate.count("steps_per_call", steps_per_call)
         strategy.check(takes_batch=data is not None)
         if not strategy.reports_gradients:
             for index, callback in enumerate(user_callbacks):
@@ -79,15 +115,44 @@ class Trainer:
         self._strategy = strategy
         self._user_callbacks = tuple(user_callbacks)
         self._callbacks = CallbackList((*user_callbacks, Release(strategy)))
-        self._data = data
-        self._batches: Iterator[Any] | None = None
-        self._pending: Any = _NO_BATCH
+        in_graph = [
+            c for c in user_callbacks if isinstance(c, StoppingCriterion) and c.array_form
+        ]
+        self._stopper = Stopper(in_graph)
+        # run() needs no per-step records when every callback with step hooks is in the stopper
+        self._records_needed = any(
+            _step_hooks(c) for c in user_callbacks if not any(c is i for i in in_graph)
+        )
+        self._replayed = [c for c in self._callbacks if _step_hooks(c)]
+        self._data = strategy.prepare_data(data) if data is not None else None
+        self._feed: Feed | None = None
         self._history = History()
         self._step = 0
         self._stop: Stop | None = None
         self._result: RunResult | None = None
         self._last_record: StepRecord | None = None
         self._running = False
+        self._chunk_cache: tuple[Chunk, Any] | None = None
+        self._keep = False
+        if self._steps_per_call > 1:
+            self._warn_host_stoppers(in_graph)
+
+    def _warn_host_stoppers(self, in_graph: list[StoppingCriterion]) -> None:
+        k = self._steps_per_call
+        for index, callback in enumerate(self._user_callbacks):
+            if any(callback is c for c in in_graph) or not callback.may_stop:
+                continue
+            if not _step_hooks(callback) or callback.due_within(0, 1) == 1:
+                continue
+            warnings.warn(
+                f"steps_per_call={k}: callbacks[{index}] {callback!r} may stop the run but has "
+                f"no array form, so it is checked after each fused chunk and the run may go up "
+                f"to {k - 1} steps past the step where it asks to stop (stopping criteria with "
+                "an array form, such as LossBelow or MaxSteps, stop exactly; a callback that "
+                "never stops can say so with may_stop = False)",
+                UserWarning,
+                stacklevel=3,
+            )
 
     # -- state ------------------------------------------------------------------------------
     @property
@@ -155,7 +220,9 @@ class Trainer:
                 "there is no data; add a stopping criterion (e.g. steploop.MaxSteps(1000)) or "
                 "pass max_steps"
             )
-        for _ in self.iterate(max_steps):
+        self._check_idle()
+        limit = None if max_steps is None else _validate.count("max_steps", max_steps, minimum=0)
+        for _ in self._iterate(limit, emit=False):
             pass
         assert self._result is not None
         return self._result
@@ -164,53 +231,72 @@ class Trainer:
         """Yield each step's record, with every callback firing, as ``run`` would.
 
         Leaving the loop with ``break`` ends the run (status ``stopped``; ``on_run_end`` hooks
-        run); ``Trainer.result`` then holds its result and a later call carries on.
+        run); ``Trainer.result`` then holds its result and a later call carries on. With
+        ``steps_per_call > 1`` the steps after the record left at have already run: they are
+        counted and in the history, but their callbacks do not run.
         """
         limit = None if max_steps is None else _validate.count("max_steps", max_steps, minimum=0)
+        self._check_idle()
+        return self._iterate(limit, emit=True)
+
+    def _check_idle(self) -> None:
         if self._running:
             raise RuntimeError("this Trainer is already running; run/iterate do not nest")
-        return self._iterate(limit)
 
-    def _iterate(self, limit: int | None) -> Iterator[StepRecord]:
-        if self._running:  # two generators from iterate(), started one inside the other
-            raise RuntimeError("this Trainer is already running; run/iterate do not nest")
+    def _iterate(self, limit: int | None, emit: bool) -> Iterator[StepRecord]:
+        self._check_idle()  # two generators from iterate(), started one inside the other
         self._running = True
         started = time.perf_counter()
         self._stop = None
         final: Stop | None = None
         callbacks = self._callbacks
-        strategy_step = self._strategy.step
         done = 0
+        fast = not emit and not self._records_needed
+        keep = self._strategy.reports_gradients and (
+            emit or any(c.reads_gradients for c in self._replayed)
+        )
+        self._keep = keep
+        unfinished: list[Any] = []  # a chunk whose records were not all delivered
         try:
             try:
                 callbacks.on_run_begin(self)
+                if self._data is not None and self._feed is None:
+                    self._feed = Feed(iter(self._data))
                 while self._stop is None:
                     if limit is not None and done >= limit:
                         final = Stop(f"run(max_steps={limit}) did its {limit} steps", "budget")
                         break
-                    batch = self._next_batch()
-                    if batch is _NO_BATCH:
+                    count = self._chunk_size(None if limit is None else limit - done)
+                    if count == 1:
+                        record = self._plain_step()
+                        if record is None:
+                            if self._stop is None:
+                                final = Stop(f"data exhausted after {self._step} steps", "exhausted")
+                            break
+                        done += 1
+                        if emit:
+                            yield record
+                        continue
+                    chunk, losses, values = self._run_chunk(count, keep)
+                    done += chunk.steps
+                    if fast:
+                        self._absorb(chunk, losses, values)
+                    else:
+                        first = self._step + 1
+                        unfinished[:] = [chunk, losses, values, first]
+                        for index in range(chunk.steps):
+                            unfinished[3] = first + index + 1
+                            record = self._replay(chunk, losses, values, first, index)
+                            if emit:
+                                yield record
+                        unfinished.clear()
+                        self._check_agreement(chunk)
+                    if chunk.exhausted:
                         final = Stop(f"data exhausted after {self._step} steps", "exhausted")
                         break
-                    step = self._step + 1
-                    if self._last_record is not None:
-                        self._last_record._variables.expire(
-                            f"StepRecord.variables of step {self._last_record.step} is gone: "
-                            "variables are read on demand while their step is current (in its "
-                            "callbacks or the body of an iterate() loop)"
-                        )
-                    callbacks.on_step_begin(self, step)
-                    if self._stop is not None:
-                        self._pending = batch
-                        break
-                    output = strategy_step() if self._data is None else strategy_step(batch)
-                    record = self._record(step, output)
-                    self._step = step
-                    self._last_record = record
-                    done += 1
-                    callbacks.on_step_end(self, record)
-                    yield record
             except GeneratorExit:
+                if unfinished:
+                    self._skip_rest(*unfinished)
                 final = Stop(f"the caller left iterate() after step {self._step}", "stopped")
             except BaseException as error:
                 self._fail(error, started)
@@ -219,33 +305,41 @@ class Trainer:
         finally:
             self._running = False
 
-    def _next_batch(self) -> Any:
-        if self._data is None:
+    # -- one plain step ---------------------------------------------------------------------
+    def _plain_step(self) -> StepRecord | None:
+        """One step with its hooks; ``None`` when the data is exhausted or a hook stopped it."""
+        batch = None
+        if self._feed is not None:
+            batch = self._feed.next()
+            if batch is END:
+                return None
+        step = self._step + 1
+        self._expire_variables()
+        callbacks = self._callbacks
+        callbacks.on_step_begin(self, step)
+        if self._stop is not None:
+            if self._feed is not None:
+                self._feed.put_back(batch)
             return None
-        if self._pending is not _NO_BATCH:
-            batch, self._pending = self._pending, _NO_BATCH
-            return batch
-        if self._batches is None:
-            self._batches = iter(self._data)
-        return next(self._batches, _NO_BATCH)
+        strategy = self._strategy
+        output = strategy.step() if self._feed is None else strategy.step(batch)
+        record = self._record(step, output)
+        self._step = step
+        self._last_record = record
+        callbacks.on_step_end(self, record)
+        return record
+
+    def _expire_variables(self) -> None:
+        if self._last_record is not None:
+            self._last_record._variables.expire(
+                f"StepRecord.variables of step {self._last_record.step} is gone: "
+                "variables are read on demand while their step is current (in its "
+                "callbacks or the body of an iterate() loop)"
+            )
 
     def _record(self, step: int, output: Any) -> StepRecord:
         strategy = self._strategy
-        name = type(strategy).__name__
-        if not isinstance(output, StepOutput):
-            raise TypeError(f"{name}.step must return a StepOutput, got {type(output).__name__}")
-        loss = strategy.to_host(output.loss)
-        if np.ndim(loss) != 0:
-            raise ValueError(
-                f"{name}.step returned a loss of shape {np.shape(loss)}; the loss must be a scalar"
-            )
-        try:
-            loss = float(loss)
-        except (TypeError, ValueError):
-            raise TypeError(
-                f"{name}.step returned a loss of type {type(output.loss).__name__} that is not "
-                "a number"
-            ) from None
+        loss = host_loss(strategy, output)
         values = strategy.to_host(dict(output.values)) if output.values else {}
         self._history.append(step, loss, values)
         gradients, targets = output.gradients, output.target_gradients
@@ -261,6 +355,154 @@ class Trainer:
             else Lazy(lambda: strategy.to_host(targets)),
             variables_lazy=Lazy(lambda: dict(strategy.variables())),
         )
+
+    # -- fused chunks -----------------------------------------------------------------------
+    @property
+    def steps_per_call(self) -> int:
+        return self._steps_per_call
+
+    def _chunk_size(self, budget: int | None) -> int:
+        """How many steps the next call does: 1 (a plain step) or a fused chunk's length."""
+        k = self._steps_per_call
+        if k == 1 or not self._strategy.ready_to_fuse:
+            return 1
+        if self._feed is not None and self._feed.has_pending:
+            return 1
+        count = k if budget is None else min(k, budget)
+        for callback in self._user_callbacks:
+            due = callback.due_within(self._step, count)
+            if due is not None:
+                count = min(count, due - self._step)
+        return max(count, 1)
+
+    def _run_chunk(
+        self, count: int, keep: bool
+    ) -> tuple[Chunk, np.ndarray, dict[str, np.ndarray]]:
+        strategy = self._strategy
+        name = type(strategy).__name__
+        self._expire_variables()
+        chunk = strategy.run_steps(count, self._step + 1, self._stopper, self._feed, keep)
+        if not isinstance(chunk, Chunk):
+            raise TypeError(f"{name}.run_steps must return a Chunk, got {type(chunk).__name__}")
+        if not 0 <= chunk.steps <= count:
+            raise ValueError(f"{name}.run_steps did {chunk.steps} steps; it was asked for {count}")
+        losses = np.asarray(strategy.to_host(chunk.output.loss), dtype=np.float64)
+        if losses.ndim != 1 or len(losses) < chunk.steps:
+            raise ValueError(
+                f"{name}.run_steps returned losses of shape {losses.shape}; expected one scalar "
+                f"loss per step ({chunk.steps} steps)"
+            )
+        values = {
+            key: np.asarray(value)[: chunk.steps]
+            for key, value in strategy.to_host(dict(chunk.output.values)).items()
+        }
+        return chunk, losses[: chunk.steps], values
+
+    def _chunk_record(
+        self, chunk: Chunk, losses: np.ndarray, values: dict[str, np.ndarray], first: int, i: int
+    ) -> StepRecord:
+        step = first + i
+        strategy = self._strategy
+        output = chunk.output
+        where = (
+            f"step {step} ran inside a fused call of {chunk.steps} steps "
+            f"(steps_per_call={self._steps_per_call})"
+        )
+        if i == chunk.steps - 1:
+            variables = Lazy(lambda: dict(strategy.variables()))
+        else:
+            variables = _expired(
+                f"StepRecord.variables of step {step} is not available: {where}; a callback that "
+                "reads variables sets live = True, and the Trainer ends a chunk at its steps"
+            )
+
+        def rows(tree: Any, what: str) -> Lazy:
+            if tree is None:
+                if self._keep or not strategy.reports_gradients:
+                    return Lazy(None, {})
+                return _expired(
+                    f"StepRecord.{what} of step {step} was not kept: {where}, and fused calls "
+                    "return every step's gradients only for callbacks with reads_gradients = True "
+                    "(or for iterate())"
+                )
+            host = chunk_host(tree)
+            return Lazy(lambda: _row(host.get(), i))
+
+        chunk_host = self._host_cache(chunk)
+        return StepRecord(
+            step=step,
+            loss=float(losses[i]),
+            values={key: np.asarray(value[i]) for key, value in values.items()},
+            gradients_lazy=rows(output.gradients, "gradients"),
+            target_gradients_lazy=rows(output.target_gradients, "target_gradients"),
+            variables_lazy=variables,
+        )
+
+    def _host_cache(self, chunk: Chunk) -> Any:
+        """A per-chunk converter: each stacked quantity crosses to the host once."""
+        cache = self._chunk_cache
+        if cache is None or cache[0] is not chunk:
+            strategy = self._strategy
+            lazies: dict[int, Lazy] = {}
+
+            def lazy(tree: Any) -> Lazy:
+                key = id(tree)
+                if key not in lazies:
+                    lazies[key] = Lazy(lambda: strategy.to_host(tree))
+                return lazies[key]
+
+            self._chunk_cache = cache = (chunk, lazy)
+        return cache[1]
+
+    def _replay(
+        self, chunk: Chunk, losses: np.ndarray, values: dict[str, np.ndarray], first: int, i: int
+    ) -> StepRecord:
+        """Deliver step ``first + i`` of a chunk to the callbacks, as a plain step would."""
+        step = first + i
+        self._expire_variables()
+        callbacks = self._callbacks
+        callbacks.on_step_begin(self, step)
+        record = self._chunk_record(chunk, losses, values, first, i)
+        self._history.append(step, record.loss, record.values)
+        self._step = step
+        self._last_record = record
+        callbacks.on_step_end(self, record)
+        return record
+
+    def _skip_rest(
+        self, chunk: Chunk, losses: np.ndarray, values: dict[str, np.ndarray], first: int, after: int
+    ) -> None:
+        """The caller left iterate() inside a chunk: count its later steps, without callbacks."""
+        index = after - first
+        if index >= chunk.steps:
+            return
+        self._history.extend(after, losses[index:], {k: v[index:] for k, v in values.items()})
+        self._last_record = self._chunk_record(chunk, losses, values, first, chunk.steps - 1)
+        self._step = first + chunk.steps - 1
+
+    def _absorb(self, chunk: Chunk, losses: np.ndarray, values: dict[str, np.ndarray]) -> None:
+        """Take a chunk whose records no callback needs: rows at once, states loaded back."""
+        if chunk.steps == 0:
+            return
+        first = self._step + 1
+        self._history.extend(first, losses, values)
+        record = self._chunk_record(chunk, losses, values, first, chunk.steps - 1)
+        self._step = record.step
+        self._last_record = record
+        if self._stopper:
+            self._stopper.load(chunk.states)
+            if chunk.stopped:
+                for stop in self._stopper.stops(chunk.mets, record):
+                    self.stop(stop.reason, stop.status)
+        self._strategy.release()
+
+    def _check_agreement(self, chunk: Chunk) -> None:
+        if chunk.stopped and self._stop is None:
+            log.warning(
+                "the in-graph stopping criteria fired at step %d but their host check did not; "
+                "the run carries on (their numbers differ in the last bit)",
+                self._step,
+            )
 
     def _make_result(self, stop: Stop, started: float) -> RunResult:
         last = self._last_record

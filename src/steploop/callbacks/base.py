@@ -24,6 +24,14 @@ Which hooks run after a stop and after an error:
   logged under ``"steploop"`` and does not hide the first one.
 
 A hook's signature is checked when the Trainer is built, so a mistake fails before training.
+
+Fused steps (``Trainer(steps_per_call=K)``): the steps of a chunk run inside one call, then every
+callback sees their records one by one, in order (``on_step_begin`` then ``on_step_end`` per
+step), so a stop requested there takes effect after the chunk. A callback that must see live state
+at its step (it reads ``StepRecord.variables``, changes variables or the optimiser, saves a
+checkpoint) sets ``live = True`` (or answers ``due_within``): the Trainer then ends a chunk at
+every step where it is due. A callback that reads ``StepRecord.gradients`` keeps
+``reads_gradients`` true so fused calls return every step's gradients.
 """
 
 from __future__ import annotations
@@ -69,6 +77,20 @@ class Callback:
     #: False for callbacks that never call ``trainer.stop`` (loggers); a run whose callbacks all
     #: say so, with no ``max_steps`` and no data, could never end and is refused.
     may_stop: bool = True
+
+    #: True when ``on_step_end`` reads or changes live state (variables, the optimiser, a
+    #: checkpoint): with ``steps_per_call > 1`` the Trainer ends a chunk at each step it is due.
+    live: bool = False
+
+    #: False for callbacks that never read ``StepRecord.gradients`` (fused calls then need not
+    #: return every step's gradients).
+    reads_gradients: bool = True
+
+    def due_within(self, after: int, count: int) -> int | None:
+        """The first step of ``after + 1 .. after + count`` at which this callback needs live
+        state (the Trainer ends a fused chunk there), or ``None``; default: every step if
+        ``live``."""
+        return after + 1 if self.live else None
 
     def on_run_begin(self, trainer: Trainer) -> None:
         """Called when ``run`` or ``iterate`` starts."""
@@ -150,6 +172,22 @@ class Every(Callback):
     @property
     def may_stop(self) -> bool:  # type: ignore[override]
         return self.callback.may_stop
+
+    @property
+    def live(self) -> bool:  # type: ignore[override]
+        return self.callback.live
+
+    @property
+    def reads_gradients(self) -> bool:  # type: ignore[override]
+        return self.callback.reads_gradients
+
+    def due_within(self, after: int, count: int) -> int | None:
+        first = (after // self.n + 1) * self.n
+        while first <= after + count:
+            if self.callback.due_within(first - 1, 1) == first:
+                return first
+            first += self.n
+        return None
 
     def on_run_begin(self, trainer: Trainer) -> None:
         self.callback.on_run_begin(trainer)

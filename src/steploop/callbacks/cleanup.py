@@ -27,6 +27,7 @@ class Release(Callback):
     """
 
     may_stop = False
+    reads_gradients = False
 
     def __init__(self, strategy: StepStrategy) -> None:
         self.strategy = strategy

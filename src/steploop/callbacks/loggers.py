@@ -72,6 +72,17 @@ class PrintLogger(Callback):
     may_stop = False
     _last_printed: int = attrs.field(default=0, init=False)
 
+    @property
+    def reads_gradients(self) -> bool:  # type: ignore[override]
+        return self.gradients
+
+    def due_within(self, after: int, count: int) -> int | None:
+        """Printing variables needs them live: due at every printed step."""
+        if not self.variables:
+            return None
+        first = (after // self.every_n + 1) * self.every_n
+        return first if first <= after + count else None
+
     def _print(self, text: str) -> None:
         print(text, file=self.file if self.file is not None else sys.stdout)
 
@@ -111,6 +122,7 @@ class CSVLogger(Callback):
     _columns: tuple[str, ...] | None = attrs.field(default=None, init=False)
     _started: bool = attrs.field(default=False, init=False)
     may_stop = False
+    reads_gradients = False
 
     def __attrs_post_init__(self) -> None:
         folder = os.path.dirname(os.path.abspath(self.path))

@@ -29,6 +29,7 @@ class ProgressBar(Callback):
     """
 
     may_stop = False
+    reads_gradients = False
 
     def __init__(self, total: int | None = None, every: int = 1, file: IO[str] | None = None):
         try:

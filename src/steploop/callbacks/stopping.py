@@ -6,6 +6,14 @@ step (a budget already spent). Criteria compose: ``a | b`` stops when either is 
 when both are met at the same step. Every part of a composition sees every step (no
 short-circuit), so stateful parts such as ``EarlyStopping`` keep counting.
 
+Array form: ``MaxSteps``, ``LossBelow``, ``LossChangeBelow``, ``GradientNormBelow``,
+``EarlyStopping``, ``StopOnNaN`` and their ``|``/``&`` compositions state their test once, as
+``test(ops, state, q)`` against an array namespace (``steploop.ops``), with their running state
+as a tuple of numbers. Step by step the Trainer evaluates it with plain Python floats; a fused
+multi-step call (``Trainer(steps_per_call=K)``) evaluates the same function inside the compiled
+loop and loads the state back afterwards, so both stop at the same step. ``TimeLimit`` and
+criteria written only as ``check`` are evaluated on the host, after each fused chunk.
+
 Status words: budgets (``MaxSteps``, ``TimeLimit``) say ``budget``; ``StopOnNaN`` says
 ``nonfinite``; the convergence criteria (``LossBelow``, ``LossChangeBelow``,
 ``GradientNormBelow``, ``EarlyStopping``) say ``converged``. ``a | b`` takes the status of the
@@ -17,13 +25,14 @@ from __future__ import annotations
 
 import math
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
-import numpy as np
 
 from steploop import _validate
 from steploop.callbacks.base import Callback
+from steploop.ops import HOST
 from steploop.records import Stop
 
 if TYPE_CHECKING:
@@ -36,13 +45,58 @@ def _fmt(value: float) -> str:
 
 
 class StoppingCriterion(Callback):
-    """Base of the criteria; subclasses implement ``check`` and set ``status``."""
+    """Base of the criteria; subclasses implement ``check`` (or the array form) and set ``status``.
+
+    A criterion with an array form sets ``array_form = True`` and writes ``state()``, ``load``,
+    ``test`` and ``reason``; its ``check`` is then derived from them.
+    """
 
     status: str = "converged"
 
+    #: True when the criterion's test is written against an array namespace (``test``), so a
+    #: fused multi-step call can evaluate it inside the compiled loop.
+    array_form: ClassVar[bool] = False
+
+    @property
+    def reads_gradients(self) -> bool:  # type: ignore[override]
+        return self.requires_gradients
+
     def check(self, trainer: Trainer, record: StepRecord) -> Stop | None:
         """Return a ``Stop`` when the criterion is met after ``record``'s step."""
-        raise NotImplementedError
+        if not self.array_form:
+            raise NotImplementedError(f"{type(self).__name__} must implement check or test")
+        met, state = self.test(HOST, self.state(), record)
+        self.load(state)
+        return self._stop(self.reason(record)) if met else None
+
+    # -- the array form -----------------------------------------------------------------------
+    def state(self) -> tuple[float, ...]:
+        """The running state the test carries from step to step, as numbers (default: none)."""
+        return ()
+
+    def load(self, state: tuple[Any, ...]) -> None:
+        """Take ``state`` (as ``test`` returned it, or host numbers) as the running state."""
+
+    def test(self, ops: Any, state: tuple[Any, ...], q: Any) -> tuple[Any, tuple[Any, ...]]:
+        """Return ``(met, new_state)`` after the step ``q`` (``step``, ``loss``, ``values``,
+        ``gradients``), using only operators and the functions of ``ops``."""
+        raise NotImplementedError(f"{type(self).__name__} has no array form")
+
+    def reason(self, q: Any) -> str:
+        """Say why the criterion is met at ``q`` (the state has been loaded)."""
+        return f"met at step {q.step}"
+
+    def leaves(self) -> tuple[StoppingCriterion, ...]:
+        """The criteria with a state of their own in this one (itself, or a composite's parts)."""
+        return (self,)
+
+    def combine(self, ops: Any, mets: Iterator[Any]) -> Any:
+        """This criterion's verdict from its leaves' verdicts, taken in ``leaves()`` order."""
+        return next(mets)
+
+    def stop_from(self, mets: Iterator[Any], q: Any) -> Stop | None:
+        """The ``Stop`` that ``check`` would have returned, from its leaves' verdicts at ``q``."""
+        return self._stop(self.reason(q)) if next(mets) else None
 
     def check_before(self, trainer: Trainer) -> Stop | None:
         """Return a ``Stop`` when the run must end before its next step (default: never)."""
@@ -97,6 +151,13 @@ class _Composite(StoppingCriterion):
         self.parts: tuple[StoppingCriterion, ...] = tuple(flat)
 
     @property
+    def array_form(self) -> bool:  # type: ignore[override]
+        return all(part.array_form for part in self.parts)
+
+    def leaves(self) -> tuple[StoppingCriterion, ...]:
+        return tuple(leaf for part in self.parts for leaf in part.leaves())
+
+    @property
     def requires_gradients(self) -> bool:  # type: ignore[override]
         return any(part.requires_gradients for part in self.parts)
 
@@ -127,6 +188,17 @@ class AnyOf(_Composite):
         stops = [part.check(trainer, record) for part in self.parts]
         return next((stop for stop in stops if stop is not None), None)
 
+    def combine(self, ops: Any, mets: Iterator[Any]) -> Any:
+        verdicts = [part.combine(ops, mets) for part in self.parts]
+        result = verdicts[0]
+        for verdict in verdicts[1:]:
+            result = ops.any_(result, verdict)
+        return result
+
+    def stop_from(self, mets: Iterator[Any], q: Any) -> Stop | None:
+        stops = [part.stop_from(mets, q) for part in self.parts]
+        return next((stop for stop in stops if stop is not None), None)
+
     def check_before(self, trainer: Trainer) -> Stop | None:
         stops = [part.check_before(trainer) for part in self.parts]
         return next((stop for stop in stops if stop is not None), None)
@@ -152,6 +224,16 @@ class AllOf(_Composite):
     def check(self, trainer: Trainer, record: StepRecord) -> Stop | None:
         return self._join([part.check(trainer, record) for part in self.parts])
 
+    def combine(self, ops: Any, mets: Iterator[Any]) -> Any:
+        verdicts = [part.combine(ops, mets) for part in self.parts]
+        result = verdicts[0]
+        for verdict in verdicts[1:]:
+            result = ops.all_(result, verdict)
+        return result
+
+    def stop_from(self, mets: Iterator[Any], q: Any) -> Stop | None:
+        return self._join([part.stop_from(mets, q) for part in self.parts])
+
     def check_before(self, trainer: Trainer) -> Stop | None:
         return self._join([part.check_before(trainer) for part in self.parts])
 
@@ -168,9 +250,13 @@ class MaxSteps(StoppingCriterion):
 
     n: int = attrs.field(converter=lambda value: _validate.count("MaxSteps n", value))
     status = "budget"
+    array_form = True
 
-    def check(self, trainer: Trainer, record: StepRecord) -> Stop | None:
-        return self._stop(f"reached {self.n} steps") if record.step >= self.n else None
+    def test(self, ops: Any, state: tuple[Any, ...], q: Any) -> tuple[Any, tuple[Any, ...]]:
+        return q.step >= self.n, ()
+
+    def reason(self, q: Any) -> str:
+        return f"reached {self.n} steps"
 
     def check_before(self, trainer: Trainer) -> Stop | None:
         return self._stop(f"{self.n} steps already done") if trainer.step >= self.n else None
@@ -188,11 +274,13 @@ class LossBelow(StoppingCriterion):
     """
 
     tol: float = attrs.field(converter=lambda value: _validate.number("LossBelow tol", value))
+    array_form = True
 
-    def check(self, trainer: Trainer, record: StepRecord) -> Stop | None:
-        if record.loss < self.tol:
-            return self._stop(f"loss {_fmt(record.loss)} < {self.tol:g} at step {record.step}")
-        return None
+    def test(self, ops: Any, state: tuple[Any, ...], q: Any) -> tuple[Any, tuple[Any, ...]]:
+        return q.loss < self.tol, ()
+
+    def reason(self, q: Any) -> str:
+        return f"loss {_fmt(q.loss)} < {self.tol:g} at step {q.step}"
 
     def __repr__(self) -> str:
         return f"LossBelow({self.tol:g})"
@@ -212,19 +300,28 @@ class LossChangeBelow(StoppingCriterion):
     patience: int = attrs.field(
         default=1, converter=lambda value: _validate.count("LossChangeBelow patience", value)
     )
+    array_form = True
     _previous: float = attrs.field(default=math.nan, init=False)
-    _calm: int = attrs.field(default=0, init=False)
+    _calm: float = attrs.field(default=0.0, init=False)
+    _change: float = attrs.field(default=math.nan, init=False)
 
-    def check(self, trainer: Trainer, record: StepRecord) -> Stop | None:
-        change = abs(record.loss - self._previous)
-        self._previous = record.loss
-        self._calm = self._calm + 1 if change < self.tol else 0
-        if self._calm >= self.patience:
-            return self._stop(
-                f"loss changed by less than {self.tol:g} for {self.patience} step(s) "
-                f"(last change {_fmt(change)} at step {record.step})"
-            )
-        return None
+    def state(self) -> tuple[float, ...]:
+        return (self._previous, self._calm, self._change)
+
+    def load(self, state: tuple[Any, ...]) -> None:
+        self._previous, self._calm, self._change = (float(value) for value in state)
+
+    def test(self, ops: Any, state: tuple[Any, ...], q: Any) -> tuple[Any, tuple[Any, ...]]:
+        previous, calm, _ = state
+        change = abs(q.loss - previous)
+        calm = ops.where(change < self.tol, calm + 1.0, 0.0)
+        return calm >= self.patience, (q.loss, calm, change)
+
+    def reason(self, q: Any) -> str:
+        return (
+            f"loss changed by less than {self.tol:g} for {self.patience} step(s) "
+            f"(last change {_fmt(self._change)} at step {q.step})"
+        )
 
     def __repr__(self) -> str:
         return f"LossChangeBelow({self.tol:g}, patience={self.patience})"
@@ -234,7 +331,9 @@ class LossChangeBelow(StoppingCriterion):
 class GradientNormBelow(StoppingCriterion):
     """Stop when the global L2 norm of the loss's gradients is below ``tol``.
 
-    Needs a strategy that reports gradients (``TapeStep``, ``PersistentTapeStep``).
+    Needs a strategy that reports gradients (``TapeStep``, ``PersistentTapeStep``). The norm is
+    summed in float64 (in a fused call, by the framework: on large arrays its last bit may differ
+    from NumPy's).
 
     >>> GradientNormBelow(1e-6)
     GradientNormBelow(1e-06)
@@ -244,13 +343,21 @@ class GradientNormBelow(StoppingCriterion):
         converter=lambda value: _validate.number("GradientNormBelow tol", value, positive=True)
     )
     requires_gradients = True
+    array_form = True
+    _norm: float = attrs.field(default=math.nan, init=False)
 
-    def check(self, trainer: Trainer, record: StepRecord) -> Stop | None:
-        gradients = record.gradients
-        norm = math.sqrt(sum(float(np.sum(np.square(g))) for g in gradients.values()))
-        if norm < self.tol:
-            return self._stop(f"gradient norm {_fmt(norm)} < {self.tol:g} at step {record.step}")
-        return None
+    def state(self) -> tuple[float, ...]:
+        return (self._norm,)
+
+    def load(self, state: tuple[Any, ...]) -> None:
+        self._norm = float(state[0])
+
+    def test(self, ops: Any, state: tuple[Any, ...], q: Any) -> tuple[Any, tuple[Any, ...]]:
+        norm = ops.global_norm(q.gradients)
+        return norm < self.tol, (norm,)
+
+    def reason(self, q: Any) -> str:
+        return f"gradient norm {_fmt(self._norm)} < {self.tol:g} at step {q.step}"
 
     def __repr__(self) -> str:
         return f"GradientNormBelow({self.tol:g})"
@@ -279,9 +386,10 @@ class EarlyStopping(StoppingCriterion):
     )
     monitor: str = attrs.field(default="loss")
     mode: str = attrs.field(default="min")
+    array_form = True
     _best: float = attrs.field(default=math.nan, init=False)
-    _best_step: int = attrs.field(default=0, init=False)
-    _wait: int = attrs.field(default=0, init=False)
+    _best_step: float = attrs.field(default=0.0, init=False)
+    _wait: float = attrs.field(default=0.0, init=False)
 
     @monitor.validator
     def _check_monitor(self, attribute: Any, value: Any) -> None:
@@ -293,32 +401,42 @@ class EarlyStopping(StoppingCriterion):
         if value not in ("min", "max"):
             raise ValueError(f"EarlyStopping mode must be 'min' or 'max', got {value!r}")
 
-    def _value(self, record: StepRecord) -> float:
+    def _value(self, ops: Any, q: Any) -> Any:
         if self.monitor == "loss":
-            return record.loss
+            return q.loss
         try:
-            return float(record.values[self.monitor])
+            return ops.number(q.values[self.monitor])
         except KeyError:
             raise ValueError(
                 f"EarlyStopping monitor={self.monitor!r} is not among the step's values "
-                f"{sorted(record.values)} (or 'loss')"
+                f"{sorted(q.values)} (or 'loss')"
             ) from None
 
-    def check(self, trainer: Trainer, record: StepRecord) -> Stop | None:
-        value = self._value(record)
-        signed = value if self.mode == "min" else -value
-        best = self._best if self.mode == "min" else -self._best
-        if math.isnan(self._best) or signed < best - self.min_delta:
-            self._best, self._best_step, self._wait = value, record.step, 0
-            return None
-        self._wait += 1
-        if self._wait >= self.patience:
-            return self._stop(
-                f"{self.monitor} did not improve by more than {self.min_delta:g} for "
-                f"{self.patience} step(s) (best {_fmt(self._best)} at step {self._best_step}, "
-                f"stopped at step {record.step})"
-            )
-        return None
+    def state(self) -> tuple[float, ...]:
+        return (self._best, self._best_step, self._wait)
+
+    def load(self, state: tuple[Any, ...]) -> None:
+        self._best, self._best_step, self._wait = (float(value) for value in state)
+
+    def test(self, ops: Any, state: tuple[Any, ...], q: Any) -> tuple[Any, tuple[Any, ...]]:
+        best, best_step, wait = state
+        value = self._value(ops, q)
+        if self.mode == "min":
+            improved = ops.any_(ops.isnan(best), value < best - self.min_delta)
+        else:
+            improved = ops.any_(ops.isnan(best), -value < -best - self.min_delta)
+        best = ops.where(improved, value, best)
+        best_step = ops.where(improved, ops.number(q.step), best_step)
+        wait = ops.where(improved, 0.0, wait + 1.0)
+        met = ops.all_(ops.not_(improved), wait >= self.patience)
+        return met, (best, best_step, wait)
+
+    def reason(self, q: Any) -> str:
+        return (
+            f"{self.monitor} did not improve by more than {self.min_delta:g} for "
+            f"{self.patience} step(s) (best {_fmt(self._best)} at step {int(self._best_step)}, "
+            f"stopped at step {q.step})"
+        )
 
     def __repr__(self) -> str:
         return (
@@ -380,11 +498,13 @@ class StopOnNaN(StoppingCriterion):
     """
 
     status = "nonfinite"
+    array_form = True
 
-    def check(self, trainer: Trainer, record: StepRecord) -> Stop | None:
-        if not math.isfinite(record.loss):
-            return self._stop(f"loss became {record.loss} at step {record.step}")
-        return None
+    def test(self, ops: Any, state: tuple[Any, ...], q: Any) -> tuple[Any, tuple[Any, ...]]:
+        return ops.not_(ops.isfinite(q.loss)), ()
+
+    def reason(self, q: Any) -> str:
+        return f"loss became {q.loss} at step {q.step}"
 
     def __repr__(self) -> str:
         return "StopOnNaN()"

@@ -1,0 +1,111 @@
+"""The in-graph stopping program of a fused multi-step call, and the quantities it reads.
+
+``Stopper`` gathers the Trainer's stopping criteria that have an array form (see
+``steploop.callbacks.stopping``) into one program. A strategy's ``run_steps`` evaluates it after
+every step, with the framework's array namespace, starting from ``initial()`` (the criteria's
+current state); the first step where it fires ends the call. Afterwards the Trainer either loads
+the final states back into the criteria (``load``) and asks them for their stop reasons
+(``stops``), or replays each step's record through the ordinary callbacks; both give what a
+step-by-step run would have given.
+
+>>> from steploop.callbacks.stopping import LossBelow, MaxSteps
+>>> from steploop.ops import HOST
+>>> stopper = Stopper([LossBelow(0.5) | MaxSteps(3)])
+>>> stopper.evaluate(HOST, stopper.initial(), Quantities(step=3, loss=1.0))
+(True, ((), ()), (False, True))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from steploop.records import Stop
+
+if TYPE_CHECKING:
+    from steploop.callbacks.stopping import StoppingCriterion
+    from steploop.strategy import StepOutput, StepStrategy
+
+
+@attrs.frozen
+class Quantities:
+    """What a criterion's ``test`` reads about one step (host numbers or framework tensors).
+
+    ``loss`` is float64; ``gradients`` maps variable names to gradients (empty when the strategy
+    reports none); ``values`` holds the step's reported values.
+    """
+
+    step: Any
+    loss: Any
+    values: Mapping[str, Any] = attrs.field(factory=dict)
+    gradients: Mapping[str, Any] = attrs.field(factory=dict)
+
+
+class Stopper:
+    """The array-form stopping criteria of a Trainer, evaluated as one program.
+
+    ``criteria`` are top-level criteria, in callback order; their leaves carry the state.
+    """
+
+    def __init__(self, criteria: Iterable[StoppingCriterion]) -> None:
+        self.criteria = tuple(criteria)
+        for criterion in self.criteria:
+            if not criterion.array_form:
+                raise ValueError(f"{criterion!r} has no array form; it cannot run in a Stopper")
+        self.leaves = tuple(leaf for criterion in self.criteria for leaf in criterion.leaves())
+        self.needs_gradients = any(c.requires_gradients for c in self.criteria)
+
+    def __bool__(self) -> bool:
+        return bool(self.criteria)
+
+    def key(self) -> tuple[Any, ...]:
+        """Identifies the program (criteria and their settings), for caching compiled loops."""
+        return tuple((id(leaf), repr(leaf)) for leaf in self.leaves)
+
+    def initial(self) -> tuple[tuple[float, ...], ...]:
+        """Every leaf's current state."""
+        return tuple(tuple(float(value) for value in leaf.state()) for leaf in self.leaves)
+
+    def evaluate(
+        self, ops: Any, states: tuple[tuple[Any, ...], ...], q: Any
+    ) -> tuple[Any, tuple[tuple[Any, ...], ...], tuple[Any, ...]]:
+        """``(stop, new_states, leaf_verdicts)`` after the step ``q``."""
+        mets, new_states = [], []
+        for leaf, state in zip(self.leaves, states, strict=True):
+            met, new_state = leaf.test(ops, state, q)
+            mets.append(met)
+            new_states.append(tuple(new_state))
+        verdicts = iter(mets)
+        stop: Any = False
+        for index, criterion in enumerate(self.criteria):
+            verdict = criterion.combine(ops, verdicts)
+            stop = verdict if index == 0 else ops.any_(stop, verdict)
+        return stop, tuple(new_states), tuple(mets)
+
+    def load(self, states: tuple[tuple[Any, ...], ...]) -> None:
+        """Give each leaf its state back (after a fused call)."""
+        for leaf, state in zip(self.leaves, states, strict=True):
+            leaf.load(tuple(float(value) for value in state))
+
+    def stops(self, mets: tuple[Any, ...], q: Any) -> list[Stop]:
+        """The stop requests the criteria make at step ``q``, given their leaves' verdicts."""
+        verdicts = iter(mets)
+        found = [criterion.stop_from(verdicts, q) for criterion in self.criteria]
+        return [stop for stop in found if stop is not None]
+
+    def host_quantities(self, strategy: StepStrategy, step: int, output: StepOutput) -> Quantities:
+        """The quantities of a plain step's output, on the host."""
+        from steploop.strategy import host_loss
+
+        gradients = output.gradients if self.needs_gradients else None
+        return Quantities(
+            step=step,
+            loss=host_loss(strategy, output),
+            values=strategy.to_host(dict(output.values)) if output.values else {},
+            gradients=strategy.to_host(dict(gradients)) if gradients else {},
+        )
+
+    def __repr__(self) -> str:
+        return f"Stopper({list(self.criteria)!r})"
