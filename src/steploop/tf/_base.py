@@ -17,7 +17,9 @@ import numpy as np
 import tensorflow as tf
 
 from steploop import _validate
-from steploop.strategy import StepOutput, StepStrategy
+from steploop.fused import Stopper
+from steploop.strategy import END, Chunk, Feed, StepOutput, StepStrategy
+from steploop.tf import fused
 from steploop.tf.naming import unique_names, variable_name
 
 
@@ -102,6 +104,7 @@ class TFStep(StepStrategy):
         *,
         watch_accessed_variables: bool = True,
         compile: bool = True,
+        jit_compile: bool = False,
     ) -> None:
         owner = type(self).__name__
         self._fn = _validate.callable_(
@@ -112,9 +115,14 @@ class TFStep(StepStrategy):
         for flag, value in (
             ("watch_accessed_variables", watch_accessed_variables),
             ("compile", compile),
+            ("jit_compile", jit_compile),
         ):
             if not isinstance(value, bool):
                 raise TypeError(f"{owner}: {flag} must be a bool, got {type(value).__name__}")
+        if jit_compile and not compile:
+            raise ValueError(
+                f"{owner}: jit_compile=True compiles the step with XLA, which needs compile=True"
+            )
         if not watch_accessed_variables and self._var_list is None:
             raise ValueError(
                 f"{owner}: watch_accessed_variables=False watches only var_list, "
@@ -122,6 +130,9 @@ class TFStep(StepStrategy):
             )
         self._watch_accessed = watch_accessed_variables
         self._compile = compile
+        self._jit = jit_compile
+        self._specs: dict[str, Any] | None = None
+        self._loops: dict[Any, Any] = {}
         self._takes_batch: bool | None = None
         self._function: Callable[..., Any] | None = None
         self._variables: tuple[Any, ...] | None = self._var_list
@@ -139,6 +150,10 @@ class TFStep(StepStrategy):
     def compiled(self) -> bool:
         return self._compile
 
+    @property
+    def jit_compiled(self) -> bool:
+        return self._jit
+
     def check(self, takes_batch: bool) -> None:
         if takes_batch:
             how = f"{self._fn_label}(batch), since the Trainer has data"
@@ -155,16 +170,120 @@ class TFStep(StepStrategy):
         run = self._update
         if self._compile:
             if self._function is None:
-                self._function = tf.function(self._update, reduce_retracing=True)
+                self._function = tf.function(
+                    self._update, reduce_retracing=True, jit_compile=self._jit
+                )
             run = self._function
+        output = self._output(self._traced(run, *arguments))
+        if self._specs is None and self._compile:
+            self._specs = fused.spec_of(output)
+        return output
+
+    def _traced(self, function: Callable[..., Any], *arguments: Any) -> Any:
+        """Call ``function``; an error steploop raised while tracing reaches the caller as is."""
         try:
-            result = run(*arguments)
+            return function(*arguments)
         except Exception:
             error, self._pending_error = self._pending_error, None
             if error is not None:
                 raise error from None
             raise
-        return self._output(result)
+
+    # -- fused steps ------------------------------------------------------------------------
+    def prepare_data(self, data: Any) -> Any:
+        """A ``tf.data.Dataset`` gets a prefetch, so the next batches are ready before the step."""
+        if isinstance(data, tf.data.Dataset):
+            return data.prefetch(tf.data.AUTOTUNE)
+        return data
+
+    @property
+    def ready_to_fuse(self) -> bool:
+        """Eager strategies fuse in a Python loop; compiled ones after one plain step (which builds
+        the variables and the optimizer's slots, and tells the outputs' dtypes and shapes)."""
+        return not self._compile or self._specs is not None
+
+    def run_steps(
+        self,
+        count: int,
+        first_step: int,
+        stopper: Stopper,
+        feed: Feed | None,
+        keep_gradients: bool,
+    ) -> Chunk:
+        """Run up to ``count`` steps in one compiled call (see ``steploop.tf.fused``)."""
+        if not self._compile or self._specs is None:
+            return super().run_steps(count, first_step, stopper, feed, keep_gradients)
+        data: Any = None
+        batches: list[Any] = []
+        ended = False
+        if feed is None:
+            mode = fused.NO_DATA
+        elif isinstance(feed.iterator, tf.data.Iterator) and not feed.has_pending:
+            mode, data = fused.ITERATOR, feed.iterator
+        else:
+            mode = fused.STACKED
+            batches, ended = self._pull_batches(feed, count)
+            if not batches:
+                if ended:
+                    return Chunk(steps=0, output=StepOutput(loss=np.zeros(0)), exhausted=True)
+                return super().run_steps(1, first_step, stopper, feed, keep_gradients)
+            data = tf.nest.map_structure(lambda *leaves: tf.stack(leaves), *batches)
+        key = (count, stopper.key(), keep_gradients, mode)
+        loop = self._loops.get(key)
+        if loop is None:
+
+            def body(*batch: Any) -> StepOutput:
+                return self._output(self._update(*batch))
+
+            loop = self._loops[key] = fused.build_loop(
+                body, self._specs, count, stopper, keep_gradients, mode, self._jit
+            )
+        arguments = [
+            tf.constant(first_step, tf.int64),
+            tf.constant(len(batches) if batches else count, tf.int32),
+            stopper.initial(),
+        ]
+        if data is not None:
+            arguments.append(data)
+        steps, stopped, exhausted, states, mets, stacked = self._traced(loop, *arguments)
+        steps = int(steps)
+        for batch in reversed(batches[steps:]):  # pulled but not used: next call's first batches
+            feed.put_back(batch)  # type: ignore[union-attr]
+        return Chunk(
+            steps=steps,
+            output=StepOutput(
+                loss=stacked["loss"],
+                gradients=stacked.get("gradients"),
+                target_gradients=stacked.get("target_gradients"),
+                values=stacked["values"],
+            ),
+            states=tuple(tuple(float(v) for v in state) for state in states),
+            mets=tuple(bool(met) for met in mets),
+            stopped=bool(stopped),
+            exhausted=bool(exhausted) or (ended and steps == len(batches)),
+        )
+
+    def _pull_batches(self, feed: Feed, count: int) -> tuple[list[Any], bool]:
+        """Up to ``count`` host batches of one structure, dtype and shape (a batch that differs is
+        put back for the next call); returns them and whether the data ended."""
+        batches: list[Any] = []
+        signature = None
+        while len(batches) < count:
+            batch = feed.next()
+            if batch is END:
+                return batches, True
+            try:
+                flat = [np.asarray(leaf) for leaf in tf.nest.flatten(batch)]
+                shapes = [(a.shape, a.dtype) for a in flat]
+                this = repr((tf.nest.map_structure(lambda _: 0, batch), shapes))
+            except (TypeError, ValueError):
+                this = None
+            if this is None or (batches and this != signature):
+                feed.put_back(batch)
+                return batches, False
+            signature = this
+            batches.append(batch)
+        return batches, False
 
     def variables(self) -> Mapping[str, np.ndarray]:
         if self._variables is None:
@@ -309,5 +428,6 @@ class TFStep(StepStrategy):
         names = "watched" if self._names is None else list(self._names)
         return (
             f"{type(self).__name__}(optimizer={type(self._optimizer).__name__}, "
-            f"var_list={names}, compile={self._compile})"
+            f"var_list={names}, compile={self._compile}"
+            + (", jit_compile=True)" if self._jit else ")")
         )

@@ -31,10 +31,18 @@ class MinimizeStep(TFStep):
 
     reports_gradients: ClassVar[bool] = False
 
-    def __init__(self, loss: Any, var_list: Any, optimizer: Any, *, compile: bool = True) -> None:
+    def __init__(
+        self,
+        loss: Any,
+        var_list: Any,
+        optimizer: Any,
+        *,
+        compile: bool = True,
+        jit_compile: bool = False,
+    ) -> None:
         if var_list is None:
             raise TypeError("MinimizeStep: var_list is required, as for optimizer.minimize")
-        super().__init__(loss, optimizer, var_list, compile=compile)
+        super().__init__(loss, optimizer, var_list, compile=compile, jit_compile=jit_compile)
         self._own_minimize = callable(getattr(optimizer, "minimize", None))
         self._probed = False
 

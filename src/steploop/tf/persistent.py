@@ -50,6 +50,7 @@ class PersistentTapeStep(TFStep):
         *,
         watch_accessed_variables: bool = True,
         compile: bool = True,
+        jit_compile: bool = False,
     ) -> None:
         super().__init__(
             forward,
@@ -57,6 +58,7 @@ class PersistentTapeStep(TFStep):
             var_list,
             watch_accessed_variables=watch_accessed_variables,
             compile=compile,
+            jit_compile=jit_compile,
         )
         self._tape: tf.GradientTape | None = None
         self._outputs: dict[str, tf.Tensor] | None = None

@@ -1,0 +1,137 @@
+"""The compiled multi-step loop behind ``run_steps`` of the TensorFlow strategies.
+
+One ``tf.function`` (XLA-compiled with ``jit_compile=True``) runs a ``tf.while_loop`` of up to K
+steps. Each iteration takes a batch (from a ``tf.data`` iterator inside the graph, from batches
+stacked on the host, or none), runs the strategy's step body, evaluates the stopping program with
+``TF_OPS`` and writes the step's loss, values and (when asked) gradients into ``TensorArray``s of
+K rows. The loop ends after K steps, at the first step where the program fires, or when the
+iterator has no batch left; nothing crosses to the host until the call returns.
+
+With a ``tf.data`` iterator under XLA the loop itself runs as a plain graph (XLA cannot pull from
+an iterator) and only the step body is XLA-compiled, as Keras does for ``steps_per_execution``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import tensorflow as tf
+
+from steploop.fused import Quantities, Stopper
+from steploop.strategy import StepOutput
+from steploop.tf.ops import TF_OPS
+
+#: Where a fused call takes its batches from.
+NO_DATA, ITERATOR, STACKED = "none", "iterator", "stacked"
+
+
+def spec_of(output: StepOutput) -> dict[str, Any]:
+    """The dtypes and shapes of a step's outputs (taken from a plain step)."""
+
+    def spec(tree: Any) -> Any:
+        if tree is None:
+            return None
+        return tf.nest.map_structure(lambda t: tf.TensorSpec.from_tensor(tf.convert_to_tensor(t)), tree)
+
+    return {
+        "loss": spec(output.loss),
+        "values": spec(dict(output.values)),
+        "gradients": spec(None if output.gradients is None else dict(output.gradients)),
+        "target_gradients": spec(
+            None
+            if output.target_gradients is None
+            else {key: dict(value) for key, value in output.target_gradients.items()}
+        ),
+    }
+
+
+def build_loop(
+    body: Callable[..., StepOutput],
+    specs: dict[str, Any],
+    count: int,
+    stopper: Stopper,
+    keep_gradients: bool,
+    mode: str,
+    jit_compile: bool,
+) -> Callable[..., Any]:
+    """A ``tf.function(first_step, limit, states, data)`` running up to ``count`` steps of
+    ``body`` (one step's graph, returning a ``StepOutput``)."""
+    step_body = body
+    if jit_compile and mode == ITERATOR:
+        step_body = tf.function(body, jit_compile=True)
+    kept = ["loss", "values"]
+    if keep_gradients:
+        kept += [key for key in ("gradients", "target_gradients") if specs[key] is not None]
+
+    def arrays() -> dict[str, Any]:
+        return {
+            key: tf.nest.map_structure(
+                lambda spec: tf.TensorArray(spec.dtype, size=count, element_shape=spec.shape),
+                specs[key],
+            )
+            for key in kept
+        }
+
+    def write(tensor_arrays: dict[str, Any], index: tf.Tensor, output: StepOutput) -> Any:
+        parts = {
+            "loss": output.loss,
+            "values": dict(output.values),
+            "gradients": dict(output.gradients or {}),
+            "target_gradients": {
+                key: dict(value) for key, value in (output.target_gradients or {}).items()
+            },
+        }
+        return {
+            key: tf.nest.map_structure(
+                lambda ta, value: ta.write(index, value), tensor_arrays[key], parts[key]
+            )
+            for key in kept
+        }
+
+    def loop(first_step: tf.Tensor, limit: tf.Tensor, states: Any, data: Any = None) -> Any:
+        states = tf.nest.map_structure(lambda v: tf.cast(v, tf.float64), states)
+        mets = tuple(tf.constant(False) for _ in stopper.leaves)
+
+        def one_step(i: Any, states: Any, mets: Any, tensor_arrays: Any, batch: tuple) -> Any:
+            output = step_body(*batch)
+            quantities = Quantities(
+                step=first_step + tf.cast(i, tf.int64),
+                loss=tf.cast(output.loss, tf.float64),
+                values=dict(output.values),
+                gradients=dict(output.gradients or {}),
+            )
+            stop: Any = tf.constant(False)
+            if stopper:
+                stop, states, mets = stopper.evaluate(TF_OPS, states, quantities)
+                states = tf.nest.map_structure(lambda v: tf.cast(v, tf.float64), states)
+                mets = tuple(tf.convert_to_tensor(met, tf.bool) for met in mets)
+            stop = tf.convert_to_tensor(stop, tf.bool)
+            return i + 1, stop, tf.constant(False), states, mets, write(tensor_arrays, i, output)
+
+        def cond(i: Any, stopped: Any, exhausted: Any, *rest: Any) -> Any:
+            return tf.logical_and(i < limit, tf.logical_not(tf.logical_or(stopped, exhausted)))
+
+        def step(i: Any, stopped: Any, exhausted: Any, states: Any, mets: Any, tas: Any) -> Any:
+            if mode == ITERATOR:
+                optional = data.get_next_as_optional()
+                return tf.cond(
+                    optional.has_value(),
+                    lambda: one_step(i, states, mets, tas, (optional.get_value(),)),
+                    lambda: (i, tf.constant(False), tf.constant(True), states, mets, tas),
+                )
+            if mode == STACKED:
+                batch = tf.nest.map_structure(lambda t: t[i], data)
+                return one_step(i, states, mets, tas, (batch,))
+            return one_step(i, states, mets, tas, ())
+
+        start = (tf.constant(0), tf.constant(False), tf.constant(False), states, mets, arrays())
+        i, stopped, exhausted, states, mets, tensor_arrays = tf.while_loop(
+            cond, step, start, maximum_iterations=count
+        )
+        stacked = {
+            key: tf.nest.map_structure(lambda ta: ta.stack(), tensor_arrays[key]) for key in kept
+        }
+        return i, stopped, exhausted, states, mets, stacked
+
+    return tf.function(loop, jit_compile=jit_compile and mode != ITERATOR, reduce_retracing=True)
