@@ -52,7 +52,7 @@ class Lazy:
 
     def expire(self, message: str) -> None:
         """Forget how to compute the value if it was never read; later reads raise ``message``."""
-        if self._value is Lazy._UNSET:
+        if self._value is Lazy._UNSET and self._expired_message is None:
             self._compute = None
             self._expired_message = message
 

@@ -283,9 +283,9 @@ class Trainer:
                         self._absorb(chunk, losses, values)
                     else:
                         first = self._step + 1
-                        unfinished[:] = [chunk, losses, values, first]
+                        unfinished[:] = [chunk, losses, values, first, first]
                         for index in range(chunk.steps):
-                            unfinished[3] = first + index + 1
+                            unfinished[4] = first + index + 1
                             record = self._replay(chunk, losses, values, first, index)
                             if emit:
                                 yield record

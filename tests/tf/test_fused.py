@@ -1,0 +1,149 @@
+"""TensorFlow fused calls (steps_per_call=K, optionally XLA) equal step-by-step runs exactly."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import steploop as sl
+from steploop.tf import MinimizeStep, PersistentTapeStep, TapeStep
+from tests.strategies import array_criteria, steps_per_call, tf_learning_rates
+
+
+def quadratic_step(tf, keras, kind, lr, jit):
+    x = tf.Variable(0.0, name="x")
+    opt = keras.optimizers.SGD(lr)
+    if kind == "minimize":
+        return x, MinimizeStep(lambda: (x - 4.0) ** 2, [x], opt, jit_compile=jit)
+    if kind == "tape":
+        return x, TapeStep(lambda: (x - 4.0) ** 2, opt, jit_compile=jit)
+
+    def forward():
+        z = x - 4.0
+        return {"loss": z**2, "z": z, "values": {"z": z}}
+
+    return x, PersistentTapeStep(forward, opt, jit_compile=jit)
+
+
+@settings(max_examples=12)
+@given(array_criteria(), steps_per_call, tf_learning_rates, st.booleans())
+def test_fused_tape_run_equals_step_by_step(tf, keras, criteria, k, lr, jit):
+    """Same status, stop step, reason, history and x (bit for bit), with or without XLA."""
+    outcomes = []
+    for per_call in (1, k):
+        x, step = quadratic_step(tf, keras, "tape", lr, jit)
+        trainer = sl.Trainer(step, criteria(), steps_per_call=per_call)
+        result = trainer.run()
+        outcomes.append(
+            (result.status, result.steps, result.stop_reason, x.numpy().tobytes(), trainer.history)
+        )
+    assert outcomes[0] == outcomes[1]
+
+
+@settings(max_examples=6)
+@given(st.sampled_from(["minimize", "persistent"]), steps_per_call, tf_learning_rates)
+def test_fused_records_equal_step_by_step(tf, keras, kind, k, lr):
+    """iterate() records (loss, values, gradients, target gradients) are the same either way."""
+    seen = []
+    for per_call in (1, k):
+        _, step = quadratic_step(tf, keras, kind, lr, False)
+        trainer = sl.Trainer(step, [sl.LossBelow(1e-10) | sl.MaxSteps(120)], steps_per_call=per_call)
+        seen.append(
+            [
+                (r.step, r.loss, {k: float(v) for k, v in r.values.items()},
+                 {k: float(v) for k, v in r.gradients.items()},
+                 {t: {k: float(v) for k, v in g.items()} for t, g in r.target_gradients.items()})
+                for r in trainer.iterate()
+            ]
+        )
+    assert seen[0] == seen[1]
+    assert len(seen[0]) > 1
+
+
+def test_first_step_is_plain_then_chunks_follow(tf, keras):
+    """A compiled strategy takes one plain step (building its slots), then fused calls."""
+    x, step = quadratic_step(tf, keras, "tape", 0.1, False)
+    trainer = sl.Trainer(step, [sl.MaxSteps(21)], steps_per_call=10)
+    assert not step.ready_to_fuse
+    result = trainer.run()
+    assert step.ready_to_fuse and result.steps == 21
+    assert len(step._loops) == 1  # one compiled loop served chunks 2-11 and 12-21
+
+
+def make_model(tf, keras, seed=0):
+    rng = np.random.default_rng(seed)
+    features = rng.normal(size=(120, 4)).astype("float32")
+    targets = features @ np.array([[1.0], [-2.0], [0.5], [3.0]], "float32")
+    keras.utils.set_random_seed(seed)
+    model = keras.Sequential(
+        [keras.Input((4,)), keras.layers.Dense(8, activation="tanh"), keras.layers.Dense(1)]
+    )
+    traces = []
+
+    def loss(batch):
+        traces.append(1)
+        x, y = batch
+        return tf.reduce_mean((model(x) - y) ** 2)
+
+    return model, loss, features, targets, traces
+
+
+@pytest.mark.parametrize("source", ["tf.data", "list"])
+@pytest.mark.parametrize("jit", [False, True])
+def test_fused_data_runs_equal_step_by_step(tf, keras, source, jit):
+    """Batches pulled inside the compiled loop (tf.data) or stacked on the host (a list) give the
+    same history and weights as one batch a call; the ragged last batch is handled."""
+    results = []
+    for k in (1, 8):
+        model, loss, features, targets, traces = make_model(tf, keras)
+        if source == "tf.data":
+            data = tf.data.Dataset.from_tensor_slices((features, targets)).batch(16).repeat(6)
+        else:
+            data = [(features[i : i + 16], targets[i : i + 16]) for i in range(0, 120, 16)] * 6
+        step = TapeStep(loss, keras.optimizers.Adam(0.01), jit_compile=jit)
+        trainer = sl.Trainer(step, [sl.StopOnNaN()], data=data, steps_per_call=k)
+        result = trainer.run()
+        weights = [w.numpy().tobytes() for w in model.weights]
+        results.append((result.status, result.steps, trainer.history, weights))
+        assert len(traces) <= 5, len(traces)  # a handful of traces for 48 steps, not one a batch
+    assert results[0][:2] == ("exhausted", 48)
+    assert results[0] == results[1]
+
+
+def test_fused_stop_keeps_the_data_position(tf, keras):
+    """A criterion firing mid-chunk leaves the next batch for the next run (tf.data iterator)."""
+    dataset = tf.data.Dataset.range(1, 31).map(lambda i: tf.cast(i, tf.float32))
+    w = tf.Variable(0.0, name="w")
+    step = TapeStep(lambda b: (w - 0.0) ** 2 + b, keras.optimizers.SGD(0.1))
+    trainer = sl.Trainer(step, [sl.LossBelow(7.5)], data=dataset, steps_per_call=5)
+    assert trainer.run().steps == 1
+    losses = trainer.history["loss"].tolist()
+    assert losses == [1.0]  # step 1's loss 1 < 7.5 stops at once
+    trainer.callbacks[0].tol = 0.5
+    trainer.run(max_steps=6)
+    assert trainer.history["loss"].tolist() == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]
+
+
+def test_jit_compile_needs_compile(tf, keras):
+    x = tf.Variable(0.0)
+    with pytest.raises(ValueError, match="TapeStep: jit_compile=True compiles the step with XLA, "
+                       "which needs compile=True"):
+        TapeStep(lambda: x**2, keras.optimizers.SGD(0.1), compile=False, jit_compile=True)
+    with pytest.raises(TypeError, match="MinimizeStep: jit_compile must be a bool, got str"):
+        MinimizeStep(lambda: x**2, [x], keras.optimizers.SGD(0.1), jit_compile="yes")
+
+
+def test_a_million_fused_steps_fit_in_memory(tf, keras):
+    """1,000,000 XLA-fused steps with LossBelow | MaxSteps: the history holds numbers only."""
+    import resource
+
+    x, step = quadratic_step(tf, keras, "tape", 1e-7, True)
+    trainer = sl.Trainer(
+        step, [sl.LossBelow(0.0) | sl.MaxSteps(1_000_000)], steps_per_call=50_000
+    )
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    result = trainer.run()
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert (result.steps, result.status) == (1_000_000, "budget")
+    assert trainer.history["loss"].shape == (1_000_000,)
+    assert grown_mb < 200, f"peak resident memory grew by {grown_mb:.0f} MB"
