@@ -104,6 +104,12 @@ class History(Mapping[str, np.ndarray]):
         was.
         """
         self._check_writable()
+        if not values and type(loss) is float and type(step) is int and "loss" in self._columns:
+            row = self._rows  # the common case, without the checks a float cannot fail
+            self._rows += 1
+            self._columns["step"].set(row, step)
+            self._columns["loss"].set(row, loss)
+            return
         entries = {"step": step, "loss": loss, **(values or {})}
         arrays = {name: self._checked(name, value) for name, value in entries.items()}
         self._rows += 1

@@ -66,7 +66,8 @@ class StoppingCriterion(Callback):
         if not self.array_form:
             raise NotImplementedError(f"{type(self).__name__} must implement check or test")
         met, state = self.test(HOST, self.state(), record)
-        self.load(state)
+        if state:
+            self.load(state)
         return self._stop(self.reason(record)) if met else None
 
     # -- the array form -----------------------------------------------------------------------
@@ -301,15 +302,14 @@ class LossChangeBelow(StoppingCriterion):
         default=1, converter=lambda value: _validate.count("LossChangeBelow patience", value)
     )
     array_form = True
-    _previous: float = attrs.field(default=math.nan, init=False)
-    _calm: float = attrs.field(default=0.0, init=False)
-    _change: float = attrs.field(default=math.nan, init=False)
+    # previous loss, calm steps, last change (a list: updated in place, no attribute writes)
+    _running: list[float] = attrs.field(factory=lambda: [math.nan, 0.0, math.nan], init=False)
 
     def state(self) -> tuple[float, ...]:
-        return (self._previous, self._calm, self._change)
+        return tuple(self._running)
 
     def load(self, state: tuple[Any, ...]) -> None:
-        self._previous, self._calm, self._change = (float(value) for value in state)
+        self._running[:] = state
 
     def test(self, ops: Any, state: tuple[Any, ...], q: Any) -> tuple[Any, tuple[Any, ...]]:
         previous, calm, _ = state
@@ -320,7 +320,7 @@ class LossChangeBelow(StoppingCriterion):
     def reason(self, q: Any) -> str:
         return (
             f"loss changed by less than {self.tol:g} for {self.patience} step(s) "
-            f"(last change {_fmt(self._change)} at step {q.step})"
+            f"(last change {_fmt(self._running[2])} at step {q.step})"
         )
 
     def __repr__(self) -> str:
@@ -344,20 +344,20 @@ class GradientNormBelow(StoppingCriterion):
     )
     requires_gradients = True
     array_form = True
-    _norm: float = attrs.field(default=math.nan, init=False)
+    _running: list[float] = attrs.field(factory=lambda: [math.nan], init=False)  # last norm
 
     def state(self) -> tuple[float, ...]:
-        return (self._norm,)
+        return tuple(self._running)
 
     def load(self, state: tuple[Any, ...]) -> None:
-        self._norm = float(state[0])
+        self._running[:] = state
 
     def test(self, ops: Any, state: tuple[Any, ...], q: Any) -> tuple[Any, tuple[Any, ...]]:
         norm = ops.global_norm(q.gradients)
         return norm < self.tol, (norm,)
 
     def reason(self, q: Any) -> str:
-        return f"gradient norm {_fmt(self._norm)} < {self.tol:g} at step {q.step}"
+        return f"gradient norm {_fmt(self._running[0])} < {self.tol:g} at step {q.step}"
 
     def __repr__(self) -> str:
         return f"GradientNormBelow({self.tol:g})"
@@ -387,9 +387,8 @@ class EarlyStopping(StoppingCriterion):
     monitor: str = attrs.field(default="loss")
     mode: str = attrs.field(default="min")
     array_form = True
-    _best: float = attrs.field(default=math.nan, init=False)
-    _best_step: float = attrs.field(default=0.0, init=False)
-    _wait: float = attrs.field(default=0.0, init=False)
+    # best value, its step, steps without improvement
+    _running: list[float] = attrs.field(factory=lambda: [math.nan, 0.0, 0.0], init=False)
 
     @monitor.validator
     def _check_monitor(self, attribute: Any, value: Any) -> None:
@@ -413,10 +412,10 @@ class EarlyStopping(StoppingCriterion):
             ) from None
 
     def state(self) -> tuple[float, ...]:
-        return (self._best, self._best_step, self._wait)
+        return tuple(self._running)
 
     def load(self, state: tuple[Any, ...]) -> None:
-        self._best, self._best_step, self._wait = (float(value) for value in state)
+        self._running[:] = state
 
     def test(self, ops: Any, state: tuple[Any, ...], q: Any) -> tuple[Any, tuple[Any, ...]]:
         best, best_step, wait = state
@@ -434,7 +433,7 @@ class EarlyStopping(StoppingCriterion):
     def reason(self, q: Any) -> str:
         return (
             f"{self.monitor} did not improve by more than {self.min_delta:g} for "
-            f"{self.patience} step(s) (best {_fmt(self._best)} at step {int(self._best_step)}, "
+            f"{self.patience} step(s) (best {_fmt(self._running[0])} at step {int(self._running[1])}, "
             f"stopped at step {q.step})"
         )
 

@@ -170,8 +170,13 @@ class TFStep(StepStrategy):
         run = self._update
         if self._compile:
             if self._function is None:
+                # a plain function (not a bound method) and, without data, no retracing policy:
+                # both make the per-call dispatch of tf.function cheaper
+                def update(*batch: Any) -> Any:
+                    return self._update(*batch)
+
                 self._function = tf.function(
-                    self._update, reduce_retracing=True, jit_compile=self._jit
+                    update, reduce_retracing=bool(arguments), jit_compile=self._jit
                 )
             run = self._function
         output = self._output(self._traced(run, *arguments))
