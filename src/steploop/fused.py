@@ -43,6 +43,17 @@ class Quantities:
     gradients: Mapping[str, Any] = attrs.field(factory=dict)
 
 
+def _key(criterion: StoppingCriterion) -> Any:
+    parts = getattr(criterion, "parts", None)
+    if parts is not None:
+        return (type(criterion), tuple(_key(part) for part in parts))
+    kind = type(criterion)
+    if attrs.has(kind):
+        fields = attrs.fields(kind)
+        return (kind, tuple((f.name, getattr(criterion, f.name)) for f in fields if f.init))
+    return (kind, id(criterion))  # unknown settings: one loop per object
+
+
 class Stopper:
     """The array-form stopping criteria of a Trainer, evaluated as one program.
 
@@ -61,8 +72,9 @@ class Stopper:
         return bool(self.criteria)
 
     def key(self) -> tuple[Any, ...]:
-        """Identifies the program (criteria and their settings), for caching compiled loops."""
-        return tuple((id(leaf), repr(leaf)) for leaf in self.leaves)
+        """Identifies the program by its criteria's kinds, settings and composition (not by the
+        objects), so a compiled loop serves every Trainer with the same criteria."""
+        return tuple(_key(criterion) for criterion in self.criteria)
 
     def initial(self) -> tuple[tuple[float, ...], ...]:
         """Every leaf's current state."""

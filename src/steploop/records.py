@@ -39,19 +39,21 @@ class Lazy:
     def __init__(self, compute: Callable[[], Any] | None, value: Any = _UNSET) -> None:
         self._compute = compute
         self._value = value
-        self._expired_message: str | None = None
+        self._expired_message: str | Callable[[], str] | None = None
 
     def get(self) -> Any:
         if self._value is Lazy._UNSET:
             if self._expired_message is not None:
-                raise RuntimeError(self._expired_message)
+                message = self._expired_message
+                raise RuntimeError(message if isinstance(message, str) else message())
             assert self._compute is not None
             self._value = self._compute()
             self._compute = None
         return self._value
 
-    def expire(self, message: str) -> None:
-        """Forget how to compute the value if it was never read; later reads raise ``message``."""
+    def expire(self, message: str | Callable[[], str]) -> None:
+        """Forget how to compute the value if it was never read; later reads raise ``message``
+        (a string, or a function making it when needed)."""
         if self._value is Lazy._UNSET and self._expired_message is None:
             self._compute = None
             self._expired_message = message

@@ -115,6 +115,9 @@ class Trainer:
         self._strategy = strategy
         self._user_callbacks = tuple(user_callbacks)
         self._callbacks = CallbackList((*user_callbacks, Release(strategy)))
+        self._has_step_begin = any(
+            "on_step_begin" in overridden_hooks(c) for c in self._callbacks
+        )
         in_graph = [
             c for c in user_callbacks if isinstance(c, StoppingCriterion) and c.array_form
         ]
@@ -316,11 +319,12 @@ class Trainer:
         step = self._step + 1
         self._expire_variables()
         callbacks = self._callbacks
-        callbacks.on_step_begin(self, step)
-        if self._stop is not None:
-            if self._feed is not None:
-                self._feed.put_back(batch)
-            return None
+        if self._has_step_begin:
+            callbacks.on_step_begin(self, step)
+            if self._stop is not None:
+                if self._feed is not None:
+                    self._feed.put_back(batch)
+                return None
         strategy = self._strategy
         output = strategy.step() if self._feed is None else strategy.step(batch)
         record = self._record(step, output)
@@ -330,11 +334,12 @@ class Trainer:
         return record
 
     def _expire_variables(self) -> None:
-        if self._last_record is not None:
-            self._last_record._variables.expire(
-                f"StepRecord.variables of step {self._last_record.step} is gone: "
-                "variables are read on demand while their step is current (in its "
-                "callbacks or the body of an iterate() loop)"
+        last = self._last_record
+        if last is not None:
+            last._variables.expire(
+                lambda: f"StepRecord.variables of step {last.step} is gone: variables are read "
+                "on demand while their step is current (in its callbacks or the body of an "
+                "iterate() loop)"
             )
 
     def _record(self, step: int, output: Any) -> StepRecord:

@@ -125,9 +125,17 @@ def overridden_hooks(callback: Callback) -> list[str]:
     return [name for name in HOOKS if getattr(kind, name) is not getattr(Callback, name)]
 
 
+#: (class, hook) pairs whose signature was found right: checked once per class, not per object.
+_CHECKED: set[tuple[type, str]] = set()
+
+
 def check_signatures(callback: Callback, label: str) -> None:
     """Raise ``TypeError`` if a hook of ``callback`` cannot take the arguments it will get."""
+    kind = type(callback)
     for name in overridden_hooks(callback):
+        from_class = name not in getattr(callback, "__dict__", {})
+        if from_class and (kind, name) in _CHECKED:
+            continue
         hook = getattr(callback, name)
         if not callable(hook):
             raise TypeError(f"{label}.{name} must be a method, got {type(hook).__name__}")
@@ -142,6 +150,8 @@ def check_signatures(callback: Callback, label: str) -> None:
             raise TypeError(
                 f"{label}.{name} must accept ({', '.join(arguments)}); its signature is {signature}"
             ) from None
+        if from_class:
+            _CHECKED.add((kind, name))
 
 
 @attrs.define(repr=False)
@@ -223,7 +233,13 @@ class CallbackList(Callback):
     def __init__(self, callbacks: Iterable[Callback] = ()) -> None:
         self.callbacks: tuple[Callback, ...] = tuple(callbacks)
         self._by_hook: dict[str, tuple[Callback, ...]] = {
-            name: tuple(c for c in self.callbacks if name in overridden_hooks(c)) for name in HOOKS
+            name: tuple(
+                c
+                for c in self.callbacks
+                if name in overridden_hooks(c)
+                and (name != "on_step_end" or getattr(c, "_needed_on_step_end", True))
+            )
+            for name in HOOKS
         }
         self._step_begin = [c.on_step_begin for c in self._by_hook["on_step_begin"]]
         self._step_end = [c.on_step_end for c in self._by_hook["on_step_end"]]

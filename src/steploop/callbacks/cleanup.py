@@ -35,6 +35,13 @@ class Release(Callback):
     def on_step_end(self, trainer: Trainer, record: StepRecord) -> None:
         self.strategy.release()
 
+    @property
+    def _needed_on_step_end(self) -> bool:
+        """False when the strategy keeps nothing to release (its ``release`` is the no-op)."""
+        from steploop.strategy import StepStrategy
+
+        return type(self.strategy).release is not StepStrategy.release
+
     def on_error(self, trainer: Trainer, error: BaseException) -> None:
         self.strategy.release()
 

@@ -90,6 +90,32 @@ def pin(*trees: Any) -> Any:
         return tf.nest.map_structure(lambda t: None if t is None else tf.identity(t), trees)
 
 
+def _signature(arguments: tuple[Any, ...]) -> Any:
+    """A hashable signature of arguments made of tensors (and nested tuples and dicts of them, a
+    ``tf.data`` iterator, plain numbers), or ``None`` when they hold anything else."""
+    parts: list[Any] = []
+    for argument in arguments:
+        if isinstance(argument, tf.Tensor):
+            parts.append((tuple(argument.shape), argument.dtype))
+        elif isinstance(argument, (tuple, list)):
+            inner = _signature(tuple(argument))
+            if inner is None:
+                return None
+            parts.append((type(argument), inner))
+        elif isinstance(argument, Mapping):
+            inner = _signature(tuple(argument.values()))
+            if inner is None:
+                return None
+            parts.append((type(argument), tuple(argument), inner))
+        elif isinstance(argument, tf.data.Iterator):
+            parts.append(("iterator", repr(argument.element_spec)))
+        elif isinstance(argument, (float, int)) and not isinstance(argument, bool):
+            parts.append((type(argument), argument))
+        else:
+            return None
+    return tuple(parts)
+
+
 class TFStep(StepStrategy):
     """Base of the TensorFlow strategies (internal): checks, names, compiling."""
 
@@ -133,6 +159,7 @@ class TFStep(StepStrategy):
         self._jit = jit_compile
         self._specs: dict[str, Any] | None = None
         self._loops: dict[Any, Any] = {}
+        self._concretes: dict[Any, Any] = {}
         self._takes_batch: bool | None = None
         self._function: Callable[..., Any] | None = None
         self._variables: tuple[Any, ...] | None = self._var_list
@@ -167,22 +194,42 @@ class TFStep(StepStrategy):
     def step(self, batch: Any = None) -> StepOutput:
         takes_batch = self._takes_batch if self._takes_batch is not None else batch is not None
         arguments = (batch,) if takes_batch else ()
-        run = self._update
         if self._compile:
             if self._function is None:
-                # a plain function (not a bound method) and, without data, no retracing policy:
-                # both make the per-call dispatch of tf.function cheaper
-                def update(*batch: Any) -> Any:
-                    return self._update(*batch)
+                # a plain function of a fixed arity (no bound method, no *args) and, without
+                # data, no retracing policy
+                def update() -> Any:
+                    return self._update()
+
+                def update_on(batch: Any) -> Any:
+                    return self._update(batch)
 
                 self._function = tf.function(
-                    update, reduce_retracing=bool(arguments), jit_compile=self._jit
+                    update_on if arguments else update,
+                    reduce_retracing=bool(arguments),
+                    jit_compile=self._jit,
                 )
-            run = self._function
-        output = self._output(self._traced(run, *arguments))
+            result = self._invoke(self._function, arguments)
+        else:
+            result = self._traced(self._update, *arguments)
+        output = self._output(result)
         if self._specs is None and self._compile:
             self._specs = fused.spec_of(output)
         return output
+
+    def _invoke(self, function: Any, arguments: tuple[Any, ...], key: Any = None) -> Any:
+        """Call the ``tf.function`` ``function`` through its concrete function for these
+        arguments' signature, cached: the same graph as ``function(*arguments)``, without
+        tf.function's per-call dispatch (about 50 µs a call on 2 cores)."""
+        signature = _signature(arguments)
+        if signature is None:
+            return self._traced(function, *arguments)
+        cache_key = (id(function), key, signature)
+        concrete = self._concretes.get(cache_key)
+        if concrete is None:
+            concrete = self._traced(function.get_concrete_function, *arguments)
+            self._concretes[cache_key] = concrete
+        return self._traced(concrete, *arguments)
 
     def _traced(self, function: Callable[..., Any], *arguments: Any) -> Any:
         """Call ``function``; an error steploop raised while tracing reaches the caller as is."""
@@ -246,11 +293,11 @@ class TFStep(StepStrategy):
         arguments = [
             tf.constant(first_step, tf.int64),
             tf.constant(len(batches) if batches else count, tf.int32),
-            stopper.initial(),
+            tuple(tuple(tf.constant(v, tf.float64) for v in state) for state in stopper.initial()),
         ]
         if data is not None:
             arguments.append(data)
-        steps, stopped, exhausted, states, mets, stacked = self._traced(loop, *arguments)
+        steps, stopped, exhausted, states, mets, stacked = self._invoke(loop, tuple(arguments), key)
         steps = int(steps)
         for batch in reversed(batches[steps:]):  # pulled but not used: next call's first batches
             feed.put_back(batch)  # type: ignore[union-attr]

@@ -89,8 +89,7 @@ def build_loop(
             for key in kept
         }
 
-    def loop(first_step: tf.Tensor, limit: tf.Tensor, states: Any, data: Any = None) -> Any:
-        states = tf.nest.map_structure(lambda v: tf.cast(v, tf.float64), states)
+    def loop(first_step: tf.Tensor, limit: tf.Tensor, states: Any, data: Any) -> Any:
         mets = tuple(tf.constant(False) for _ in stopper.leaves)
 
         def one_step(i: Any, states: Any, mets: Any, tensor_arrays: Any, batch: tuple) -> Any:
@@ -134,4 +133,14 @@ def build_loop(
         }
         return i, stopped, exhausted, states, mets, stacked
 
-    return tf.function(loop, jit_compile=jit_compile and mode != ITERATOR, reduce_retracing=True)
+    if mode == NO_DATA:
+
+        def run(first_step: tf.Tensor, limit: tf.Tensor, states: Any) -> Any:
+            return loop(first_step, limit, states, None)
+
+    else:
+
+        def run(first_step: tf.Tensor, limit: tf.Tensor, states: Any, data: Any) -> Any:
+            return loop(first_step, limit, states, data)
+
+    return tf.function(run, jit_compile=jit_compile and mode != ITERATOR, reduce_retracing=True)
