@@ -16,27 +16,47 @@ import numpy as np
 
 
 class _Column:
-    """A growable NumPy buffer of rows with a fixed trailing shape."""
+    """A growable NumPy buffer of rows with a fixed trailing shape.
 
-    __slots__ = ("buffer", "shape")
+    Rows are written in order; ``filled`` rows are valid, and rows skipped over (steps that had no
+    value for this column) read ``nan``: they are padded when a later row is written or read.
+    """
 
-    def __init__(self, shape: tuple[int, ...], rows: int) -> None:
+    __slots__ = ("buffer", "filled", "shape")
+
+    def __init__(self, shape: tuple[int, ...], capacity: int) -> None:
         self.shape = shape
-        self.buffer = np.full((max(rows, 16), *shape), np.nan)
+        self.buffer = np.empty((max(capacity, 16), *shape))
+        self.filled = 0
 
-    def set(self, row: int, value: np.ndarray) -> None:
-        self.reserve(row + 1)
+    def _grow(self, rows: int) -> None:
+        if rows > len(self.buffer):
+            grown = np.empty((max(2 * len(self.buffer), rows), *self.shape))
+            grown[: self.filled] = self.buffer[: self.filled]
+            self.buffer = grown
+
+    def pad(self, rows: int) -> None:
+        if self.filled < rows:
+            self._grow(rows)
+            self.buffer[self.filled : rows] = np.nan
+            self.filled = rows
+
+    def set(self, row: int, value: Any) -> None:
+        self.pad(row)
+        self._grow(row + 1)
         self.buffer[row] = value
+        self.filled = max(self.filled, row + 1)
 
     def set_rows(self, start: int, values: np.ndarray) -> None:
-        self.reserve(start + len(values))
-        self.buffer[start : start + len(values)] = values
+        self.pad(start)
+        end = start + len(values)
+        self._grow(end)
+        self.buffer[start:end] = values
+        self.filled = max(self.filled, end)
 
-    def reserve(self, rows: int) -> None:
-        if rows > len(self.buffer):
-            grown = np.full((max(2 * len(self.buffer), rows), *self.shape), np.nan)
-            grown[: len(self.buffer)] = self.buffer
-            self.buffer = grown
+    def read(self, rows: int) -> np.ndarray:
+        self.pad(rows)
+        return self.buffer[:rows]
 
 
 class History(Mapping[str, np.ndarray]):
@@ -86,9 +106,7 @@ class History(Mapping[str, np.ndarray]):
             raise KeyError(
                 f"history has no column {name!r}; it has {sorted(self._columns)}"
             ) from None
-        if len(column.buffer) < self._rows:
-            column.set(self._rows - 1, np.full(column.shape, np.nan))
-        view = column.buffer[: self._rows]
+        view = column.read(self._rows)
         view.flags.writeable = False
         return view
 
@@ -128,13 +146,15 @@ class History(Mapping[str, np.ndarray]):
         ([1.0, 2.0], [0.1, 0.1])
         """
         self._check_writable()
-        loss = np.asarray(losses, dtype=np.float64)
+        loss = np.asarray(losses)
+        if loss.dtype.kind not in "fiu":
+            raise TypeError(f"History.extend: losses must be numbers, got dtype {loss.dtype}")
         if loss.ndim != 1:
             raise ValueError(f"History.extend: losses must be one number per step, got {loss.shape}")
         count = len(loss)
         if count == 0:
             return
-        entries = {"step": np.arange(first_step, first_step + count), "loss": loss}
+        entries = {"step": np.arange(first_step, first_step + count, dtype=np.float64), "loss": loss}
         arrays = {}
         for name, value in {**entries, **(values or {})}.items():
             array = np.asarray(value, dtype=np.float64) if name not in entries else entries[name]
@@ -149,7 +169,7 @@ class History(Mapping[str, np.ndarray]):
         for name, array in arrays.items():
             column = self._columns.get(name)
             if column is None:
-                column = self._columns[name] = _Column(array.shape[1:], start)
+                column = self._columns[name] = _Column(array.shape[1:], start + count)
             column.set_rows(start, array)
 
     def log(self, name: str, value: Any) -> None:

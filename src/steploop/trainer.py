@@ -391,8 +391,8 @@ class Trainer:
             raise TypeError(f"{name}.run_steps must return a Chunk, got {type(chunk).__name__}")
         if not 0 <= chunk.steps <= count:
             raise ValueError(f"{name}.run_steps did {chunk.steps} steps; it was asked for {count}")
-        losses = np.asarray(strategy.to_host(chunk.output.loss), dtype=np.float64)
-        if losses.ndim != 1 or len(losses) < chunk.steps:
+        losses = np.asarray(strategy.to_host(chunk.output.loss))
+        if losses.ndim != 1 or len(losses) < chunk.steps or losses.dtype.kind not in "fiu":
             raise ValueError(
                 f"{name}.run_steps returned losses of shape {losses.shape}; expected one scalar "
                 f"loss per step ({chunk.steps} steps)"

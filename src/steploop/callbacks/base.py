@@ -36,6 +36,7 @@ every step where it is due. A callback that reads ``StepRecord.gradients`` keeps
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -119,10 +120,14 @@ class Callback:
         return type(self).__name__
 
 
-def overridden_hooks(callback: Callback) -> list[str]:
-    """The hook names ``callback`` implements itself (not inherited as no-ops from Callback)."""
-    kind = type(callback)
-    return [name for name in HOOKS if getattr(kind, name) is not getattr(Callback, name)]
+def overridden_hooks(callback: Callback) -> tuple[str, ...]:
+    """The hook names ``callback``'s class implements (not inherited as no-ops from Callback)."""
+    return _overridden(type(callback))
+
+
+@functools.lru_cache(maxsize=None)
+def _overridden(kind: type) -> tuple[str, ...]:
+    return tuple(name for name in HOOKS if getattr(kind, name) is not getattr(Callback, name))
 
 
 #: (class, hook) pairs whose signature was found right: checked once per class, not per object.

@@ -160,6 +160,7 @@ class TFStep(StepStrategy):
         self._specs: dict[str, Any] | None = None
         self._loops: dict[Any, Any] = {}
         self._concretes: dict[Any, Any] = {}
+        self._constants: dict[Any, tf.Tensor] = {}
         self._takes_batch: bool | None = None
         self._function: Callable[..., Any] | None = None
         self._variables: tuple[Any, ...] | None = self._var_list
@@ -182,6 +183,8 @@ class TFStep(StepStrategy):
         return self._jit
 
     def check(self, takes_batch: bool) -> None:
+        if self._takes_batch == takes_batch:  # checked when an earlier Trainer was built
+            return
         if takes_batch:
             how = f"{self._fn_label}(batch), since the Trainer has data"
         else:
@@ -290,15 +293,20 @@ class TFStep(StepStrategy):
             loop = self._loops[key] = fused.build_loop(
                 body, self._specs, count, stopper, keep_gradients, mode, self._jit
             )
+        initial = stopper.initial()
+        flat = [v for state in initial for v in state]
         arguments = [
             tf.constant(first_step, tf.int64),
-            tf.constant(len(batches) if batches else count, tf.int32),
-            tuple(tuple(tf.constant(v, tf.float64) for v in state) for state in stopper.initial()),
+            self._constant(len(batches) if batches else count, tf.int32),
+            tf.constant(flat, tf.float64) if flat else self._constant((), tf.float64),
         ]
         if data is not None:
             arguments.append(data)
-        steps, stopped, exhausted, states, mets, stacked = self._invoke(loop, tuple(arguments), key)
-        steps = int(steps)
+        control, state_vector, stacked = self._invoke(loop, tuple(arguments), key)
+        control = control.numpy().tolist()
+        steps, stopped, exhausted, mets = control[0], control[1], control[2], control[3:]
+        values = iter(state_vector.numpy().tolist()) if flat else iter(())
+        states = tuple(tuple(next(values) for _ in state) for state in initial)
         for batch in reversed(batches[steps:]):  # pulled but not used: next call's first batches
             feed.put_back(batch)  # type: ignore[union-attr]
         return Chunk(
@@ -309,11 +317,19 @@ class TFStep(StepStrategy):
                 target_gradients=stacked.get("target_gradients"),
                 values=stacked["values"],
             ),
-            states=tuple(tuple(float(v) for v in state) for state in states),
+            states=states,
             mets=tuple(bool(met) for met in mets),
             stopped=bool(stopped),
             exhausted=bool(exhausted) or (ended and steps == len(batches)),
         )
+
+    def _constant(self, value: Any, dtype: tf.DType) -> tf.Tensor:
+        """A cached constant tensor (the same chunk length and empty state every call)."""
+        key = (value, dtype)
+        tensor = self._constants.get(key)
+        if tensor is None:
+            tensor = self._constants[key] = tf.constant(value, dtype)
+        return tensor
 
     def _pull_batches(self, feed: Feed, count: int) -> tuple[list[Any], bool]:
         """Up to ``count`` host batches of one structure, dtype and shape (a batch that differs is

@@ -55,8 +55,10 @@ def build_loop(
     mode: str,
     jit_compile: bool,
 ) -> Callable[..., Any]:
-    """A ``tf.function(first_step, limit, states, data)`` running up to ``count`` steps of
-    ``body`` (one step's graph, returning a ``StepOutput``)."""
+    """A ``tf.function(first_step, limit, state_vector[, data])`` running up to ``count`` steps
+    of ``body`` (one step's graph, returning a ``StepOutput``). It returns ``control`` (steps
+    done, stopped, exhausted, then each leaf's verdict, as int32), the leaves' states as one
+    float64 vector, and the stacked outputs."""
     step_body = body
     if jit_compile and mode == ITERATOR:
         step_body = tf.function(body, jit_compile=True)
@@ -89,7 +91,17 @@ def build_loop(
             for key in kept
         }
 
-    def loop(first_step: tf.Tensor, limit: tf.Tensor, states: Any, data: Any) -> Any:
+    sizes = [len(state) for state in stopper.initial()]
+
+    def unpack(vector: tf.Tensor) -> tuple[tuple[tf.Tensor, ...], ...]:
+        states, start = [], 0
+        for size in sizes:
+            states.append(tuple(vector[start + j] for j in range(size)))
+            start += size
+        return tuple(states)
+
+    def loop(first_step: tf.Tensor, limit: tf.Tensor, state_vector: tf.Tensor, data: Any) -> Any:
+        states = unpack(state_vector)
         mets = tuple(tf.constant(False) for _ in stopper.leaves)
 
         def one_step(i: Any, states: Any, mets: Any, tensor_arrays: Any, batch: tuple) -> Any:
@@ -131,16 +143,21 @@ def build_loop(
         stacked = {
             key: tf.nest.map_structure(lambda ta: ta.stack(), tensor_arrays[key]) for key in kept
         }
-        return i, stopped, exhausted, states, mets, stacked
+        # two small vectors instead of many scalars: each output costs a copy to the host
+        flags = [i, tf.cast(stopped, tf.int32), tf.cast(exhausted, tf.int32)]
+        control = tf.stack(flags + [tf.cast(met, tf.int32) for met in mets])
+        flat_states = [value for state in states for value in state]
+        state_vector = tf.stack(flat_states) if flat_states else tf.zeros([0], tf.float64)
+        return control, state_vector, stacked
 
     if mode == NO_DATA:
 
-        def run(first_step: tf.Tensor, limit: tf.Tensor, states: Any) -> Any:
-            return loop(first_step, limit, states, None)
+        def run(first_step: tf.Tensor, limit: tf.Tensor, state_vector: tf.Tensor) -> Any:
+            return loop(first_step, limit, state_vector, None)
 
     else:
 
-        def run(first_step: tf.Tensor, limit: tf.Tensor, states: Any, data: Any) -> Any:
-            return loop(first_step, limit, states, data)
+        def run(first_step: tf.Tensor, limit: tf.Tensor, state_vector: tf.Tensor, data: Any) -> Any:
+            return loop(first_step, limit, state_vector, data)
 
     return tf.function(run, jit_compile=jit_compile and mode != ITERATOR, reduce_retracing=True)
