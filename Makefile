@@ -5,7 +5,9 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL := 3
 
-.PHONY: install demo test lint clean
+BENCH_STAMP := $(VENV)/.bench-installed
+
+.PHONY: install demo test lint bench clean
 
 $(STAMP): pyproject.toml Makefile
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH (or make PYTHON=python3)"; exit 1; }
@@ -24,12 +26,21 @@ demo: $(STAMP)
 	$(PY) examples/minimize.py
 	$(PY) examples/gradient_tape.py
 	$(PY) examples/persistent_tape.py
+	$(PY) examples/fused.py
 
 test: $(STAMP)
 	$(PY) -m pytest -q
 
+# Side-by-side timings (benchmarks/bench.py): prints the Markdown tables the README quotes.
+$(BENCH_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e ".[bench]"
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	$(PY) benchmarks/bench.py
+
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests examples
+	$(VENV)/bin/ruff check src tests examples benchmarks
 	$(VENV)/bin/mypy src
 
 clean:

@@ -23,6 +23,13 @@ EXPECTED = {
         "persistent tape: 70 steps, x = 3.9999993, grad_z = 1, grad_y = -1.91e-06",
         "the tape was open in 70 of 70 step callbacks and is released now",
     ],
+    "fused.py": [
+        "step by step + XLA: 70 steps, x = 3.9999993",
+        "fused + XLA:        70 steps, x = 3.9999993",
+        "fused stop reason: LossBelow(1e-12): loss 9.09495e-13 < 1e-12 at step 70",
+        "same stop step, history and x (bit for bit): True",
+        "step 40: loss=4.41841e-07 x=3.999468",
+    ],
     "custom_strategy.py": ["custom strategy: ", "status = converged"],
     "keras_mlp.py": [
         "keras mlp: 256 steps (exhausted: data exhausted after 256 steps)",

@@ -134,9 +134,7 @@ class History(Mapping[str, np.ndarray]):
         for name, array in arrays.items():
             self._store(name, array)
 
-    def extend(
-        self, first_step: int, losses: Any, values: Mapping[str, Any] | None = None
-    ) -> None:
+    def extend(self, first_step: int, losses: Any, values: Mapping[str, Any] | None = None) -> None:
         """Add the rows of ``len(losses)`` consecutive steps from ``first_step`` at once; each of
         ``values`` has one row per step. Checked first, so a bad value adds no row.
 
@@ -150,11 +148,16 @@ class History(Mapping[str, np.ndarray]):
         if loss.dtype.kind not in "fiu":
             raise TypeError(f"History.extend: losses must be numbers, got dtype {loss.dtype}")
         if loss.ndim != 1:
-            raise ValueError(f"History.extend: losses must be one number per step, got {loss.shape}")
+            raise ValueError(
+                f"History.extend: losses must be one number per step, got {loss.shape}"
+            )
         count = len(loss)
         if count == 0:
             return
-        entries = {"step": np.arange(first_step, first_step + count, dtype=np.float64), "loss": loss}
+        entries = {
+            "step": np.arange(first_step, first_step + count, dtype=np.float64),
+            "loss": loss,
+        }
         arrays = {}
         for name, value in {**entries, **(values or {})}.items():
             array = np.asarray(value, dtype=np.float64) if name not in entries else entries[name]

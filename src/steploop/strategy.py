@@ -234,7 +234,7 @@ def stack_outputs(
 
 
 def host_loss(strategy: StepStrategy, output: Any) -> float:
-    """The loss of ``output`` (a ``StepOutput``) as a float, or a clear error naming the strategy."""
+    """The loss of ``output`` (a ``StepOutput``) as a float, or an error naming the strategy."""
     name = type(strategy).__name__
     if not isinstance(output, StepOutput):
         raise TypeError(f"{name}.step must return a StepOutput, got {type(output).__name__}")
@@ -247,6 +247,5 @@ def host_loss(strategy: StepStrategy, output: Any) -> float:
         return float(loss)
     except (TypeError, ValueError):
         raise TypeError(
-            f"{name}.step returned a loss of type {type(output.loss).__name__} that is not "
-            "a number"
+            f"{name}.step returned a loss of type {type(output.loss).__name__} that is not a number"
         ) from None

@@ -44,7 +44,7 @@ from steploop.callbacks.stopping import StoppingCriterion
 from steploop.fused import Stopper
 from steploop.history import History
 from steploop.records import STATUSES, Lazy, RunResult, StepRecord, Stop
-from steploop.strategy import END, Chunk, Feed, StepOutput, StepStrategy, host_loss
+from steploop.strategy import END, Chunk, Feed, StepStrategy, host_loss
 
 log = logging.getLogger("steploop")
 
@@ -115,12 +115,8 @@ class Trainer:
         self._strategy = strategy
         self._user_callbacks = tuple(user_callbacks)
         self._callbacks = CallbackList((*user_callbacks, Release(strategy)))
-        self._has_step_begin = any(
-            "on_step_begin" in overridden_hooks(c) for c in self._callbacks
-        )
-        in_graph = [
-            c for c in user_callbacks if isinstance(c, StoppingCriterion) and c.array_form
-        ]
+        self._has_step_begin = any("on_step_begin" in overridden_hooks(c) for c in self._callbacks)
+        in_graph = [c for c in user_callbacks if isinstance(c, StoppingCriterion) and c.array_form]
         self._stopper = Stopper(in_graph)
         # run() needs no per-step records when every callback with step hooks is in the stopper
         self._records_needed = any(
@@ -274,7 +270,9 @@ class Trainer:
                         record = self._plain_step()
                         if record is None:
                             if self._stop is None:
-                                final = Stop(f"data exhausted after {self._step} steps", "exhausted")
+                                final = Stop(
+                                    f"data exhausted after {self._step} steps", "exhausted"
+                                )
                             break
                         done += 1
                         if emit:
@@ -337,9 +335,11 @@ class Trainer:
         last = self._last_record
         if last is not None:
             last._variables.expire(
-                lambda: f"StepRecord.variables of step {last.step} is gone: variables are read "
-                "on demand while their step is current (in its callbacks or the body of an "
-                "iterate() loop)"
+                lambda: (
+                    f"StepRecord.variables of step {last.step} is gone: variables are read "
+                    "on demand while their step is current (in its callbacks or the body of an "
+                    "iterate() loop)"
+                )
             )
 
     def _record(self, step: int, output: Any) -> StepRecord:
@@ -380,9 +380,7 @@ class Trainer:
                 count = min(count, due - self._step)
         return max(count, 1)
 
-    def _run_chunk(
-        self, count: int, keep: bool
-    ) -> tuple[Chunk, np.ndarray, dict[str, np.ndarray]]:
+    def _run_chunk(self, count: int, keep: bool) -> tuple[Chunk, np.ndarray, dict[str, np.ndarray]]:
         strategy = self._strategy
         name = type(strategy).__name__
         self._expire_variables()
@@ -475,7 +473,12 @@ class Trainer:
         return record
 
     def _skip_rest(
-        self, chunk: Chunk, losses: np.ndarray, values: dict[str, np.ndarray], first: int, after: int
+        self,
+        chunk: Chunk,
+        losses: np.ndarray,
+        values: dict[str, np.ndarray],
+        first: int,
+        after: int,
     ) -> None:
         """The caller left iterate() inside a chunk: count its later steps, without callbacks."""
         index = after - first

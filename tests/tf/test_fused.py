@@ -47,12 +47,18 @@ def test_fused_records_equal_step_by_step(tf, keras, kind, k, lr):
     seen = []
     for per_call in (1, k):
         _, step = quadratic_step(tf, keras, kind, lr, False)
-        trainer = sl.Trainer(step, [sl.LossBelow(1e-10) | sl.MaxSteps(120)], steps_per_call=per_call)
+        trainer = sl.Trainer(
+            step, [sl.LossBelow(1e-10) | sl.MaxSteps(120)], steps_per_call=per_call
+        )
         seen.append(
             [
-                (r.step, r.loss, {k: float(v) for k, v in r.values.items()},
-                 {k: float(v) for k, v in r.gradients.items()},
-                 {t: {k: float(v) for k, v in g.items()} for t, g in r.target_gradients.items()})
+                (
+                    r.step,
+                    r.loss,
+                    {k: float(v) for k, v in r.values.items()},
+                    {k: float(v) for k, v in r.gradients.items()},
+                    {t: {k: float(v) for k, v in g.items()} for t, g in r.target_gradients.items()},
+                )
                 for r in trainer.iterate()
             ]
         )
@@ -62,7 +68,7 @@ def test_fused_records_equal_step_by_step(tf, keras, kind, k, lr):
 
 def test_first_step_is_plain_then_chunks_follow(tf, keras):
     """A compiled strategy takes one plain step (building its slots), then fused calls."""
-    x, step = quadratic_step(tf, keras, "tape", 0.1, False)
+    _x, step = quadratic_step(tf, keras, "tape", 0.1, False)
     trainer = sl.Trainer(step, [sl.MaxSteps(21)], steps_per_call=10)
     assert not step.ready_to_fuse
     result = trainer.run()
@@ -126,8 +132,10 @@ def test_fused_stop_keeps_the_data_position(tf, keras):
 
 def test_jit_compile_needs_compile(tf, keras):
     x = tf.Variable(0.0)
-    with pytest.raises(ValueError, match="TapeStep: jit_compile=True compiles the step with XLA, "
-                       "which needs compile=True"):
+    with pytest.raises(
+        ValueError,
+        match="TapeStep: jit_compile=True compiles the step with XLA, which needs compile=True",
+    ):
         TapeStep(lambda: x**2, keras.optimizers.SGD(0.1), compile=False, jit_compile=True)
     with pytest.raises(TypeError, match="MinimizeStep: jit_compile must be a bool, got str"):
         MinimizeStep(lambda: x**2, [x], keras.optimizers.SGD(0.1), jit_compile="yes")
@@ -137,10 +145,8 @@ def test_a_million_fused_steps_fit_in_memory(tf, keras):
     """1,000,000 XLA-fused steps with LossBelow | MaxSteps: the history holds numbers only."""
     import resource
 
-    x, step = quadratic_step(tf, keras, "tape", 1e-7, True)
-    trainer = sl.Trainer(
-        step, [sl.LossBelow(0.0) | sl.MaxSteps(1_000_000)], steps_per_call=50_000
-    )
+    _x, step = quadratic_step(tf, keras, "tape", 1e-7, True)
+    trainer = sl.Trainer(step, [sl.LossBelow(0.0) | sl.MaxSteps(1_000_000)], steps_per_call=50_000)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     result = trainer.run()
     grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024

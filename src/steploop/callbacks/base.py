@@ -122,10 +122,10 @@ class Callback:
 
 def overridden_hooks(callback: Callback) -> tuple[str, ...]:
     """The hook names ``callback``'s class implements (not inherited as no-ops from Callback)."""
-    return _overridden(type(callback))
+    return _overridden(type(callback))  # type: ignore[arg-type]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _overridden(kind: type) -> tuple[str, ...]:
     return tuple(name for name in HOOKS if getattr(kind, name) is not getattr(Callback, name))
 

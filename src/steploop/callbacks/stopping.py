@@ -433,8 +433,8 @@ class EarlyStopping(StoppingCriterion):
     def reason(self, q: Any) -> str:
         return (
             f"{self.monitor} did not improve by more than {self.min_delta:g} for "
-            f"{self.patience} step(s) (best {_fmt(self._running[0])} at step {int(self._running[1])}, "
-            f"stopped at step {q.step})"
+            f"{self.patience} step(s) (best {_fmt(self._running[0])} at step "
+            f"{int(self._running[1])}, stopped at step {q.step})"
         )
 
     def __repr__(self) -> str:

@@ -32,7 +32,9 @@ def spec_of(output: StepOutput) -> dict[str, Any]:
     def spec(tree: Any) -> Any:
         if tree is None:
             return None
-        return tf.nest.map_structure(lambda t: tf.TensorSpec.from_tensor(tf.convert_to_tensor(t)), tree)
+        return tf.nest.map_structure(
+            lambda t: tf.TensorSpec.from_tensor(tf.convert_to_tensor(t)), tree
+        )
 
     return {
         "loss": spec(output.loss),
@@ -150,14 +152,13 @@ def build_loop(
         state_vector = tf.stack(flat_states) if flat_states else tf.zeros([0], tf.float64)
         return control, state_vector, stacked
 
-    if mode == NO_DATA:
+    def run_without_data(first_step: tf.Tensor, limit: tf.Tensor, state_vector: tf.Tensor) -> Any:
+        return loop(first_step, limit, state_vector, None)
 
-        def run(first_step: tf.Tensor, limit: tf.Tensor, state_vector: tf.Tensor) -> Any:
-            return loop(first_step, limit, state_vector, None)
+    def run_with_data(
+        first_step: tf.Tensor, limit: tf.Tensor, state_vector: tf.Tensor, data: Any
+    ) -> Any:
+        return loop(first_step, limit, state_vector, data)
 
-    else:
-
-        def run(first_step: tf.Tensor, limit: tf.Tensor, state_vector: tf.Tensor, data: Any) -> Any:
-            return loop(first_step, limit, state_vector, data)
-
+    run = run_without_data if mode == NO_DATA else run_with_data
     return tf.function(run, jit_compile=jit_compile and mode != ITERATOR, reduce_retracing=True)
