@@ -165,7 +165,8 @@ class History(Mapping[str, np.ndarray]):
                 raise ValueError(
                     f"History.extend: column {name!r} needs {count} rows, got shape {array.shape}"
                 )
-            self._checked(name, array[0])
+            if name not in entries:
+                self._checked(name, array[0])
             arrays[name] = array
         start = self._rows
         self._rows += count

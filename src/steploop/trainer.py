@@ -259,6 +259,7 @@ class Trainer:
         try:
             try:
                 callbacks.on_run_begin(self)
+                self._stopper.refresh()
                 if self._data is not None and self._feed is None:
                     self._feed = Feed(iter(self._data))
                 while self._stop is None:
