@@ -1,4 +1,4 @@
-"""The benchmark script runs (tiny sizes) and every steploop contender does the article's 70 steps."""
+"""The benchmark script runs (tiny sizes); every steploop contender does the 70 steps."""
 
 import importlib.util
 import pathlib
