@@ -116,6 +116,42 @@ def _signature(arguments: tuple[Any, ...]) -> Any:
     return tuple(parts)
 
 
+def _flat_tensors(arguments: Any) -> list[tf.Tensor] | None:
+    """The tensors of (nested tuples and lists of) eager tensors, in order; ``None`` for anything
+    else (dicts, iterators, numbers), which takes the structured call."""
+    tensors: list[tf.Tensor] = []
+    for argument in arguments:
+        if isinstance(argument, tf.Tensor):
+            tensors.append(argument)
+        elif isinstance(argument, (tuple, list)):
+            inner = _flat_tensors(argument)
+            if inner is None:
+                return None
+            tensors.extend(inner)
+        else:
+            return None
+    return tensors
+
+
+#: Whether concrete functions are called flat (see ``_call_flat``); switched off for good if this
+#: TensorFlow's ConcreteFunction does not take flat calls.
+_FLAT_CALLS = True
+
+
+def _call_flat(concrete: Any, tensors: list[tf.Tensor], arguments: tuple[Any, ...]) -> Any:
+    """Call ``concrete`` with its flat input tensors, as its structured call ends up doing, without
+    binding the arguments to its signature again (half of the cost of a small call). The concrete
+    function was traced for exactly these shapes and dtypes (see ``_signature``)."""
+    global _FLAT_CALLS
+    try:
+        flat_call = concrete._call_flat
+        captured = concrete.captured_inputs
+    except AttributeError:
+        _FLAT_CALLS = False
+        return concrete(*arguments)
+    return flat_call(tensors, captured)
+
+
 class TFStep(StepStrategy):
     """Base of the TensorFlow strategies (internal): checks, names, compiling."""
 
@@ -232,6 +268,10 @@ class TFStep(StepStrategy):
         if concrete is None:
             concrete = self._traced(function.get_concrete_function, *arguments)
             self._concretes[cache_key] = concrete
+        if _FLAT_CALLS:
+            tensors = _flat_tensors(arguments)
+            if tensors is not None:
+                return _call_flat(concrete, tensors, arguments)
         return self._traced(concrete, *arguments)
 
     def _traced(self, function: Callable[..., Any], *arguments: Any) -> Any:
