@@ -67,8 +67,7 @@ class Stopper:
                 raise ValueError(f"{criterion!r} has no array form; it cannot run in a Stopper")
         self.leaves = tuple(leaf for criterion in self.criteria for leaf in criterion.leaves())
         self.needs_gradients = any(c.requires_gradients for c in self.criteria)
-        self._key: tuple[Any, ...] = ()
-        self.refresh()
+        self._key: tuple[Any, ...] | None = None
 
     def __bool__(self) -> bool:
         return bool(self.criteria)
@@ -78,11 +77,13 @@ class Stopper:
         objects), so a compiled loop serves every Trainer with the same criteria. Computed when
         the Stopper is built and again by ``refresh`` (the Trainer calls it as each run starts,
         so settings changed between runs take effect)."""
+        if self._key is None:
+            self._key = tuple(_key(criterion) for criterion in self.criteria)
         return self._key
 
     def refresh(self) -> None:
-        """Recompute ``key`` from the criteria's current settings."""
-        self._key = tuple(_key(criterion) for criterion in self.criteria)
+        """Forget ``key``: it is recomputed from the criteria's current settings when next read."""
+        self._key = None
 
     def initial(self) -> tuple[tuple[float, ...], ...]:
         """Every leaf's current state."""

@@ -154,6 +154,13 @@ class History(Mapping[str, np.ndarray]):
         count = len(loss)
         if count == 0:
             return
+        columns = self._columns
+        if not values and "loss" in columns and not columns["loss"].shape:
+            start = self._rows  # the common case: steps and losses only, columns in place
+            self._rows += count
+            columns["step"].set_rows(start, np.arange(first_step, first_step + count))
+            columns["loss"].set_rows(start, loss)
+            return
         entries = {
             "step": np.arange(first_step, first_step + count, dtype=np.float64),
             "loss": loss,

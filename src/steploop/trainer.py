@@ -429,10 +429,9 @@ class Trainer:
                     "return every step's gradients only for callbacks with reads_gradients = True "
                     "(or for iterate())"
                 )
-            host = chunk_host(tree)
+            host = self._host_cache(chunk)(tree)
             return Lazy(lambda: _row(host.get(), i))
 
-        chunk_host = self._host_cache(chunk)
         return StepRecord(
             step=step,
             loss=float(losses[i]),

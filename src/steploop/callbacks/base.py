@@ -237,15 +237,13 @@ class CallbackList(Callback):
 
     def __init__(self, callbacks: Iterable[Callback] = ()) -> None:
         self.callbacks: tuple[Callback, ...] = tuple(callbacks)
+        hooks_of = [(c, overridden_hooks(c)) for c in self.callbacks]
         self._by_hook: dict[str, tuple[Callback, ...]] = {
-            name: tuple(
-                c
-                for c in self.callbacks
-                if name in overridden_hooks(c)
-                and (name != "on_step_end" or getattr(c, "_needed_on_step_end", True))
-            )
-            for name in HOOKS
+            name: tuple(c for c, hooks in hooks_of if name in hooks) for name in HOOKS
         }
+        self._by_hook["on_step_end"] = tuple(
+            c for c in self._by_hook["on_step_end"] if getattr(c, "_needed_on_step_end", True)
+        )
         self._step_begin = [c.on_step_begin for c in self._by_hook["on_step_begin"]]
         self._step_end = [c.on_step_end for c in self._by_hook["on_step_end"]]
 

@@ -256,13 +256,16 @@ class TFStep(StepStrategy):
             self._specs = fused.spec_of(output)
         return output
 
-    def _invoke(self, function: Any, arguments: tuple[Any, ...], key: Any = None) -> Any:
+    def _invoke(
+        self, function: Any, arguments: tuple[Any, ...], key: Any = None, signature: Any = None
+    ) -> Any:
         """Call the ``tf.function`` ``function`` through its concrete function for these
         arguments' signature, cached: the same graph as ``function(*arguments)``, without
         tf.function's per-call dispatch (about 50 µs a call on 2 cores)."""
-        signature = _signature(arguments)
-        if signature is None:
-            return self._traced(function, *arguments)
+        if signature is None:  # else the caller knows it (a fused loop without data)
+            signature = _signature(arguments)
+            if signature is None:
+                return self._traced(function, *arguments)
         cache_key = (id(function), key, signature)
         concrete = self._concretes.get(cache_key)
         if concrete is None:
@@ -336,13 +339,15 @@ class TFStep(StepStrategy):
         initial = stopper.initial()
         flat = [v for state in initial for v in state]
         arguments = [
-            tf.constant(first_step, tf.int64),
+            self._constant(first_step, tf.int64),
             self._constant(len(batches) if batches else count, tf.int32),
             tf.constant(flat, tf.float64) if flat else self._constant((), tf.float64),
         ]
         if data is not None:
             arguments.append(data)
-        control, state_vector, stacked = self._invoke(loop, tuple(arguments), key)
+        # without data the arguments' shapes and dtypes are fixed by the loop's key
+        known = "fixed" if mode == fused.NO_DATA else None
+        control, state_vector, stacked = self._invoke(loop, tuple(arguments), key, known)
         control = control.numpy().tolist()
         steps, stopped, exhausted, mets = control[0], control[1], control[2], control[3:]
         values = iter(state_vector.numpy().tolist()) if flat else iter(())
@@ -364,10 +369,12 @@ class TFStep(StepStrategy):
         )
 
     def _constant(self, value: Any, dtype: tf.DType) -> tf.Tensor:
-        """A cached constant tensor (the same chunk length and empty state every call)."""
+        """A cached constant tensor (chunk lengths, first steps and the empty state repeat)."""
         key = (value, dtype)
         tensor = self._constants.get(key)
         if tensor is None:
+            if len(self._constants) > 256:  # first steps of many chunks: keep the cache small
+                self._constants.clear()
             tensor = self._constants[key] = tf.constant(value, dtype)
         return tensor
 
