@@ -153,3 +153,27 @@ def test_a_million_fused_steps_fit_in_memory(tf, keras):
     assert (result.steps, result.status) == (1_000_000, "budget")
     assert trainer.history["loss"].shape == (1_000_000,)
     assert grown_mb < 200, f"peak resident memory grew by {grown_mb:.0f} MB"
+
+
+def test_a_dataset_is_prefetched_and_other_data_left_alone(tf, keras):
+    x = tf.Variable(0.0)
+    step = TapeStep(lambda b: (x - b) ** 2, keras.optimizers.SGD(0.1))
+    dataset = tf.data.Dataset.range(3).map(lambda i: tf.cast(i, tf.float32))
+    assert "Prefetch" in type(step.prepare_data(dataset)).__name__
+    batches = [1.0, 2.0]
+    assert step.prepare_data(batches) is batches
+
+
+def test_structured_calls_give_the_same_steps_as_flat_calls(tf, keras, monkeypatch):
+    """The flat call of a concrete function (the fast path) equals its structured call."""
+    import steploop.tf._base as base
+
+    results = []
+    for flat in (True, False):
+        monkeypatch.setattr(base, "_FLAT_CALLS", flat)
+        for k in (1, 16):
+            x, step = quadratic_step(tf, keras, "tape", 0.3, False)
+            trainer = sl.Trainer(step, [sl.LossBelow(1e-10) | sl.MaxSteps(90)], steps_per_call=k)
+            result = trainer.run()
+            results.append((result.steps, x.numpy().tobytes(), trainer.history))
+    assert all(r == results[0] for r in results)
