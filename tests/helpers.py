@@ -24,6 +24,26 @@ def batch_replay(seen):
     return gradient_descent(loss_and_grad)
 
 
+def tf_quadratic(tf, keras, kind, lr, start=0.0, **options):
+    """``(x, strategy)``: (x-4)**2 with SGD(lr) as a ``minimize``, ``tape`` or ``persistent``
+    TensorFlow strategy (the persistent one also reports target ``z`` and value ``z``);
+    ``options`` go to the strategy (``compile``, ``jit_compile``)."""
+    from steploop.tf import MinimizeStep, PersistentTapeStep, TapeStep
+
+    x = tf.Variable(start, name="x")
+    opt = keras.optimizers.SGD(lr)
+    if kind == "minimize":
+        return x, MinimizeStep(lambda: (x - 4.0) ** 2, [x], opt, **options)
+    if kind == "tape":
+        return x, TapeStep(lambda: (x - 4.0) ** 2, opt, **options)
+
+    def forward():
+        z = x - 4.0
+        return {"loss": z**2, "z": z, "values": {"z": z}}
+
+    return x, PersistentTapeStep(forward, opt, **options)
+
+
 class Recorder(sl.Callback):
     """Appends (label, hook, argument) for every hook to a shared list."""
 

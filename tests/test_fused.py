@@ -68,24 +68,27 @@ def test_nonfinite_loss_stops_a_fused_run_at_the_same_step():
     assert results[1].stop_reason == results[0].stop_reason
 
 
-class Peek(sl.Callback):
-    """Reads the variables at every step it sees (live)."""
+class Keep(sl.Callback):
+    """Keeps every record it sees, and x when it is live (it then reads the variables)."""
 
-    live = True
     may_stop = False
 
-    def __init__(self):
-        self.seen = []
+    def __init__(self, live=False, reads_gradients=True):
+        self.live = live
+        self.reads_gradients = reads_gradients
+        self.records, self.seen = [], []
 
     def on_step_end(self, trainer, record):
-        self.seen.append((record.step, float(record.variables["x"])))
+        self.records.append(record)
+        if self.live:
+            self.seen.append((record.step, float(record.variables["x"])))
 
 
 def test_live_callback_runs_at_its_exact_step_and_cuts_chunks():
     """A live callback every 5 steps sees the variables of exactly those steps."""
     seen = []
     for k in (1, 12):
-        peek = Peek()
+        peek = Keep(live=True)
         trainer = sl.Trainer(quadratic(), [sl.Every(peek, 5), sl.MaxSteps(33)], steps_per_call=k)
         trainer.run()
         seen.append(peek.seen)
@@ -151,17 +154,7 @@ def test_array_criteria_and_loggers_raise_no_warning(tmp_path):
 def test_gradients_not_kept_are_refused_with_the_reason():
     """A callback that says it reads no gradients lets fused calls drop them, visibly."""
 
-    class Losses(sl.Callback):
-        reads_gradients = False
-        may_stop = False
-
-        def __init__(self):
-            self.records = []
-
-        def on_step_end(self, trainer, record):
-            self.records.append(record)
-
-    losses = Losses()
+    losses = Keep(reads_gradients=False)
     sl.Trainer(quadratic(), [losses, sl.MaxSteps(6)], steps_per_call=3).run()
     assert [r.loss for r in losses.records][:2] == [16.0, (0.8 - 4) ** 2]
     with pytest.raises(RuntimeError, match="gradients of step 1 was not kept"):

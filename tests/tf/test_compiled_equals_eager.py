@@ -9,23 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import steploop as sl
-from steploop.tf import MinimizeStep, PersistentTapeStep, TapeStep
+from tests.helpers import tf_quadratic
 from tests.strategies import starts, tf_learning_rates
-
-
-def build(kind, tf, keras, lr, start, compile):
-    x = tf.Variable(start, name="x")
-    opt = keras.optimizers.SGD(lr)
-    if kind == "minimize":
-        return x, MinimizeStep(lambda: (x - 4.0) ** 2, [x], opt, compile=compile)
-    if kind == "tape":
-        return x, TapeStep(lambda: (x - 4.0) ** 2, opt, compile=compile)
-
-    def forward():
-        z = x - 4.0
-        return {"loss": z**2, "z": z}
-
-    return x, PersistentTapeStep(forward, opt, compile=compile)
 
 
 @settings(max_examples=10)
@@ -35,7 +20,7 @@ def test_compiled_equals_eager(tf, keras, kind, lr, start):
     losses agree to float32 rounding."""
     runs = []
     for compile in (True, False):
-        x, strategy = build(kind, tf, keras, lr, start, compile)
+        x, strategy = tf_quadratic(tf, keras, kind, lr, start, compile=compile)
         trainer = sl.Trainer(strategy, callbacks=[sl.LossBelow(1e-10) | sl.MaxSteps(300)])
         gradients = [dict(r.gradients) for r in trainer.iterate()]
         runs.append((trainer.history, gradients, x.numpy()))

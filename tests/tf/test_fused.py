@@ -6,23 +6,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import steploop as sl
-from steploop.tf import MinimizeStep, PersistentTapeStep, TapeStep
+from steploop.tf import MinimizeStep, TapeStep
+from tests.helpers import tf_quadratic
 from tests.strategies import array_criteria, steps_per_call, tf_learning_rates
-
-
-def quadratic_step(tf, keras, kind, lr, jit):
-    x = tf.Variable(0.0, name="x")
-    opt = keras.optimizers.SGD(lr)
-    if kind == "minimize":
-        return x, MinimizeStep(lambda: (x - 4.0) ** 2, [x], opt, jit_compile=jit)
-    if kind == "tape":
-        return x, TapeStep(lambda: (x - 4.0) ** 2, opt, jit_compile=jit)
-
-    def forward():
-        z = x - 4.0
-        return {"loss": z**2, "z": z, "values": {"z": z}}
-
-    return x, PersistentTapeStep(forward, opt, jit_compile=jit)
 
 
 @settings(max_examples=12)
@@ -31,7 +17,7 @@ def test_fused_tape_run_equals_step_by_step(tf, keras, criteria, k, lr, jit):
     """Same status, stop step, reason, history and x (bit for bit), with or without XLA."""
     outcomes = []
     for per_call in (1, k):
-        x, step = quadratic_step(tf, keras, "tape", lr, jit)
+        x, step = tf_quadratic(tf, keras, "tape", lr, jit_compile=jit)
         trainer = sl.Trainer(step, criteria(), steps_per_call=per_call)
         result = trainer.run()
         outcomes.append(
@@ -46,7 +32,7 @@ def test_fused_records_equal_step_by_step(tf, keras, kind, k, lr):
     """iterate() records (loss, values, gradients, target gradients) are the same either way."""
     seen = []
     for per_call in (1, k):
-        _, step = quadratic_step(tf, keras, kind, lr, False)
+        _, step = tf_quadratic(tf, keras, kind, lr)
         trainer = sl.Trainer(
             step, [sl.LossBelow(1e-10) | sl.MaxSteps(120)], steps_per_call=per_call
         )
@@ -68,7 +54,7 @@ def test_fused_records_equal_step_by_step(tf, keras, kind, k, lr):
 
 def test_first_step_is_plain_then_chunks_follow(tf, keras):
     """A compiled strategy takes one plain step (building its slots), then fused calls."""
-    _x, step = quadratic_step(tf, keras, "tape", 0.1, False)
+    _x, step = tf_quadratic(tf, keras, "tape", 0.1, jit_compile=False)
     trainer = sl.Trainer(step, [sl.MaxSteps(21)], steps_per_call=10)
     assert not step.ready_to_fuse
     result = trainer.run()
@@ -145,7 +131,7 @@ def test_a_million_fused_steps_fit_in_memory(tf, keras):
     """1,000,000 XLA-fused steps with LossBelow | MaxSteps: the history holds numbers only."""
     import resource
 
-    _x, step = quadratic_step(tf, keras, "tape", 1e-7, True)
+    _x, step = tf_quadratic(tf, keras, "tape", 1e-7, jit_compile=True)
     trainer = sl.Trainer(step, [sl.LossBelow(0.0) | sl.MaxSteps(1_000_000)], steps_per_call=50_000)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     result = trainer.run()
@@ -172,7 +158,7 @@ def test_structured_calls_give_the_same_steps_as_flat_calls(tf, keras, monkeypat
     for flat in (True, False):
         monkeypatch.setattr(base, "_FLAT_CALLS", flat)
         for k in (1, 16):
-            x, step = quadratic_step(tf, keras, "tape", 0.3, False)
+            x, step = tf_quadratic(tf, keras, "tape", 0.3, jit_compile=False)
             trainer = sl.Trainer(step, [sl.LossBelow(1e-10) | sl.MaxSteps(90)], steps_per_call=k)
             result = trainer.run()
             results.append((result.steps, x.numpy().tobytes(), trainer.history))

@@ -162,6 +162,30 @@ class _Composite(StoppingCriterion):
     def requires_gradients(self) -> bool:  # type: ignore[override]
         return any(part.requires_gradients for part in self.parts)
 
+    #: the ``ops`` function that joins the parts' verdicts in a graph (``any_`` or ``all_``)
+    operator = ""
+
+    def _join(self, stops: list[Stop | None]) -> Stop | None:
+        """The composite's ``Stop`` from its parts' (in order)."""
+        raise NotImplementedError
+
+    def check(self, trainer: Trainer, record: StepRecord) -> Stop | None:
+        return self._join([part.check(trainer, record) for part in self.parts])
+
+    def check_before(self, trainer: Trainer) -> Stop | None:
+        return self._join([part.check_before(trainer) for part in self.parts])
+
+    def stop_from(self, mets: Iterator[Any], q: Any) -> Stop | None:
+        return self._join([part.stop_from(mets, q) for part in self.parts])
+
+    def combine(self, ops: Any, mets: Iterator[Any]) -> Any:
+        verdicts = [part.combine(ops, mets) for part in self.parts]
+        join = getattr(ops, self.operator)
+        result = verdicts[0]
+        for verdict in verdicts[1:]:
+            result = join(result, verdict)
+        return result
+
     def _start_run(self, trainer: Trainer) -> None:
         for part in self.parts:
             part._start_run(trainer)
@@ -184,24 +208,9 @@ class AnyOf(_Composite):
     """
 
     symbol = "|"
+    operator = "any_"
 
-    def check(self, trainer: Trainer, record: StepRecord) -> Stop | None:
-        stops = [part.check(trainer, record) for part in self.parts]
-        return next((stop for stop in stops if stop is not None), None)
-
-    def combine(self, ops: Any, mets: Iterator[Any]) -> Any:
-        verdicts = [part.combine(ops, mets) for part in self.parts]
-        result = verdicts[0]
-        for verdict in verdicts[1:]:
-            result = ops.any_(result, verdict)
-        return result
-
-    def stop_from(self, mets: Iterator[Any], q: Any) -> Stop | None:
-        stops = [part.stop_from(mets, q) for part in self.parts]
-        return next((stop for stop in stops if stop is not None), None)
-
-    def check_before(self, trainer: Trainer) -> Stop | None:
-        stops = [part.check_before(trainer) for part in self.parts]
+    def _join(self, stops: list[Stop | None]) -> Stop | None:
         return next((stop for stop in stops if stop is not None), None)
 
 
@@ -213,6 +222,7 @@ class AllOf(_Composite):
     """
 
     symbol = "&"
+    operator = "all_"
 
     def _join(self, stops: list[Stop | None]) -> Stop | None:
         if any(stop is None for stop in stops):
@@ -222,21 +232,18 @@ class AllOf(_Composite):
         status = "converged" if "converged" in statuses else statuses[0]
         return Stop(" and ".join(stop.reason for stop in met), status)
 
-    def check(self, trainer: Trainer, record: StepRecord) -> Stop | None:
-        return self._join([part.check(trainer, record) for part in self.parts])
 
-    def combine(self, ops: Any, mets: Iterator[Any]) -> Any:
-        verdicts = [part.combine(ops, mets) for part in self.parts]
-        result = verdicts[0]
-        for verdict in verdicts[1:]:
-            result = ops.all_(result, verdict)
-        return result
+class _Running:
+    """A criterion whose running state is the list ``_running``, updated in place (no attribute
+    writes, which attrs would route through its setters at every step)."""
 
-    def stop_from(self, mets: Iterator[Any], q: Any) -> Stop | None:
-        return self._join([part.stop_from(mets, q) for part in self.parts])
+    _running: list[float]
 
-    def check_before(self, trainer: Trainer) -> Stop | None:
-        return self._join([part.check_before(trainer) for part in self.parts])
+    def state(self) -> tuple[float, ...]:
+        return tuple(self._running)
+
+    def load(self, state: tuple[Any, ...]) -> None:
+        self._running[:] = state
 
 
 @attrs.define(repr=False)
@@ -288,7 +295,7 @@ class LossBelow(StoppingCriterion):
 
 
 @attrs.define(repr=False)
-class LossChangeBelow(StoppingCriterion):
+class LossChangeBelow(_Running, StoppingCriterion):
     """Stop when the loss changed by less than ``tol`` for ``patience`` consecutive steps.
 
     >>> LossChangeBelow(1e-9, patience=3)
@@ -304,12 +311,6 @@ class LossChangeBelow(StoppingCriterion):
     array_form = True
     # previous loss, calm steps, last change (a list: updated in place, no attribute writes)
     _running: list[float] = attrs.field(factory=lambda: [math.nan, 0.0, math.nan], init=False)
-
-    def state(self) -> tuple[float, ...]:
-        return tuple(self._running)
-
-    def load(self, state: tuple[Any, ...]) -> None:
-        self._running[:] = state
 
     def test(self, ops: Any, state: tuple[Any, ...], q: Any) -> tuple[Any, tuple[Any, ...]]:
         previous, calm, _ = state
@@ -328,7 +329,7 @@ class LossChangeBelow(StoppingCriterion):
 
 
 @attrs.define(repr=False)
-class GradientNormBelow(StoppingCriterion):
+class GradientNormBelow(_Running, StoppingCriterion):
     """Stop when the global L2 norm of the loss's gradients is below ``tol``.
 
     Needs a strategy that reports gradients (``TapeStep``, ``PersistentTapeStep``). The norm is
@@ -346,12 +347,6 @@ class GradientNormBelow(StoppingCriterion):
     array_form = True
     _running: list[float] = attrs.field(factory=lambda: [math.nan], init=False)  # last norm
 
-    def state(self) -> tuple[float, ...]:
-        return tuple(self._running)
-
-    def load(self, state: tuple[Any, ...]) -> None:
-        self._running[:] = state
-
     def test(self, ops: Any, state: tuple[Any, ...], q: Any) -> tuple[Any, tuple[Any, ...]]:
         norm = ops.global_norm(q.gradients)
         return norm < self.tol, (norm,)
@@ -364,7 +359,7 @@ class GradientNormBelow(StoppingCriterion):
 
 
 @attrs.define(repr=False)
-class EarlyStopping(StoppingCriterion):
+class EarlyStopping(_Running, StoppingCriterion):
     """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience`` steps.
 
     ``monitor`` is ``"loss"`` or the name of a value the strategy reports; lower is better
@@ -410,12 +405,6 @@ class EarlyStopping(StoppingCriterion):
                 f"EarlyStopping monitor={self.monitor!r} is not among the step's values "
                 f"{sorted(q.values)} (or 'loss')"
             ) from None
-
-    def state(self) -> tuple[float, ...]:
-        return tuple(self._running)
-
-    def load(self, state: tuple[Any, ...]) -> None:
-        self._running[:] = state
 
     def test(self, ops: Any, state: tuple[Any, ...], q: Any) -> tuple[Any, tuple[Any, ...]]:
         best, best_step, wait = state
