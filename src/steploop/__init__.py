@@ -30,6 +30,7 @@ from steploop.callbacks import (
     StoppingCriterion,
     TimeLimit,
 )
+from steploop.checkpoint import Checkpoint
 from steploop.history import History
 from steploop.records import STATUSES, RunResult, StepRecord, Stop
 from steploop.strategy import StepOutput, StepStrategy
@@ -43,6 +44,7 @@ __all__ = [
     "AnyOf",
     "CSVLogger",
     "Callback",
+    "Checkpoint",
     "CallbackList",
     "EarlyStopping",
     "Every",

@@ -74,6 +74,30 @@ class History(Mapping[str, np.ndarray]):
         self._columns: dict[str, _Column] = {}
         self._read_only = False
 
+    @classmethod
+    def from_columns(cls, columns: Mapping[str, Any]) -> History:
+        """A history holding ``columns`` (as ``{name: history[name]}`` gave them), e.g. loaded from
+        a checkpoint.
+
+        >>> History.from_columns({"step": [1, 2], "loss": [4.0, 1.0]})["loss"].tolist()
+        [4.0, 1.0]
+        """
+        history = cls()
+        arrays = {name: np.asarray(value, dtype=np.float64) for name, value in columns.items()}
+        if "step" not in arrays or "loss" not in arrays:
+            raise ValueError(f"History.from_columns needs 'step' and 'loss', got {sorted(arrays)}")
+        rows = len(arrays["step"])
+        for name, array in arrays.items():
+            if array.ndim == 0 or len(array) != rows:
+                raise ValueError(
+                    f"History.from_columns: column {name!r} has shape {array.shape}, "
+                    f"expected {rows} rows"
+                )
+            column = history._columns[name] = _Column(array.shape[1:], rows)
+            column.set_rows(0, array)
+        history._rows = rows
+        return history
+
     def snapshot(self) -> History:
         """A read-only view of the rows and columns so far, in O(columns).
 

@@ -34,6 +34,7 @@ Fused steps (``Trainer(steps_per_call=K)``)
 from __future__ import annotations
 
 import abc
+import itertools
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
@@ -148,10 +149,36 @@ class StepStrategy(abc.ABC):
             return {key: self.to_host(value) for key, value in tree.items()}
         return np.asarray(tree)
 
+    # -- checkpoints --------------------------------------------------------------------------
+    @property
+    def can_checkpoint(self) -> bool:
+        """True when the strategy implements ``save`` and ``restore``."""
+        return type(self).save is not StepStrategy.save
+
+    def save(self, prefix: str) -> None:
+        """Write the variables and optimiser state to files whose names start with ``prefix``."""
+        raise NotImplementedError(
+            f"{type(self).__name__} cannot be checkpointed: implement save(prefix) and "
+            "restore(prefix)"
+        )
+
+    def restore(self, prefix: str) -> None:
+        """Read back what ``save(prefix)`` wrote."""
+        raise NotImplementedError(
+            f"{type(self).__name__} cannot be checkpointed: implement save(prefix) and "
+            "restore(prefix)"
+        )
+
     def prepare_data(self, data: Any) -> Any:
         """The iterable the Trainer takes batches from (default: ``data`` as given); a framework
         strategy may add prefetching here."""
         return data
+
+    def data_from(self, data: Any, position: int) -> Iterator[Any]:
+        """An iterator over ``data`` from batch number ``position`` on (0: the start); used when a
+        resumed run carries on where its checkpoint left the data."""
+        iterator = iter(data)
+        return itertools.islice(iterator, position, None) if position else iterator
 
     @property
     def ready_to_fuse(self) -> bool:

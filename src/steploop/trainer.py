@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
@@ -37,10 +38,11 @@ from typing import Any
 
 import numpy as np
 
-from steploop import _validate
+from steploop import _validate, checkpoint
 from steploop.callbacks.base import Callback, CallbackList, as_callbacks, overridden_hooks
 from steploop.callbacks.cleanup import Release
 from steploop.callbacks.stopping import StoppingCriterion
+from steploop.checkpoint import Checkpoint
 from steploop.fused import Stopper
 from steploop.history import History
 from steploop.records import STATUSES, Lazy, RunResult, StepRecord, Stop
@@ -135,6 +137,67 @@ class Trainer:
         self._keep = False
         if self._steps_per_call > 1:
             self._warn_host_stoppers(in_graph)
+        self._check_state_keys()
+
+    def _check_state_keys(self) -> None:
+        """Stateful callbacks need distinct keys; a Checkpoint needs a strategy that saves."""
+        owners: dict[str, int] = {}
+        for index, callback in enumerate(self._user_callbacks):
+            if isinstance(callback, Checkpoint) and not self._strategy.can_checkpoint:
+                raise TypeError(
+                    f"callbacks[{index}] {callback!r} needs a strategy that can be saved; "
+                    f"{type(self._strategy).__name__} does not implement save and restore"
+                )
+            if not callback.has_state:
+                continue
+            key = callback.state_key
+            if key in owners:
+                raise ValueError(
+                    f"callbacks[{owners[key]}] and callbacks[{index}] would both save their state "
+                    f"under {key!r}; give one another key, e.g. callbacks[{index}].keyed("
+                    f"'{key}_2')"
+                )
+            owners[key] = index
+
+    # -- checkpoints ----------------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        """What a checkpoint keeps besides the strategy and the history: the step count (the data
+        position with it) and every stateful callback's state by its ``state_key``."""
+        return {
+            "format": 1,
+            "step": self._step,
+            "callbacks": {c.state_key: c.get_state() for c in self._user_callbacks if c.has_state},
+        }
+
+    def restore(self, directory: Any) -> int | None:
+        """Load the latest checkpoint in ``directory``; return its step, or ``None`` when there
+        is none yet (so one script both starts and resumes a run).
+
+        Restores the strategy's variables and optimiser state, the step count, the history, the
+        data position (the next run skips the batches already used) and each stateful callback's
+        state. A later ``run()`` carries on as if the run had never stopped.
+        """
+        self._check_idle()
+        loaded = checkpoint.load(os.fspath(directory))
+        if loaded is None:
+            return None
+        step, prefix, state, columns = loaded
+        saved = state["callbacks"]
+        stateful = [c for c in self._user_callbacks if c.has_state]
+        missing = [c.state_key for c in stateful if c.state_key not in saved]
+        if missing:
+            raise ValueError(
+                f"checkpoint {prefix!r} has no state for {missing}; it has {sorted(saved)}"
+            )
+        self._strategy.restore(prefix)
+        for callback in stateful:
+            callback.set_state(saved[callback.state_key])
+        self._history = History.from_columns(columns)
+        self._step = int(state["step"])
+        self._feed = None
+        self._last_record = None
+        self._result = None
+        return step
 
     def _warn_host_stoppers(self, in_graph: list[StoppingCriterion]) -> None:
         k = self._steps_per_call
@@ -261,7 +324,8 @@ class Trainer:
                 callbacks.on_run_begin(self)
                 self._stopper.refresh()
                 if self._data is not None and self._feed is None:
-                    self._feed = Feed(iter(self._data))
+                    # one batch a step: a restored trainer skips the batches its steps consumed
+                    self._feed = Feed(self._strategy.data_from(self._data, self._step))
                 while self._stop is None:
                     if limit is not None and done >= limit:
                         final = Stop(f"run(max_steps={limit}) did its {limit} steps", "budget")

@@ -93,6 +93,34 @@ class Callback:
         ``live``."""
         return after + 1 if self.live else None
 
+    # -- state saved in checkpoints --------------------------------------------------------------
+    @property
+    def has_state(self) -> bool:
+        """True when the callback keeps state a resumed run needs (it overrides ``get_state``)."""
+        return type(self).get_state is not Callback.get_state
+
+    @property
+    def state_key(self) -> str:
+        """The name its state is saved under; unique among a Trainer's callbacks (checked when
+        the Trainer is built). Default: the class name; ``keyed(name)`` sets another."""
+        return self.__dict__.get("_state_key") or type(self).__name__
+
+    def keyed(self, key: str) -> Callback:
+        """Save this callback's state under ``key`` (for two stateful callbacks of one class)."""
+        if not isinstance(key, str) or not key:
+            raise TypeError(
+                f"{type(self).__name__}.keyed: key must be a non-empty str, got {key!r}"
+            )
+        object.__setattr__(self, "_state_key", key)
+        return self
+
+    def get_state(self) -> dict[str, Any]:
+        """The callback's state as JSON-ready values (numbers, strings, lists, dicts)."""
+        return {}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Take back a state ``get_state`` returned (when a run resumes from a checkpoint)."""
+
     def on_run_begin(self, trainer: Trainer) -> None:
         """Called when ``run`` or ``iterate`` starts."""
 
@@ -195,6 +223,20 @@ class Every(Callback):
     @property
     def reads_gradients(self) -> bool:  # type: ignore[override]
         return self.callback.reads_gradients
+
+    @property
+    def has_state(self) -> bool:  # type: ignore[override]
+        return self.callback.has_state
+
+    @property
+    def state_key(self) -> str:  # type: ignore[override]
+        return self.__dict__.get("_state_key") or self.callback.state_key
+
+    def get_state(self) -> dict[str, Any]:
+        return self.callback.get_state()
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self.callback.set_state(state)
 
     def due_within(self, after: int, count: int) -> int | None:
         first = (after // self.n + 1) * self.n

@@ -91,6 +91,12 @@ class PrintLogger(Callback):
             self._print(format_record(record, variables=self.variables, gradients=self.gradients))
             self._last_printed = record.step
 
+    def get_state(self) -> dict[str, Any]:
+        return {"last_printed": self._last_printed}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self._last_printed = int(state["last_printed"])
+
     def on_run_end(self, trainer: Trainer, result: RunResult) -> None:
         last = trainer.last_record
         if last is not None and last.step != self._last_printed and result.status != "error":
@@ -121,6 +127,7 @@ class CSVLogger(Callback):
     _writer: Any = attrs.field(default=None, init=False)
     _columns: tuple[str, ...] | None = attrs.field(default=None, init=False)
     _started: bool = attrs.field(default=False, init=False)
+    _last_step: int = attrs.field(default=0, init=False)
     may_stop = False
     reads_gradients = False
 
@@ -152,11 +159,32 @@ class CSVLogger(Callback):
         row += [_cell(record.values[name]) for name in columns[2:]]
         self._writer.writerow(row)
         self._file.flush()
+        self._last_step = record.step
 
     def on_run_end(self, trainer: Trainer, result: RunResult) -> None:
         if self._file is not None:
             self._file.close()
             self._file = None
+
+    def get_state(self) -> dict[str, Any]:
+        return {"started": self._started, "columns": self._columns, "last_step": self._last_step}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Resume the file: rows of steps after the checkpoint (written by the run that died) are
+        dropped, since the resumed run writes them again."""
+        self._started = bool(state["started"])
+        columns = state["columns"]
+        self._columns = None if columns is None else tuple(columns)
+        self._last_step = int(state["last_step"])
+        if not self._started or not os.path.exists(self.path):
+            return
+        with open(self.path, newline="", encoding="utf-8") as file:
+            rows = list(csv.reader(file))
+        kept = rows[:1] + [row for row in rows[1:] if row and int(row[0]) <= self._last_step]
+        temporary = f"{self.path}.tmp"
+        with open(temporary, "w", newline="", encoding="utf-8") as file:
+            csv.writer(file).writerows(kept)
+        os.replace(temporary, self.path)
 
     def __repr__(self) -> str:
         return f"CSVLogger({self.path!r}, every={self.every_n})"

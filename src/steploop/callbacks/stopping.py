@@ -162,6 +162,22 @@ class _Composite(StoppingCriterion):
     def requires_gradients(self) -> bool:  # type: ignore[override]
         return any(part.requires_gradients for part in self.parts)
 
+    @property
+    def has_state(self) -> bool:  # type: ignore[override]
+        return any(part.has_state for part in self.parts)
+
+    @property
+    def state_key(self) -> str:  # type: ignore[override]
+        own = self.__dict__.get("_state_key")
+        return own or f" {self.symbol} ".join(p.state_key for p in self.parts if p.has_state)
+
+    def get_state(self) -> dict[str, Any]:
+        return {"parts": [part.get_state() for part in self.parts]}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        for part, part_state in zip(self.parts, state["parts"], strict=True):
+            part.set_state(part_state)
+
     #: the ``ops`` function that joins the parts' verdicts in a graph (``any_`` or ``all_``)
     operator = ""
 
@@ -244,6 +260,12 @@ class _Running:
 
     def load(self, state: tuple[Any, ...]) -> None:
         self._running[:] = state
+
+    def get_state(self) -> dict[str, Any]:
+        return {"running": list(self._running)}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self._running[:] = [float(value) for value in state["running"]]
 
 
 @attrs.define(repr=False)
@@ -454,6 +476,12 @@ class TimeLimit(StoppingCriterion):
         """Seconds spent so far, including the current run."""
         running = 0.0 if self._started is None else time.perf_counter() - self._started
         return self._spent + running
+
+    def get_state(self) -> dict[str, Any]:
+        return {"spent": self.spent}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self._spent = float(state["spent"])
 
     def _start_run(self, trainer: Trainer) -> None:
         self._started = time.perf_counter()

@@ -89,6 +89,18 @@ class GradientDescent(StepStrategy):
     def variables(self) -> Mapping[str, np.ndarray]:
         return {key: value.copy() for key, value in self.params.items()}
 
+    def save(self, prefix: str) -> None:
+        """Write the parameters to ``prefix.params.npz``."""
+        np.savez(f"{prefix}.params.npz", **self.params)  # type: ignore[arg-type]
+
+    def restore(self, prefix: str) -> None:
+        with np.load(f"{prefix}.params.npz") as saved:
+            missing = sorted(set(self.params) - set(saved.files))
+            if missing:
+                raise ValueError(f"checkpoint {prefix!r} has no parameters {missing}")
+            for key in self.params:
+                self.params[key] = np.array(saved[key], dtype=np.float64)
+
     def check(self, takes_batch: bool) -> None:
         """Check ``loss_and_grad`` takes params (and a batch when the Trainer has data)."""
         how = "(params, batch), since the Trainer has data" if takes_batch else "(params)"

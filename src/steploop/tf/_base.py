@@ -294,6 +294,12 @@ class TFStep(StepStrategy):
             return data.prefetch(tf.data.AUTOTUNE)
         return data
 
+    def data_from(self, data: Any, position: int) -> Any:
+        """A ``tf.data.Dataset`` skips the consumed batches inside the pipeline."""
+        if position and isinstance(data, tf.data.Dataset):
+            return iter(data.skip(position))
+        return super().data_from(data, position)
+
     @property
     def ready_to_fuse(self) -> bool:
         """Eager strategies fuse in a Python loop; compiled ones after one plain step (which builds
@@ -399,6 +405,26 @@ class TFStep(StepStrategy):
             signature = this
             batches.append(batch)
         return batches, False
+
+    # -- checkpoints --------------------------------------------------------------------------
+    def _checkpoint(self, action: str) -> tf.train.Checkpoint:
+        if self._variables is None:
+            raise ValueError(
+                f"{type(self).__name__}.{action}: the variables are not known yet (they are those "
+                "the loss reads, found at the first step); pass var_list to checkpoint a strategy "
+                "before its first step"
+            )
+        return tf.train.Checkpoint(variables=list(self._variables), optimizer=self._optimizer)
+
+    def save(self, prefix: str) -> None:
+        """Write the variables and the optimizer's state (``tf.train.Checkpoint``) under
+        ``prefix``."""
+        self._checkpoint("save").write(prefix)
+
+    def restore(self, prefix: str) -> None:
+        """Read them back; optimizer slots not built yet are restored when they are created."""
+        status = self._checkpoint("restore").read(prefix)
+        status.assert_existing_objects_matched()
 
     def variables(self) -> Mapping[str, np.ndarray]:
         if self._variables is None:

@@ -1,0 +1,166 @@
+"""Checkpoints: save a run so that a process killed at any step resumes exactly.
+
+``Checkpoint(directory, every=N, keep=3)`` saves, every N steps and at the end of each run that
+did not fail:
+
+* the strategy's variables and optimiser state (``strategy.save(prefix)``; TensorFlow strategies
+  write a ``tf.train.Checkpoint``),
+* the step count and the data position (the batches consumed: one a step),
+* the history (``ckpt-N.history.npz``),
+* every stateful callback's state (``ckpt-N.trainer.json``), under its ``state_key``.
+
+A checkpoint exists once the index ``checkpoint.json`` names it; the index is replaced atomically
+(``os.replace``) after every file of the checkpoint is written, so a crash mid-write leaves the
+previous checkpoint as the latest, intact. Only the ``keep`` newest checkpoints stay on disk, and
+the latest one is never deleted. ``Trainer.restore(directory)`` loads the latest.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import json
+import os
+import tempfile
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import numpy as np
+
+from steploop import _validate
+from steploop.callbacks.base import Callback
+
+if TYPE_CHECKING:
+    from steploop.records import RunResult, StepRecord
+    from steploop.trainer import Trainer
+
+INDEX = "checkpoint.json"
+
+
+def _writable(directory: str) -> str:
+    """Create ``directory`` if needed and prove it writable, or raise a ``ValueError`` now."""
+    try:
+        os.makedirs(directory, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=".probe-"):
+            pass
+    except OSError as error:
+        raise ValueError(
+            f"Checkpoint directory {directory!r} is not writable: {error.strerror or error}"
+        ) from None
+    return directory
+
+
+def _atomic_write(path: str, write: Any) -> None:
+    """Write ``path`` through a temporary file in the same folder, then rename it into place."""
+    folder = os.path.dirname(path)
+    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            write(file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(temporary)
+        raise
+
+
+def read_index(directory: str) -> dict[str, Any] | None:
+    """The index of ``directory`` (``{"latest": n, "kept": [...]}``), or ``None`` if it has none."""
+    try:
+        with open(os.path.join(directory, INDEX), encoding="utf-8") as file:
+            index: dict[str, Any] = json.load(file)
+    except FileNotFoundError:
+        return None
+    return index
+
+
+def prefix_of(directory: str, step: int) -> str:
+    return os.path.join(directory, f"ckpt-{step}")
+
+
+def save(trainer: Trainer, directory: str, keep: int) -> int:
+    """Write a checkpoint of ``trainer`` at its current step; return the step."""
+    step = trainer.step
+    prefix = prefix_of(directory, step)
+    trainer.strategy.save(prefix)
+    state = json.dumps(trainer.state()).encode()
+    _atomic_write(f"{prefix}.trainer.json", lambda file: file.write(state))
+    history = {name: np.asarray(trainer.history[name]) for name in trainer.history}
+    _atomic_write(f"{prefix}.history.npz", lambda file: np.savez(file, **history))  # type: ignore[arg-type]
+    index = read_index(directory) or {"latest": None, "kept": []}
+    kept = [n for n in index["kept"] if n != step] + [step]
+    dropped, kept = kept[:-keep], kept[-keep:]
+    record = json.dumps({"latest": step, "kept": kept}).encode()
+    _atomic_write(os.path.join(directory, INDEX), lambda file: file.write(record))
+    for old in dropped:  # only once the index no longer names them; never the latest
+        for path in glob.glob(glob.escape(prefix_of(directory, old)) + ".*"):
+            with contextlib.suppress(OSError):
+                os.remove(path)
+    return step
+
+
+def load(directory: str) -> tuple[int, str, dict[str, Any], dict[str, np.ndarray]] | None:
+    """``(step, prefix, trainer state, history columns)`` of the latest checkpoint, or ``None``."""
+    index = read_index(directory)
+    if index is None or index.get("latest") is None:
+        return None
+    step = int(index["latest"])
+    prefix = prefix_of(directory, step)
+    with open(f"{prefix}.trainer.json", encoding="utf-8") as file:
+        state = json.load(file)
+    with np.load(f"{prefix}.history.npz") as saved:
+        columns = {name: saved[name] for name in saved.files}
+    return step, prefix, state, columns
+
+
+@attrs.define(repr=False)
+class Checkpoint(Callback):
+    """Save the run every ``every`` steps and when a run ends, keeping the ``keep`` newest.
+
+    The directory is created and tested for writing when the callback is made, so an unwritable
+    one fails now, not at step 10,000. Resume with ``Trainer.restore(directory)``.
+
+    >>> import tempfile
+    >>> Checkpoint(tempfile.mkdtemp(), every=100)  # doctest: +ELLIPSIS
+    Checkpoint('...', every=100, keep=3)
+    """
+
+    directory: str = attrs.field(converter=lambda value: _writable(os.fspath(value)))
+    every_n: int = attrs.field(
+        alias="every", converter=lambda value: _validate.count("Checkpoint every", value)
+    )
+    keep: int = attrs.field(
+        default=3, converter=lambda value: _validate.count("Checkpoint keep", value)
+    )
+    _saved: int = attrs.field(default=-1, init=False)
+    may_stop = False
+    reads_gradients = False
+
+    def due_within(self, after: int, count: int) -> int | None:
+        """Saving needs the variables of its step: fused calls end at every checkpoint step."""
+        first = (after // self.every_n + 1) * self.every_n
+        return first if first <= after + count else None
+
+    def on_step_end(self, trainer: Trainer, record: StepRecord) -> None:
+        if record.step % self.every_n == 0:
+            self.save(trainer)
+
+    def on_run_end(self, trainer: Trainer, result: RunResult) -> None:
+        if result.status != "error" and trainer.step > 0:
+            self.save(trainer)
+
+    def save(self, trainer: Trainer) -> None:
+        """Write a checkpoint of the trainer's current step now (once per step)."""
+        if trainer.step != self._saved:
+            self._saved = save(trainer, self.directory, self.keep)
+
+    @property
+    def latest(self) -> int | None:
+        """The step of the newest checkpoint in the directory (``None`` when there is none)."""
+        index = read_index(self.directory)
+        return None if index is None else index.get("latest")
+
+    def __repr__(self) -> str:
+        return f"Checkpoint({self.directory!r}, every={self.every_n}, keep={self.keep})"
