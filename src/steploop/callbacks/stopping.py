@@ -100,8 +100,21 @@ class StoppingCriterion(Callback):
         return self._stop(self.reason(q)) if next(mets) else None
 
     def check_before(self, trainer: Trainer) -> Stop | None:
-        """Return a ``Stop`` when the run must end before its next step (default: never)."""
+        """Return a ``Stop`` when the run must end before its next step: by default, when the
+        criterion was met at the last step already (a run that converged, or was restored from
+        a checkpoint taken when it converged, does not take one more step)."""
+        if trainer.step == 0 or not self.array_form:
+            return None
+        from steploop.fused import Quantities
+
+        q = Quantities(step=trainer.step, loss=float(trainer.history["loss"][-1]))
+        if self._met_at(q):
+            return self._stop(f"{self.reason(q)} (met already when the run began)")
         return None
+
+    def _met_at(self, q: Any) -> bool:
+        """Whether the criterion is met after the step ``q`` was recorded (its state loaded)."""
+        return False
 
     def on_run_begin(self, trainer: Trainer) -> None:
         self._start_run(trainer)
@@ -312,6 +325,9 @@ class LossBelow(StoppingCriterion):
     def reason(self, q: Any) -> str:
         return f"loss {_fmt(q.loss)} < {self.tol:g} at step {q.step}"
 
+    def _met_at(self, q: Any) -> bool:
+        return bool(q.loss < self.tol)
+
     def __repr__(self) -> str:
         return f"LossBelow({self.tol:g})"
 
@@ -346,6 +362,9 @@ class LossChangeBelow(_Running, StoppingCriterion):
             f"(last change {_fmt(self._running[2])} at step {q.step})"
         )
 
+    def _met_at(self, q: Any) -> bool:
+        return self._running[1] >= self.patience
+
     def __repr__(self) -> str:
         return f"LossChangeBelow({self.tol:g}, patience={self.patience})"
 
@@ -375,6 +394,9 @@ class GradientNormBelow(_Running, StoppingCriterion):
 
     def reason(self, q: Any) -> str:
         return f"gradient norm {_fmt(self._running[0])} < {self.tol:g} at step {q.step}"
+
+    def _met_at(self, q: Any) -> bool:
+        return self._running[0] < self.tol
 
     def __repr__(self) -> str:
         return f"GradientNormBelow({self.tol:g})"
@@ -447,6 +469,9 @@ class EarlyStopping(_Running, StoppingCriterion):
             f"{self.patience} step(s) (best {_fmt(self._running[0])} at step "
             f"{int(self._running[1])}, stopped at step {q.step})"
         )
+
+    def _met_at(self, q: Any) -> bool:
+        return self._running[2] >= self.patience
 
     def __repr__(self) -> str:
         return (
@@ -521,6 +546,9 @@ class StopOnNaN(StoppingCriterion):
 
     def reason(self, q: Any) -> str:
         return f"loss became {q.loss} at step {q.step}"
+
+    def _met_at(self, q: Any) -> bool:
+        return not math.isfinite(q.loss)
 
     def __repr__(self) -> str:
         return "StopOnNaN()"

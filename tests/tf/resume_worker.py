@@ -1,0 +1,92 @@
+"""A training run for the resume tests, run in a subprocess: it restores from ``--dir`` if it can,
+saves checkpoints there, may SIGKILL itself at ``--kill-at``, and writes what it ended with.
+
+python -m tests.tf.resume_worker --model quadratic|keras --dir D --out F [--kill-at K]
+"""
+
+import argparse
+import json
+import os
+import signal
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+import steploop as sl
+from steploop.tf import TapeStep
+
+
+class Kill(sl.Callback):
+    """SIGKILL this process at the end of step ``step`` (no clean-up of any kind runs)."""
+
+    may_stop = False
+
+    def __init__(self, step):
+        self.step = step
+
+    def on_step_end(self, trainer, record):
+        if record.step == self.step:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+def quadratic():
+    x = tf.Variable(0.0, name="x")
+    step = TapeStep(lambda: (x - 4.0) ** 2, keras.optimizers.SGD(0.1), var_list=[x])
+    criteria = [sl.LossBelow(1e-12) | sl.MaxSteps(200), sl.LossChangeBelow(1e-15, patience=3)]
+    return step, criteria, None, 1, [x], 7
+
+
+def keras_model():
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(120, 4)).astype("float32")
+    targets = features @ np.array([[1.0], [-2.0], [0.5], [3.0]], "float32")
+    data = tf.data.Dataset.from_tensor_slices((features, targets)).batch(16).repeat(4)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [keras.Input((4,)), keras.layers.Dense(8, activation="tanh"), keras.layers.Dense(1)]
+    )
+
+    def loss(batch):
+        x, y = batch
+        return tf.reduce_mean((model(x) - y) ** 2)
+
+    step = TapeStep(loss, keras.optimizers.Adam(0.01), var_list=model.trainable_variables)
+    criteria = [sl.EarlyStopping(patience=4, min_delta=1e-3), sl.StopOnNaN()]
+    return step, criteria, data, 4, model.weights, 5
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", choices=["quadratic", "keras"], required=True)
+    parser.add_argument("--dir", required=True)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--kill-at", type=int, default=None)
+    args = parser.parse_args()
+    step, criteria, data, per_call, variables, every = (
+        quadratic() if args.model == "quadratic" else keras_model()
+    )
+    callbacks = [*criteria, sl.Checkpoint(args.dir, every=every, keep=2)]
+    if args.kill_at is not None:
+        callbacks.append(Kill(args.kill_at))
+    trainer = sl.Trainer(step, callbacks, data=data, steps_per_call=per_call)
+    restored = trainer.restore(args.dir)
+    result = trainer.run()
+    with open(args.out, "w", encoding="utf-8") as file:
+        json.dump(
+            {
+                "restored": restored,
+                "steps": result.steps,
+                "status": result.status,
+                "reason": result.stop_reason,
+                "variables": [np.asarray(v.numpy()).tobytes().hex() for v in variables],
+                "history": {k: trainer.history[k].tobytes().hex() for k in sorted(trainer.history)},
+            },
+            file,
+        )
+
+
+if __name__ == "__main__":
+    main()
