@@ -54,7 +54,7 @@ def keras_model():
         return tf.reduce_mean((model(x) - y) ** 2)
 
     step = TapeStep(loss, keras.optimizers.Adam(0.01), var_list=model.trainable_variables)
-    criteria = [sl.EarlyStopping(patience=4, min_delta=1e-3), sl.StopOnNaN()]
+    criteria = [sl.EarlyStopping(patience=20), sl.StopOnNaN()]
     return step, criteria, data, 4, model.weights, 5
 
 
