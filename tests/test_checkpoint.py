@@ -50,17 +50,16 @@ def test_crashed_run_resumes_like_one_run(crash_at, every, keep):
     path = os.path.join(folder, "run.csv")
     saver = sl.Checkpoint(os.path.join(folder, "ckpt"), every=every, keep=keep)
     first = sl.Trainer(quadratic(0.05), [*criteria(), sl.CSVLogger(path), saver, Crash(crash_at)])
-    if crash_at < expected.steps:
+    if crash_at <= expected.steps:
         with pytest.raises(RuntimeError, match=f"died at step {crash_at}"):
             first.run()
+        last_saved = (crash_at // every) * every
     else:
         first.run()
+        last_saved = expected.steps  # the run ended: saved at its end
     strategy = quadratic(0.05)
     second = sl.Trainer(strategy, [*criteria(), sl.CSVLogger(path), saver])
     restored = second.restore(saver.directory)
-    last_saved = (min(crash_at, expected.steps) // every) * every
-    if crash_at >= expected.steps:
-        last_saved = expected.steps  # the run ended: saved at its end
     assert restored == (last_saved or None)
     result = second.run()
     assert (result.steps, result.stop_reason) == (expected.steps, expected.stop_reason)
@@ -75,7 +74,10 @@ def test_keep_bounds_the_files_and_the_latest_survives():
     saver = sl.Checkpoint(folder, every=2, keep=1)
     sl.Trainer(quadratic(), [saver, sl.MaxSteps(9)]).run()
     assert sorted(os.listdir(folder)) == [
-        "checkpoint.json", "ckpt-9.history.npz", "ckpt-9.params.npz", "ckpt-9.trainer.json"
+        "checkpoint.json",
+        "ckpt-9.history.npz",
+        "ckpt-9.params.npz",
+        "ckpt-9.trainer.json",
     ]
     assert saver.latest == 9
 
@@ -109,8 +111,11 @@ def test_unwritable_directory_fails_at_construction(tmp_path):
 
 
 def test_two_stateful_callbacks_need_distinct_keys(tmp_path):
-    with pytest.raises(ValueError, match=r"callbacks\[0\] and callbacks\[1\] would both save their "
-                       r"state under 'EarlyStopping'; give one another key"):
+    with pytest.raises(
+        ValueError,
+        match=r"callbacks\[0\] and callbacks\[1\] would both save their "
+        r"state under 'EarlyStopping'; give one another key",
+    ):
         sl.Trainer(quadratic(), [sl.EarlyStopping(3), sl.EarlyStopping(5)])
     trainer = sl.Trainer(quadratic(), [sl.EarlyStopping(3), sl.EarlyStopping(5).keyed("slow")])
     assert sorted(trainer.state()["callbacks"]) == ["EarlyStopping", "slow"]

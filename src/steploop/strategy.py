@@ -149,6 +149,11 @@ class StepStrategy(abc.ABC):
             return {key: self.to_host(value) for key, value in tree.items()}
         return np.asarray(tree)
 
+    def stop_after(self, step: int, values: Mapping[str, Any]) -> str | None:
+        """Why the run must stop after ``step`` (reported ``values``), or ``None``: a strategy's
+        own stop, such as a non-finite step under ``on_nonfinite='stop'`` (default: never)."""
+        return None
+
     # -- checkpoints --------------------------------------------------------------------------
     @property
     def can_checkpoint(self) -> bool:
@@ -213,8 +218,10 @@ class StepStrategy(abc.ABC):
                 stopped, states, mets = stopper.evaluate(
                     HOST, states, stopper.host_quantities(self, first_step + index, output)
                 )
-                if stopped:
-                    break
+            values = self.to_host(dict(output.values)) if output.values else {}
+            if stopped or self.stop_after(first_step + index, values):
+                stopped = True
+                break
         return Chunk(
             steps=len(outputs),
             output=stack_outputs(self, outputs, keep_gradients),

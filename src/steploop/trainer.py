@@ -115,6 +115,7 @@ class Trainer:
                         "them (steploop.tf.TapeStep, for example)"
                     )
         self._strategy = strategy
+        self._asks_stop = type(strategy).stop_after is not StepStrategy.stop_after
         self._user_callbacks = tuple(user_callbacks)
         self._callbacks = CallbackList((*user_callbacks, Release(strategy)))
         self._has_step_begin = any("on_step_begin" in overridden_hooks(c) for c in self._callbacks)
@@ -393,8 +394,15 @@ class Trainer:
         record = self._record(step, output)
         self._step = step
         self._last_record = record
+        self._strategy_stop(record)
         callbacks.on_step_end(self, record)
         return record
+
+    def _strategy_stop(self, record: StepRecord) -> None:
+        if self._asks_stop:
+            reason = self._strategy.stop_after(record.step, record.values)
+            if reason is not None:
+                self.stop(reason, "nonfinite")
 
     def _expire_variables(self) -> None:
         last = self._last_record
@@ -533,6 +541,7 @@ class Trainer:
         self._history.append(step, record.loss, record.values)
         self._step = step
         self._last_record = record
+        self._strategy_stop(record)
         callbacks.on_step_end(self, record)
         return record
 
@@ -561,6 +570,7 @@ class Trainer:
         record = self._chunk_record(chunk, losses, values, first, chunk.steps - 1)
         self._step = record.step
         self._last_record = record
+        self._strategy_stop(record)
         if self._stopper:
             self._stopper.load(chunk.states)
             if chunk.stopped:

@@ -152,6 +152,42 @@ def _call_flat(concrete: Any, tensors: list[tf.Tensor], arguments: tuple[Any, ..
     return flat_call(tensors, captured)
 
 
+#: What a TensorFlow strategy does with a step whose loss or gradients are not finite: ``apply``
+#: the update anyway (the default, as a hand loop would); ``skip`` it; ``stop`` the run before it
+#: is applied, naming the step and the quantity; or ``rollback``: apply it and, if anything (the
+#: loss, a gradient, or the variables and optimiser state after the update) is not finite, put
+#: the variables and the optimiser back as they were before the step. Except for ``apply``, each
+#: step reports ``values["nonfinite"]``: 0, or which quantity was not finite (see
+#: ``TFStep.nonfinite_quantity``).
+NONFINITE_POLICIES = ("apply", "skip", "stop", "rollback")
+
+
+def _not_finite(tensor: Any) -> tf.Tensor:
+    values = tensor.values if isinstance(tensor, tf.IndexedSlices) else tensor
+    return tf.logical_not(tf.reduce_all(tf.math.is_finite(values)))
+
+
+def _read(variable: Any) -> tf.Tensor:
+    """The value of a ``tf.Variable`` or ``keras.Variable`` as a tensor."""
+    return tf.convert_to_tensor(
+        variable.value if isinstance(variable, keras.Variable) else variable
+    )
+
+
+def _when(condition: Any, action: Callable[[], None]) -> None:
+    """Run ``action`` (stateful, no result) only where ``condition`` holds (eager or graph)."""
+    if tf.executing_eagerly():
+        if bool(condition):
+            action()
+        return
+
+    def act() -> tf.Tensor:
+        action()
+        return tf.constant(True)
+
+    tf.cond(condition, act, lambda: tf.constant(False))
+
+
 class TFStep(StepStrategy):
     """Base of the TensorFlow strategies (internal): checks, names, compiling."""
 
@@ -167,6 +203,7 @@ class TFStep(StepStrategy):
         watch_accessed_variables: bool = True,
         compile: bool = True,
         jit_compile: bool = False,
+        on_nonfinite: str = "apply",
     ) -> None:
         owner = type(self).__name__
         self._fn = _validate.callable_(
@@ -181,6 +218,19 @@ class TFStep(StepStrategy):
         ):
             if not isinstance(value, bool):
                 raise TypeError(f"{owner}: {flag} must be a bool, got {type(value).__name__}")
+        if on_nonfinite not in NONFINITE_POLICIES:
+            raise ValueError(
+                f"{owner}: on_nonfinite must be one of {list(NONFINITE_POLICIES)}, "
+                f"got {on_nonfinite!r}"
+            )
+        if on_nonfinite == "rollback" and not isinstance(
+            getattr(optimizer, "variables", None), (list, tuple)
+        ):
+            raise ValueError(
+                f"{owner}: on_nonfinite='rollback' needs an optimizer whose state is a list "
+                f"`variables` (a Keras 3 optimizer); {type(optimizer).__name__} has none"
+            )
+        self._nonfinite = on_nonfinite
         if jit_compile and not compile:
             raise ValueError(
                 f"{owner}: jit_compile=True compiles the step with XLA, which needs compile=True"
@@ -340,7 +390,7 @@ class TFStep(StepStrategy):
                 return self._output(self._update(*batch))
 
             loop = self._loops[key] = fused.build_loop(
-                body, self._specs, count, stopper, keep_gradients, mode, self._jit
+                body, self._specs, count, stopper, keep_gradients, mode, self._jit, self._graph_stop
             )
         initial = stopper.initial()
         flat = [v for state in initial for v in state]
@@ -542,8 +592,12 @@ class TFStep(StepStrategy):
             )
         )
 
-    def _apply(self, gradients: Sequence[Any], variables: Sequence[Any], *others: Any) -> Any:
-        """Check ``gradients``, apply them to ``variables``; return them and ``others`` pinned.
+    def _apply(
+        self, gradients: Sequence[Any], variables: Sequence[Any], loss: Any, *others: Any
+    ) -> tuple[Any, ...]:
+        """Check ``gradients``, apply them to ``variables`` as the ``on_nonfinite`` policy says;
+        return ``(gradients, loss, *others, code)``, pinned, where ``code`` says which quantity
+        was not finite (``None`` under the policy ``apply``).
 
         Inside a ``tf.function`` a gradient can be the very read of another variable (the
         gradient of ``a * b`` with respect to ``b`` is ``a``), and TensorFlow may run the update
@@ -552,9 +606,69 @@ class TFStep(StepStrategy):
         gradients and outputs exist, so a compiled step equals an eager one.
         """
         self._checked_gradients(gradients, variables)
-        gradients, *others = pin(tuple(gradients), *others)
-        self._optimizer.apply_gradients(zip(gradients, variables, strict=True))
-        return (gradients, *others) if others else gradients
+        gradients, loss, *others = pin(tuple(gradients), loss, *others)
+        optimizer = self._optimizer
+
+        def update() -> None:
+            optimizer.apply_gradients(zip(gradients, variables, strict=True))
+
+        if self._nonfinite == "apply":
+            update()
+            return (gradients, loss, *others, None)
+        if not getattr(optimizer, "built", True):  # slots must exist outside a conditional
+            optimizer.build(list(variables))
+        flags = [_not_finite(loss), *(_not_finite(g) for g in gradients)]
+        bad = tf.reduce_any(tf.stack(flags))
+        code = tf.where(
+            bad, tf.argmax(tf.cast(tf.stack(flags), tf.int32), output_type=tf.int32) + 1, 0
+        )
+        if self._nonfinite in ("skip", "stop"):
+            _when(tf.logical_not(bad), update)
+            return (gradients, loss, *others, code)
+        state = [*variables, *optimizer.variables]
+        saved = pin(*[tf.identity(_read(v)) for v in state])
+        update()
+        floating = [v for v in state if tf.as_dtype(v.dtype).is_floating]  # not the counter
+        after = tf.reduce_any(tf.stack([_not_finite(_read(v)) for v in floating]))
+
+        def put_back() -> None:
+            for variable, value in zip(state, saved, strict=True):
+                variable.assign(value)
+
+        _when(tf.logical_or(bad, after), put_back)
+        code = tf.where(tf.logical_and(tf.logical_not(bad), after), -1, code)
+        return (gradients, loss, *others, code)
+
+    def _with_code(self, values: dict[str, Any], code: Any) -> dict[str, Any]:
+        return values if code is None else {**values, "nonfinite": code}
+
+    def nonfinite_quantity(self, code: int) -> str:
+        """What a ``values["nonfinite"]`` code means: 1 the loss, 2.. a gradient, -1 the update."""
+        if code == 1:
+            return "loss"
+        if code == -1:
+            return "variables or optimizer state after the update (rolled back)"
+        names = self._names or ()
+        index = code - 2
+        return f"gradient of {names[index]!r}" if 0 <= index < len(names) else f"quantity {code}"
+
+    def stop_after(self, step: int, values: Mapping[str, Any]) -> str | None:
+        """Under ``on_nonfinite='stop'``: why the run must stop after ``step``, or ``None``."""
+        if self._nonfinite != "stop":
+            return None
+        code = int(values.get("nonfinite", 0))
+        if code == 0:
+            return None
+        return (
+            f"non-finite {self.nonfinite_quantity(code)} at step {step}; its update was not "
+            "applied, the variables are those of the step before"
+        )
+
+    def _graph_stop(self, output: StepOutput) -> Any:
+        """The in-graph form of ``stop_after`` for fused loops (``None``: never stops)."""
+        if self._nonfinite != "stop":
+            return None
+        return tf.not_equal(output.values["nonfinite"], 0)
 
     def _watch(self, tape: tf.GradientTape) -> None:
         if self._var_list is not None:

@@ -56,6 +56,7 @@ def build_loop(
     keep_gradients: bool,
     mode: str,
     jit_compile: bool,
+    extra_stop: Callable[[StepOutput], Any] | None = None,
 ) -> Callable[..., Any]:
     """A ``tf.function(first_step, limit, state_vector[, data])`` running up to ``count`` steps
     of ``body`` (one step's graph, returning a ``StepOutput``). It returns ``control`` (steps
@@ -120,6 +121,9 @@ def build_loop(
                 states = tf.nest.map_structure(lambda v: tf.cast(v, tf.float64), states)
                 mets = tuple(tf.convert_to_tensor(met, tf.bool) for met in mets)
             stop = tf.convert_to_tensor(stop, tf.bool)
+            own = None if extra_stop is None else extra_stop(output)
+            if own is not None:  # the strategy's own stop (a non-finite step, say)
+                stop = tf.logical_or(stop, own)
             return i + 1, stop, tf.constant(False), states, mets, write(tensor_arrays, i, output)
 
         def cond(i: Any, stopped: Any, exhausted: Any, *rest: Any) -> Any:

@@ -39,11 +39,25 @@ class MinimizeStep(TFStep):
         *,
         compile: bool = True,
         jit_compile: bool = False,
+        on_nonfinite: str = "apply",
     ) -> None:
         if var_list is None:
             raise TypeError("MinimizeStep: var_list is required, as for optimizer.minimize")
-        super().__init__(loss, optimizer, var_list, compile=compile, jit_compile=jit_compile)
+        super().__init__(
+            loss,
+            optimizer,
+            var_list,
+            compile=compile,
+            jit_compile=jit_compile,
+            on_nonfinite=on_nonfinite,
+        )
         self._own_minimize = callable(getattr(optimizer, "minimize", None))
+        if self._own_minimize and on_nonfinite != "apply":
+            raise ValueError(
+                f"MinimizeStep: on_nonfinite={on_nonfinite!r} checks the gradients before the "
+                f"update, but {type(optimizer).__name__}.minimize computes and applies them in "
+                "one call; use TapeStep, or a Keras 3 optimizer"
+            )
         self._probed = False
 
     @property
@@ -57,8 +71,8 @@ class MinimizeStep(TFStep):
         if not self._own_minimize:
             with tf.GradientTape() as tape:
                 loss = self._checked_loss(self._call(*batch))
-            _, loss = self._apply(tape.gradient(loss, variables), variables, loss)
-            return loss
+            _, loss, code = self._apply(tape.gradient(loss, variables), variables, loss)
+            return loss, self._with_code({}, code)
         if not self._probed:  # once: name a variable the loss ignores, as the tape path does
             with tf.GradientTape() as tape:
                 probe = self._checked_loss(self._call(*batch))
@@ -72,7 +86,8 @@ class MinimizeStep(TFStep):
             return value
 
         self._optimizer.minimize(loss_fn, var_list=list(variables))
-        return captured[0]
+        return captured[0], {}
 
     def _output(self, result: Any) -> StepOutput:
-        return StepOutput(loss=result)
+        loss, values = result
+        return StepOutput(loss=loss, values=values)

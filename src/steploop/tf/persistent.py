@@ -51,6 +51,7 @@ class PersistentTapeStep(TFStep):
         watch_accessed_variables: bool = True,
         compile: bool = True,
         jit_compile: bool = False,
+        on_nonfinite: str = "apply",
     ) -> None:
         super().__init__(
             forward,
@@ -59,6 +60,7 @@ class PersistentTapeStep(TFStep):
             watch_accessed_variables=watch_accessed_variables,
             compile=compile,
             jit_compile=jit_compile,
+            on_nonfinite=on_nonfinite,
         )
         self._tape: tf.GradientTape | None = None
         self._outputs: dict[str, tf.Tensor] | None = None
@@ -112,9 +114,10 @@ class PersistentTapeStep(TFStep):
                 for key in outputs
                 if key != "loss"
             }
-            gradients, target_gradients, loss, values = self._apply(
-                gradients, variables, target_gradients, outputs["loss"], values
+            gradients, loss, target_gradients, values, code = self._apply(
+                gradients, variables, outputs["loss"], target_gradients, values
             )
+            values = self._with_code(values, code)
         except BaseException:
             del tape  # the traceback keeps this frame alive: do not let it keep the tape
             raise

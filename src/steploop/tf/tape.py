@@ -51,7 +51,10 @@ class TapeStep(TFStep):
             self._watch(tape)
             loss, values = self._loss_of(self._call(*batch))
         variables = self._resolve(tape)
-        return self._apply(tape.gradient(loss, variables), variables, loss, values)
+        gradients, loss, values, code = self._apply(
+            tape.gradient(loss, variables), variables, loss, values
+        )
+        return gradients, loss, self._with_code(values, code)
 
     def _output(self, result: Any) -> StepOutput:
         gradients, loss, values = result
