@@ -87,3 +87,23 @@ def accepts(label: str, function: Any, arguments: int, how: str) -> None:
         signature.bind(*([None] * arguments))
     except TypeError:
         raise TypeError(f"{label}{signature} cannot be called as {how}") from None
+
+
+def flag(name: str, value: Any) -> bool:
+    """Return ``value``, checking it is a bool.
+
+    >>> flag("variables", True)
+    True
+    """
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be a bool, got {_describe(value)}")
+    return value
+
+
+def text_file(name: str, value: Any) -> Any:
+    """Return ``value``, checking it is ``None`` or has a ``write`` method (an open text file)."""
+    if value is not None and not callable(getattr(value, "write", None)):
+        raise TypeError(
+            f"{name} must be an open text file (with write) or None, got {_describe(value)}"
+        )
+    return value

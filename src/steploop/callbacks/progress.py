@@ -40,7 +40,7 @@ class ProgressBar(Callback):
             ) from None
         self.total = None if total is None else _validate.count("ProgressBar total", total)
         self.every_n = _validate.count("every", every)
-        self.file = file
+        self.file = _validate.text_file("ProgressBar file", file)
         self._bar: Any = None
 
     def on_run_begin(self, trainer: Trainer) -> None:

@@ -109,7 +109,8 @@ class StoppingCriterion(Callback):
 
         q = Quantities(step=trainer.step, loss=float(trainer.history["loss"][-1]))
         if self._met_at(q):
-            return self._stop(f"{self.reason(q)} (met already when the run began)")
+            return self._stop(self.reason(q))  # the reason it stopped with: a resumed run says
+            # the same as the run it resumes
         return None
 
     def _met_at(self, q: Any) -> bool:

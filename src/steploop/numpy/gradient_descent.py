@@ -46,6 +46,10 @@ class GradientDescent(StepStrategy):
             raise ValueError("params must hold at least one array, got an empty mapping")
         self.params: dict[str, np.ndarray] = {}
         for key, value in params.items():
+            if not isinstance(key, str) or not key:
+                raise TypeError(f"params names must be non-empty str, got {key!r}")
+            if isinstance(value, (bool, np.bool_, str, bytes)):
+                raise TypeError(f"params[{key!r}] must be numeric, got {value!r}")
             try:
                 array = np.array(value, dtype=np.float64)
             except (TypeError, ValueError):

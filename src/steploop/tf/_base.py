@@ -282,7 +282,7 @@ class TFStep(StepStrategy):
 
     def step(self, batch: Any = None) -> StepOutput:
         takes_batch = self._takes_batch if self._takes_batch is not None else batch is not None
-        arguments = (batch,) if takes_batch else ()
+        arguments = (self._as_batch(batch),) if takes_batch else ()
         if self._compile:
             if self._function is None:
                 # a plain function of a fixed arity (no bound method, no *args) and, without
@@ -305,6 +305,33 @@ class TFStep(StepStrategy):
         if self._specs is None and self._compile:
             self._specs = fused.spec_of(output)
         return output
+
+    def _as_batch(self, batch: Any) -> Any:
+        """``batch`` with every part a tensor (tensors, arrays, numbers, nested in tuples, lists
+        and dicts), or a clear error: a ragged or non-numeric part fails here, naming the data."""
+        leaves = tf.nest.flatten(batch)
+        if all(isinstance(leaf, tf.Tensor) for leaf in leaves):
+            return batch
+        owner = type(self).__name__
+
+        def convert(leaf: Any) -> Any:
+            if isinstance(leaf, tf.Tensor):
+                return leaf
+            if leaf is None or isinstance(leaf, (str, bytes)):
+                raise TypeError(
+                    f"{owner}: a batch from data has a part {leaf!r}; batches hold tensors, "
+                    "arrays or numbers (in tuples, lists or dicts)"
+                )
+            try:
+                return tf.convert_to_tensor(leaf)
+            except (TypeError, ValueError) as error:
+                first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+                raise TypeError(
+                    f"{owner}: a batch from data has a part that is not a tensor or a rectangular "
+                    f"numeric array ({type(leaf).__name__}: {first})"
+                ) from None
+
+        return tf.nest.map_structure(convert, batch)
 
     def _invoke(
         self, function: Any, arguments: tuple[Any, ...], key: Any = None, signature: Any = None
@@ -443,12 +470,14 @@ class TFStep(StepStrategy):
             batch = feed.next()
             if batch is END:
                 return batches, True
+            this: str | None = None  # None: not numeric; the plain step says what is wrong
             try:
                 flat = [np.asarray(leaf) for leaf in tf.nest.flatten(batch)]
-                shapes = [(a.shape, a.dtype) for a in flat]
-                this = repr((tf.nest.map_structure(lambda _: 0, batch), shapes))
+                if all(a.dtype.kind in "biufc" for a in flat):
+                    shapes = [(a.shape, a.dtype) for a in flat]
+                    this = repr((tf.nest.map_structure(lambda _: 0, batch), shapes))
             except (TypeError, ValueError):
-                this = None
+                pass
             if this is None or (batches and this != signature):
                 feed.put_back(batch)
                 return batches, False
