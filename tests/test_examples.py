@@ -30,6 +30,13 @@ EXPECTED = {
         "same stop step, history and x (bit for bit): True",
         "step 40: loss=4.41841e-07 x=3.999468",
     ],
+    "resume.py": [
+        "first process killed by signal 9 (SIGKILL is 9)",
+        "restored step 10, then 30 steps in all: exhausted",
+        "same stop step as an uninterrupted run: True",
+        "same history: True",
+        "same weights (bit for bit): True",
+    ],
     "custom_strategy.py": ["custom strategy: ", "status = converged"],
     "keras_mlp.py": [
         "keras mlp: 256 steps (exhausted: data exhausted after 256 steps)",

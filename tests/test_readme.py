@@ -9,7 +9,7 @@ README = pathlib.Path(__file__).resolve().parent.parent / "README.md"
 
 def test_readme_python_blocks_run(tf, keras):
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
-    assert len(blocks) == 4
+    assert len(blocks) == 5
     namespace: dict = {}
     for block in blocks:
         exec(compile(block, str(README), "exec"), namespace)
@@ -17,6 +17,8 @@ def test_readme_python_blocks_run(tf, keras):
     assert namespace["record"].target_gradients["z"]["x"] == 1.0
     grad = namespace["trainer"].last_record.gradients["x"]
     assert abs(float(grad)) < 1e-6
+    assert namespace["restored"] == 25
+    assert (namespace["resumed"].steps, namespace["resumed"].status) == (70, "converged")
     fused = namespace["fused_result"]
     assert (fused.steps, fused.status) == (70, "converged")
     assert namespace["step"].ready_to_fuse and len(namespace["step"]._loops) == 1
@@ -28,7 +30,7 @@ def test_readme_callback_stops_the_run(tf, keras):
 
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
     namespace: dict = {"sl": sl}
-    exec(compile(blocks[3], str(README), "exec"), namespace)
+    exec(compile(blocks[4], str(README), "exec"), namespace)
     result = sl.Trainer(quadratic(0.1), callbacks=[namespace["StopWhenClose"]()]).run()
     assert result.status == "stopped"
     assert result.stop_reason == f"x within 1e-3 of 4 at step {result.steps}"
