@@ -43,7 +43,7 @@ def folder():
     return tempfile.mkdtemp()
 
 
-#: (name in the message, build(value), is the value valid)
+#: "[where: ]name in the message": (build(value), is the value valid)
 ARGUMENTS = {
     "MaxSteps n": (lambda v: sl.MaxSteps(v), count),
     "LossBelow tol": (lambda v: sl.LossBelow(v), real),
@@ -86,6 +86,14 @@ ARGUMENTS = {
         ),
     ),
     "strategy": (lambda v: sl.Trainer(v), lambda v: False),
+    "name": (
+        lambda v: GradientDescent(lambda x: (x, x), 0.0, learning_rate=0.1, name=v),
+        lambda v: isinstance(v, str) and v != "",
+    ),
+    "CallbackList: callbacks": (
+        lambda v: sl.CallbackList(v),
+        lambda v: isinstance(v, (list, dict)) and not v,
+    ),
     "callbacks": (
         lambda v: sl.Trainer(quadratic(), v),
         lambda v: isinstance(v, (list, dict)) and not v,
@@ -111,7 +119,7 @@ def test_bad_arguments_are_named(name):
         assume(not valid(value))
         with pytest.raises((TypeError, ValueError)) as info:
             build(value)
-        assert name in str(info.value), (value, str(info.value))
+        assert name.split(": ")[-1] in str(info.value), (value, str(info.value))
 
     check()
 

@@ -24,6 +24,7 @@ KINDS = {
         ("optimizer", lambda v: False),
         ("var_list", lambda v: v is None),
         ("compile", lambda v: isinstance(v, bool)),
+        ("watch_accessed_variables", lambda v: isinstance(v, bool)),
         ("jit_compile", lambda v: isinstance(v, bool)),
         ("on_nonfinite", lambda v: v in ("apply", "skip", "stop", "rollback")),
         ("loss", callable),
