@@ -65,3 +65,18 @@ class Recorder(sl.Callback):
 
     def on_run_end(self, trainer, result):
         self.events.append((self.label, "run_end", result.status))
+
+
+class RaiseAt(sl.Callback):
+    """Raises ``error`` (default: ``RuntimeError("died at step N")``) at the end of step ``step``,
+    like a process dying there."""
+
+    may_stop = False
+
+    def __init__(self, step, error=None):
+        self.step = step
+        self.error = error
+
+    def on_step_end(self, trainer, record):
+        if record.step == self.step:
+            raise self.error or RuntimeError(f"died at step {self.step}")

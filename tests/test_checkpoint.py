@@ -10,20 +10,7 @@ from hypothesis import strategies as st
 
 import steploop as sl
 from steploop import checkpoint
-from tests.helpers import batch_replay, quadratic
-
-
-class Crash(sl.Callback):
-    """Raises at the end of step ``step``, like a process dying there."""
-
-    may_stop = False
-
-    def __init__(self, step):
-        self.step = step
-
-    def on_step_end(self, trainer, record):
-        if record.step == self.step:
-            raise RuntimeError(f"died at step {self.step}")
+from tests.helpers import RaiseAt, batch_replay, quadratic
 
 
 def criteria():
@@ -49,7 +36,7 @@ def test_crashed_run_resumes_like_one_run(crash_at, every, keep):
 
     path = os.path.join(folder, "run.csv")
     saver = sl.Checkpoint(os.path.join(folder, "ckpt"), every=every, keep=keep)
-    first = sl.Trainer(quadratic(0.05), [*criteria(), sl.CSVLogger(path), saver, Crash(crash_at)])
+    first = sl.Trainer(quadratic(0.05), [*criteria(), sl.CSVLogger(path), saver, RaiseAt(crash_at)])
     if crash_at <= expected.steps:
         with pytest.raises(RuntimeError, match=f"died at step {crash_at}"):
             first.run()
@@ -145,7 +132,7 @@ def test_data_position_is_restored(crash_at, every):
     folder = tempfile.mkdtemp()
     seen = []
     saver = sl.Checkpoint(folder, every=every)
-    first = sl.Trainer(batch_replay(seen), [saver, Crash(crash_at)], data=list(range(20)))
+    first = sl.Trainer(batch_replay(seen), [saver, RaiseAt(crash_at)], data=list(range(20)))
     with pytest.raises(RuntimeError):
         first.run()
     resumed = []

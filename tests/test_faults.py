@@ -6,7 +6,7 @@ import csv
 import pytest
 
 import steploop as sl
-from tests.helpers import gradient_descent
+from tests.helpers import RaiseAt, gradient_descent
 
 
 def failing_loss(at, error):
@@ -18,17 +18,6 @@ def failing_loss(at, error):
     return loss_and_grad
 
 
-class Raise(sl.Callback):
-    may_stop = False
-
-    def __init__(self, at, error):
-        self.at, self.error = at, error
-
-    def on_step_end(self, trainer, record):
-        if record.step == self.at:
-            raise self.error
-
-
 @pytest.mark.parametrize("where", ["loss", "callback"])
 def test_an_error_leaves_a_complete_log_and_the_last_checkpoint(tmp_path, where):
     error = RuntimeError("boom")
@@ -37,7 +26,7 @@ def test_an_error_leaves_a_complete_log_and_the_last_checkpoint(tmp_path, where)
     log = tmp_path / "log.csv"
     callbacks = [sl.CSVLogger(log), saver]
     if where == "callback":
-        callbacks.append(Raise(7, error))
+        callbacks.append(RaiseAt(7, error))
     trainer = sl.Trainer(gradient_descent(loss), callbacks, data=range(1, 20))
     with pytest.raises(RuntimeError) as info:
         trainer.run()
