@@ -80,3 +80,17 @@ def test_a_bad_value_leaves_the_history_as_it_was():
     with pytest.raises(TypeError, match="history column 'w' takes numbers"):
         history.append(2, 0.5, {"v": 2.0, "w": "text"})
     assert history.rows == 1 and history["v"].tolist() == [1.0] and "w" not in history
+
+
+def test_the_step_column_costs_nothing_while_consecutive_and_stays_right_when_not():
+    """Consecutive steps are not stored; a gap (a user's own numbering) stores them all."""
+    history = History()
+    history.extend(1, [4.0, 3.0, 2.0])
+    frozen = history.snapshot()
+    assert history._columns["step"].column is None
+    history.append(7, 1.0)
+    history.extend(8, [0.5, 0.25])
+    assert history["step"].tolist() == [1.0, 2.0, 3.0, 7.0, 8.0, 9.0]
+    assert frozen["step"].tolist() == [1.0, 2.0, 3.0]
+    restored = History.from_columns({name: history[name] for name in history})
+    assert restored == history

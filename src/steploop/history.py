@@ -59,6 +59,57 @@ class _Column:
         return self.buffer[:rows]
 
 
+class _Steps:
+    """The ``step`` column: while the steps are consecutive (the Trainer's always are) it keeps
+    only the first one and makes the numbers when read; other steps turn it into a ``_Column``."""
+
+    __slots__ = ("column", "first")
+
+    shape: tuple[int, ...] = ()
+
+    def __init__(self) -> None:
+        self.first: float | None = None
+        self.column: _Column | None = None
+
+    def _materialize(self, rows: int) -> _Column:
+        if self.column is None:
+            self.column = _Column((), rows)
+            if self.first is not None and rows:
+                self.column.set_rows(0, np.arange(self.first, self.first + rows, dtype=np.float64))
+        return self.column
+
+    def consecutive(self, row: int, first_step: float) -> bool:
+        """Whether steps from ``first_step`` at ``row`` on continue the implicit numbering."""
+        if self.column is not None:
+            return False
+        if self.first is None and row == 0:
+            self.first = first_step
+            return True
+        return self.first is not None and first_step == self.first + row
+
+    def set(self, row: int, value: Any) -> None:
+        if not self.consecutive(row, float(value)):
+            self._materialize(row).set(row, value)
+
+    def set_rows(self, start: int, values: np.ndarray) -> None:
+        steps = np.asarray(values, dtype=np.float64)
+        if len(steps) and self.column is None:
+            expected = np.arange(steps[0], steps[0] + len(steps), dtype=np.float64)
+            if np.array_equal(steps, expected) and self.consecutive(start, float(steps[0])):
+                return
+        self._materialize(start).set_rows(start, steps)
+
+    def read(self, rows: int) -> np.ndarray:
+        if self.column is not None:
+            return self.column.read(rows)
+        first = 1.0 if self.first is None else self.first
+        return np.arange(first, first + rows, dtype=np.float64)
+
+
+def _new_column(name: str, shape: tuple[int, ...], capacity: int) -> _Column | _Steps:
+    return _Steps() if name == "step" and shape == () else _Column(shape, capacity)
+
+
 class History(Mapping[str, np.ndarray]):
     """Per-step numbers of a run, read as ``history["loss"]`` (a NumPy array, one entry per step).
 
@@ -71,7 +122,7 @@ class History(Mapping[str, np.ndarray]):
 
     def __init__(self) -> None:
         self._rows = 0
-        self._columns: dict[str, _Column] = {}
+        self._columns: dict[str, _Column | _Steps] = {}
         self._read_only = False
 
     @classmethod
@@ -93,7 +144,7 @@ class History(Mapping[str, np.ndarray]):
                     f"History.from_columns: column {name!r} has shape {array.shape}, "
                     f"expected {rows} rows"
                 )
-            column = history._columns[name] = _Column(array.shape[1:], rows)
+            column = history._columns[name] = _new_column(name, array.shape[1:], rows)
             column.set_rows(0, array)
         history._rows = rows
         return history
@@ -182,7 +233,9 @@ class History(Mapping[str, np.ndarray]):
         if not values and "loss" in columns and not columns["loss"].shape:
             start = self._rows  # the common case: steps and losses only, columns in place
             self._rows += count
-            columns["step"].set_rows(start, np.arange(first_step, first_step + count))
+            steps = columns["step"]
+            if not (isinstance(steps, _Steps) and steps.consecutive(start, float(first_step))):
+                steps.set_rows(start, np.arange(first_step, first_step + count))
             columns["loss"].set_rows(start, loss)
             return
         entries = {
@@ -204,7 +257,7 @@ class History(Mapping[str, np.ndarray]):
         for name, array in arrays.items():
             column = self._columns.get(name)
             if column is None:
-                column = self._columns[name] = _Column(array.shape[1:], start + count)
+                column = self._columns[name] = _new_column(name, array.shape[1:], start + count)
             column.set_rows(start, array)
 
     def log(self, name: str, value: Any) -> None:
@@ -243,7 +296,7 @@ class History(Mapping[str, np.ndarray]):
     def _store(self, name: str, array: np.ndarray) -> None:
         column = self._columns.get(name)
         if column is None:
-            column = self._columns[name] = _Column(array.shape, self._rows)
+            column = self._columns[name] = _new_column(name, array.shape, self._rows)
         column.set(self._rows - 1, array)
 
     def __eq__(self, other: object) -> bool:
