@@ -29,6 +29,16 @@ Fused steps (``Trainer(steps_per_call=K)``)
   fused; a framework strategy overrides it to run the loop inside one compiled call.
 * ``ready_to_fuse`` says whether ``run_steps`` can run now; a TensorFlow strategy is not until one
   plain step has built its variables and optimiser slots (the Trainer then does one plain step).
+
+Data, checkpoints, own stops (all optional)
+-------------------------------------------
+* ``prepare_data(data)`` returns the iterable the Trainer takes batches from (TensorFlow: a
+  ``tf.data.Dataset`` gets a prefetch); ``data_from(data, position)`` an iterator from batch
+  ``position`` on, for a resumed run.
+* ``save(prefix)`` / ``restore(prefix)`` write and read the variables and optimiser state
+  (``can_checkpoint`` says whether they exist); ``steploop.Checkpoint`` needs them.
+* ``stop_after(step, values)`` may ask the run to end after a step (a non-finite step under
+  ``on_nonfinite="stop"``); the Trainer stops with status ``nonfinite`` and that reason.
 """
 
 from __future__ import annotations
