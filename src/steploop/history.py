@@ -230,6 +230,8 @@ class History(Mapping[str, np.ndarray]):
         if count == 0:
             return
         columns = self._columns
+        if not values and not columns:  # a fresh history: make the two columns
+            columns["step"], columns["loss"] = _Steps(), _Column((), count)
         if not values and "loss" in columns and not columns["loss"].shape:
             start = self._rows  # the common case: steps and losses only, columns in place
             self._rows += count

@@ -117,7 +117,7 @@ class Trainer:
         self._strategy = strategy
         self._asks_stop = type(strategy).stop_after is not StepStrategy.stop_after
         self._user_callbacks = tuple(user_callbacks)
-        self._callbacks = CallbackList((*user_callbacks, Release(strategy)))
+        self._callbacks = CallbackList((*user_callbacks, Release(strategy)), checked=True)
         self._has_step_begin = any("on_step_begin" in overridden_hooks(c) for c in self._callbacks)
         in_graph = [c for c in user_callbacks if isinstance(c, StoppingCriterion) and c.array_form]
         self._stopper = Stopper(in_graph)

@@ -277,8 +277,10 @@ class CallbackList(Callback):
     (Callback, Callback)
     """
 
-    def __init__(self, callbacks: Iterable[Callback] = ()) -> None:
-        self.callbacks: tuple[Callback, ...] = tuple(as_callbacks(callbacks))
+    def __init__(self, callbacks: Iterable[Callback] = (), *, checked: bool = False) -> None:
+        self.callbacks: tuple[Callback, ...] = (
+            tuple(callbacks) if checked else tuple(as_callbacks(callbacks))
+        )
         hooks_of = [(c, overridden_hooks(c)) for c in self.callbacks]
         self._by_hook: dict[str, tuple[Callback, ...]] = {
             name: tuple(c for c, hooks in hooks_of if name in hooks) for name in HOOKS
