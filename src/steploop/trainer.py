@@ -33,7 +33,7 @@ import math
 import os
 import time
 import warnings
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -51,7 +51,8 @@ from steploop.strategy import END, Chunk, Feed, StepStrategy, host_loss
 log = logging.getLogger("steploop")
 
 
-def _expired(message: str) -> Lazy:
+def _expired(message: Callable[[], str]) -> Lazy:
+    """A value that is not there: reading it raises the (lazily made) ``message``."""
     lazy = Lazy(lambda: None)
     lazy.expire(message)
     return lazy
@@ -134,7 +135,7 @@ class Trainer:
         self._result: RunResult | None = None
         self._last_record: StepRecord | None = None
         self._running = False
-        self._chunk_cache: tuple[Chunk, Any] | None = None
+        self._chunk_hosts: tuple[Lazy | None, Lazy | None] = (None, None)
         self._keep = False
         if self._steps_per_call > 1:
             self._warn_host_stoppers(in_graph)
@@ -472,6 +473,12 @@ class Trainer:
             key: np.asarray(value)[: chunk.steps]
             for key, value in strategy.to_host(dict(chunk.output.values)).items()
         }
+        # the chunk's gradients cross to the host once, when a record first reads them
+        gradients, targets = chunk.output.gradients, chunk.output.target_gradients
+        self._chunk_hosts = (
+            None if gradients is None else Lazy(lambda: strategy.to_host(gradients)),
+            None if targets is None else Lazy(lambda: strategy.to_host(targets)),
+        )
         return chunk, losses[: chunk.steps], values
 
     def _chunk_record(
@@ -479,55 +486,42 @@ class Trainer:
     ) -> StepRecord:
         step = first + i
         strategy = self._strategy
-        output = chunk.output
-        where = (
-            f"step {step} ran inside a fused call of {chunk.steps} steps "
-            f"(steps_per_call={self._steps_per_call})"
-        )
+
+        def where() -> str:  # messages are made only if a missing value is read
+            return (
+                f"step {step} ran inside a fused call of {chunk.steps} steps "
+                f"(steps_per_call={self._steps_per_call})"
+            )
+
         if i == chunk.steps - 1:
             variables = Lazy(lambda: dict(strategy.variables()))
         else:
             variables = _expired(
-                f"StepRecord.variables of step {step} is not available: {where}; a callback that "
-                "reads variables sets live = True, and the Trainer ends a chunk at its steps"
+                lambda: f"StepRecord.variables of step {step} is not available: {where()}; a "
+                "callback that reads variables sets live = True, and the Trainer ends a chunk "
+                "at its steps"
             )
 
-        def rows(tree: Any, what: str) -> Lazy:
-            if tree is None:
+        def rows(host: Lazy | None, what: str) -> Lazy:
+            if host is None:
                 if self._keep or not strategy.reports_gradients:
                     return Lazy(None, {})
                 return _expired(
-                    f"StepRecord.{what} of step {step} was not kept: {where}, and fused calls "
-                    "return every step's gradients only for callbacks with reads_gradients = True "
-                    "(or for iterate())"
+                    lambda: f"StepRecord.{what} of step {step} was not kept: {where()}, and fused "
+                    "calls return every step's gradients only for callbacks with "
+                    "reads_gradients = True (or for iterate())"
                 )
-            host = self._host_cache(chunk)(tree)
             return Lazy(lambda: _row(host.get(), i))
 
+        gradients, targets = self._chunk_hosts
         return StepRecord(
             step=step,
             loss=float(losses[i]),
             values={key: np.asarray(value[i]) for key, value in values.items()},
-            gradients_lazy=rows(output.gradients, "gradients"),
-            target_gradients_lazy=rows(output.target_gradients, "target_gradients"),
+            gradients_lazy=rows(gradients, "gradients"),
+            target_gradients_lazy=rows(targets, "target_gradients"),
             variables_lazy=variables,
         )
-
-    def _host_cache(self, chunk: Chunk) -> Any:
-        """A per-chunk converter: each stacked quantity crosses to the host once."""
-        cache = self._chunk_cache
-        if cache is None or cache[0] is not chunk:
-            strategy = self._strategy
-            lazies: dict[int, Lazy] = {}
-
-            def lazy(tree: Any) -> Lazy:
-                key = id(tree)
-                if key not in lazies:
-                    lazies[key] = Lazy(lambda: strategy.to_host(tree))
-                return lazies[key]
-
-            self._chunk_cache = cache = (chunk, lazy)
-        return cache[1]
 
     def _replay(
         self, chunk: Chunk, losses: np.ndarray, values: dict[str, np.ndarray], first: int, i: int
