@@ -90,20 +90,36 @@ def pin(*trees: Any) -> Any:
         return tf.nest.map_structure(lambda t: None if t is None else tf.identity(t), trees)
 
 
-def _signature(arguments: tuple[Any, ...]) -> Any:
+#: Put first in the tensors list by ``_signature`` when the arguments cannot be called flat.
+_NOT_FLAT: Any = object()
+
+
+def _signature(arguments: Any, tensors: list[Any] | None) -> Any:
     """A hashable signature of arguments made of tensors (and nested tuples and dicts of them, a
-    ``tf.data`` iterator, plain numbers), or ``None`` when they hold anything else."""
+    ``tf.data`` iterator, plain numbers), or ``None`` when they hold anything else.
+
+    In the same walk, the tensors are appended to ``tensors`` in order (the flat inputs of a
+    concrete function); an argument that is not a tensor or a tuple or list of them (a dict, an
+    iterator, a number) clears it, and the structured call is taken instead.
+    """
     parts: list[Any] = []
     for argument in arguments:
         if isinstance(argument, tf.Tensor):
             parts.append((tuple(argument.shape), argument.dtype))
-        elif isinstance(argument, (tuple, list)):
-            inner = _signature(tuple(argument))
+            if tensors is not None:
+                tensors.append(argument)
+            continue
+        if isinstance(argument, (tuple, list)):
+            inner = _signature(argument, tensors)
             if inner is None:
                 return None
             parts.append((type(argument), inner))
-        elif isinstance(argument, Mapping):
-            inner = _signature(tuple(argument.values()))
+            continue
+        if tensors is not None:
+            tensors.clear()
+            tensors.append(_NOT_FLAT)
+        if isinstance(argument, Mapping):
+            inner = _signature(tuple(argument.values()), None)
             if inner is None:
                 return None
             parts.append((type(argument), tuple(argument), inner))
@@ -114,23 +130,6 @@ def _signature(arguments: tuple[Any, ...]) -> Any:
         else:
             return None
     return tuple(parts)
-
-
-def _flat_tensors(arguments: Any) -> list[tf.Tensor] | None:
-    """The tensors of (nested tuples and lists of) eager tensors, in order; ``None`` for anything
-    else (dicts, iterators, numbers), which takes the structured call."""
-    tensors: list[tf.Tensor] = []
-    for argument in arguments:
-        if isinstance(argument, tf.Tensor):
-            tensors.append(argument)
-        elif isinstance(argument, (tuple, list)):
-            inner = _flat_tensors(argument)
-            if inner is None:
-                return None
-            tensors.extend(inner)
-        else:
-            return None
-    return tensors
 
 
 #: Whether concrete functions are called flat (see ``_call_flat``); switched off for good if this
@@ -339,19 +338,20 @@ class TFStep(StepStrategy):
         """Call the ``tf.function`` ``function`` through its concrete function for these
         arguments' signature, cached: the same graph as ``function(*arguments)``, without
         tf.function's per-call dispatch (about 50 µs a call on 2 cores)."""
+        tensors: list[Any] = []
         if signature is None:  # else the caller knows it (a fused loop without data)
-            signature = _signature(arguments)
+            signature = _signature(arguments, tensors)
             if signature is None:
                 return self._traced(function, *arguments)
+        else:
+            tensors = list(arguments)  # plain tensors, by the caller's word
         cache_key = (id(function), key, signature)
         concrete = self._concretes.get(cache_key)
         if concrete is None:
             concrete = self._traced(function.get_concrete_function, *arguments)
             self._concretes[cache_key] = concrete
-        if _FLAT_CALLS:
-            tensors = _flat_tensors(arguments)
-            if tensors is not None:
-                return _call_flat(concrete, tensors, arguments)
+        if _FLAT_CALLS and not (tensors and tensors[0] is _NOT_FLAT):
+            return _call_flat(concrete, tensors, arguments)
         return self._traced(concrete, *arguments)
 
     def _traced(self, function: Callable[..., Any], *arguments: Any) -> Any:
