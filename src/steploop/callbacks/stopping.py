@@ -32,6 +32,7 @@ import attrs
 
 from steploop import _validate
 from steploop.callbacks.base import Callback
+from steploop.fused import Quantities
 from steploop.ops import HOST
 from steploop.records import Stop
 
@@ -105,8 +106,6 @@ class StoppingCriterion(Callback):
         a checkpoint taken when it converged, does not take one more step)."""
         if trainer.step == 0 or not self.array_form:
             return None
-        from steploop.fused import Quantities
-
         q = Quantities(step=trainer.step, loss=float(trainer.history["loss"][-1]))
         if self._met_at(q):
             return self._stop(self.reason(q))  # the reason it stopped with: a resumed run says
@@ -114,8 +113,9 @@ class StoppingCriterion(Callback):
         return None
 
     def _met_at(self, q: Any) -> bool:
-        """Whether the criterion is met after the step ``q`` was recorded (its state loaded)."""
-        return False
+        """Whether the criterion is met after the step ``q`` was recorded (its state loaded).
+        Default: a criterion without state is met when its test is; one with state says how."""
+        return not self.state() and bool(self.test(HOST, (), q)[0])
 
     def on_run_begin(self, trainer: Trainer) -> None:
         self._start_run(trainer)
@@ -325,9 +325,6 @@ class LossBelow(StoppingCriterion):
 
     def reason(self, q: Any) -> str:
         return f"loss {_fmt(q.loss)} < {self.tol:g} at step {q.step}"
-
-    def _met_at(self, q: Any) -> bool:
-        return bool(q.loss < self.tol)
 
     def __repr__(self) -> str:
         return f"LossBelow({self.tol:g})"
@@ -547,9 +544,6 @@ class StopOnNaN(StoppingCriterion):
 
     def reason(self, q: Any) -> str:
         return f"loss became {q.loss} at step {q.step}"
-
-    def _met_at(self, q: Any) -> bool:
-        return not math.isfinite(q.loss)
 
     def __repr__(self) -> str:
         return "StopOnNaN()"
