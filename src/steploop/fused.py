@@ -26,7 +26,6 @@ from steploop.records import Stop
 
 if TYPE_CHECKING:
     from steploop.callbacks.stopping import StoppingCriterion
-    from steploop.strategy import StepOutput, StepStrategy
 
 
 @attrs.frozen
@@ -115,18 +114,6 @@ class Stopper:
         verdicts = iter(mets)
         found = [criterion.stop_from(verdicts, q) for criterion in self.criteria]
         return [stop for stop in found if stop is not None]
-
-    def host_quantities(self, strategy: StepStrategy, step: int, output: StepOutput) -> Quantities:
-        """The quantities of a plain step's output, on the host."""
-        from steploop.strategy import host_loss
-
-        gradients = output.gradients if self.needs_gradients else None
-        return Quantities(
-            step=step,
-            loss=host_loss(strategy, output),
-            values=strategy.to_host(dict(output.values)) if output.values else {},
-            gradients=strategy.to_host(dict(gradients)) if gradients else {},
-        )
 
     def __repr__(self) -> str:
         return f"Stopper({list(self.criteria)!r})"

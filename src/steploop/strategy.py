@@ -52,6 +52,7 @@ import attrs
 import numpy as np
 
 from steploop import _validate
+from steploop.fused import Quantities
 from steploop.ops import HOST
 
 if TYPE_CHECKING:
@@ -210,10 +211,12 @@ class StepStrategy(abc.ABC):
     ) -> Chunk:
         """Do up to ``count`` steps, ending after the step where ``stopper`` fires or when
         ``feed`` is exhausted; the default calls ``step`` in a Python loop."""
-        outputs: list[StepOutput] = []
+        rows: list[Quantities] = []  # each step's output on the host, converted once
+        targets: list[Any] = []
         states = stopper.initial()
         mets: tuple[Any, ...] = ()
         stopped = exhausted = False
+        gradients_needed = keep_gradients or stopper.needs_gradients
         for index in range(count):
             if feed is None:
                 output = self.step()
@@ -223,18 +226,24 @@ class StepStrategy(abc.ABC):
                     exhausted = True
                     break
                 output = self.step(batch)
-            outputs.append(output)
+            gradients = output.gradients if gradients_needed else None
+            row = Quantities(
+                step=first_step + index,
+                loss=host_loss(self, output),
+                values=self.to_host(dict(output.values)) if output.values else {},
+                gradients=self.to_host(dict(gradients)) if gradients else {},
+            )
+            rows.append(row)
+            if keep_gradients and output.target_gradients is not None:
+                targets.append(self.to_host(dict(output.target_gradients)))
             if stopper:
-                stopped, states, mets = stopper.evaluate(
-                    HOST, states, stopper.host_quantities(self, first_step + index, output)
-                )
-            values = self.to_host(dict(output.values)) if output.values else {}
-            if stopped or self.stop_after(first_step + index, values):
+                stopped, states, mets = stopper.evaluate(HOST, states, row)
+            if stopped or self.stop_after(row.step, row.values):
                 stopped = True
                 break
         return Chunk(
-            steps=len(outputs),
-            output=stack_outputs(self, outputs, keep_gradients),
+            steps=len(rows),
+            output=_stacked(rows, targets, keep_gradients and self.reports_gradients),
             states=states,
             mets=tuple(bool(met) for met in mets),
             stopped=bool(stopped),
@@ -247,33 +256,23 @@ class StepStrategy(abc.ABC):
         _validate.accepts(f"{type(self).__name__}.step", self.step, int(takes_batch), how)
 
 
-def stack_outputs(
-    strategy: StepStrategy, outputs: list[StepOutput], keep_gradients: bool
-) -> StepOutput:
-    """One ``StepOutput`` with a leading row per step, from per-step outputs (host arrays)."""
-    if not outputs:
+def _stack(trees: list[Any]) -> Any:
+    """One array per leaf, with a leading row per tree."""
+    first = trees[0]
+    if isinstance(first, Mapping):
+        return {key: _stack([tree[key] for tree in trees]) for key in first}
+    return np.stack([np.asarray(tree) for tree in trees])
+
+
+def _stacked(rows: list[Quantities], targets: list[Any], gradients: bool) -> StepOutput:
+    """One ``StepOutput`` with a leading row per step, from the steps' host quantities."""
+    if not rows:
         return StepOutput(loss=np.zeros(0))
-
-    def stack(trees: list[Any]) -> Any:
-        first = trees[0]
-        if isinstance(first, Mapping):
-            return {key: stack([tree[key] for tree in trees]) for key in first}
-        return np.stack([np.asarray(tree) for tree in trees])
-
-    losses = np.array([host_loss(strategy, output) for output in outputs])
-    values = [strategy.to_host(dict(output.values)) for output in outputs]
-    gradients = target_gradients = None
-    if keep_gradients and outputs[0].gradients is not None:
-        gradients = stack([strategy.to_host(dict(output.gradients or {})) for output in outputs])
-    if keep_gradients and outputs[0].target_gradients is not None:
-        target_gradients = stack(
-            [strategy.to_host(dict(output.target_gradients or {})) for output in outputs]
-        )
     return StepOutput(
-        loss=losses,
-        gradients=gradients,
-        target_gradients=target_gradients,
-        values=stack(values) if values[0] else {},
+        loss=np.array([row.loss for row in rows]),
+        gradients=_stack([row.gradients for row in rows]) if gradients else None,
+        target_gradients=_stack(targets) if targets else None,
+        values=_stack([row.values for row in rows]) if rows[0].values else {},
     )
 
 
