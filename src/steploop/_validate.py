@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 import math
 import numbers
+import os
 from typing import Any
 
 
@@ -107,3 +108,18 @@ def text_file(name: str, value: Any) -> Any:
             f"{name} must be an open text file (with write) or None, got {_describe(value)}"
         )
     return value
+
+
+def path(name: str, value: Any) -> str:
+    """Return ``value`` as a non-empty path string (a str or an ``os.PathLike``).
+
+    >>> path("CSVLogger path", "run.csv")
+    'run.csv'
+    """
+    try:
+        result = os.fspath(value)
+    except TypeError:
+        raise TypeError(f"{name} must be a str or os.PathLike, got {_describe(value)}") from None
+    if not result:
+        raise ValueError(f"{name} must not be empty")
+    return str(result)

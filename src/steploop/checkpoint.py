@@ -50,19 +50,6 @@ def _writable(directory: str) -> str:
     return directory
 
 
-def _directory(value: Any) -> str:
-    try:
-        directory = os.fspath(value)
-    except TypeError:
-        raise TypeError(
-            f"Checkpoint directory must be a str or os.PathLike, got {value!r} "
-            f"({type(value).__name__})"
-        ) from None
-    if not directory:
-        raise ValueError("Checkpoint directory must not be empty")
-    return str(directory)
-
-
 def _atomic_write(path: str, write: Any) -> None:
     """Write ``path`` through a temporary file in the same folder, then rename it into place."""
     folder = os.path.dirname(path)
@@ -140,7 +127,9 @@ class Checkpoint(Callback):
     Checkpoint('...', every=100, keep=3)
     """
 
-    directory: str = attrs.field(converter=lambda value: _writable(_directory(value)))
+    directory: str = attrs.field(
+        converter=lambda value: _writable(_validate.path("Checkpoint directory", value))
+    )
     every_n: int = attrs.field(
         alias="every", converter=lambda value: _validate.count("Checkpoint every", value)
     )

@@ -73,9 +73,9 @@ class Stopper:
 
     def key(self) -> tuple[Any, ...]:
         """Identifies the program by its criteria's kinds, settings and composition (not by the
-        objects), so a compiled loop serves every Trainer with the same criteria. Computed when
-        the Stopper is built and again by ``refresh`` (the Trainer calls it as each run starts,
-        so settings changed between runs take effect)."""
+        objects), so a compiled loop serves every Trainer with the same criteria. Computed on first
+        use after ``refresh`` (the Trainer calls it as each run starts, so settings changed
+        between runs take effect)."""
         if self._key is None:
             self._key = tuple(_key(criterion) for criterion in self.criteria)
         return self._key

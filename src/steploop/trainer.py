@@ -497,9 +497,11 @@ class Trainer:
             variables = Lazy(lambda: dict(strategy.variables()))
         else:
             variables = _expired(
-                lambda: f"StepRecord.variables of step {step} is not available: {where()}; a "
-                "callback that reads variables sets live = True, and the Trainer ends a chunk "
-                "at its steps"
+                lambda: (
+                    f"StepRecord.variables of step {step} is not available: {where()}; a "
+                    "callback that reads variables sets live = True, and the Trainer ends a chunk "
+                    "at its steps"
+                )
             )
 
         def rows(host: Lazy | None, what: str) -> Lazy:
@@ -507,9 +509,11 @@ class Trainer:
                 if self._keep or not strategy.reports_gradients:
                     return Lazy(None, {})
                 return _expired(
-                    lambda: f"StepRecord.{what} of step {step} was not kept: {where()}, and fused "
-                    "calls return every step's gradients only for callbacks with "
-                    "reads_gradients = True (or for iterate())"
+                    lambda: (
+                        f"StepRecord.{what} of step {step} was not kept: {where()}, and fused "
+                        "calls return every step's gradients only for callbacks with "
+                        "reads_gradients = True (or for iterate())"
+                    )
                 )
             return Lazy(lambda: _row(host.get(), i))
 

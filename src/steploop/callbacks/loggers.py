@@ -125,7 +125,7 @@ class CSVLogger(Callback):
     CSVLogger('run.csv', every=1)
     """
 
-    path: str = attrs.field(converter=lambda value: _path("CSVLogger path", value))
+    path: str = attrs.field(converter=lambda value: _validate.path("CSVLogger path", value))
     every_n: int = attrs.field(
         default=1, alias="every", converter=lambda value: _validate.count("every", value)
     )
@@ -194,18 +194,6 @@ class CSVLogger(Callback):
 
     def __repr__(self) -> str:
         return f"CSVLogger({self.path!r}, every={self.every_n})"
-
-
-def _path(name: str, value: Any) -> str:
-    try:
-        path = os.fspath(value)
-    except TypeError:
-        raise TypeError(
-            f"{name} must be a str or os.PathLike, got {value!r} ({type(value).__name__})"
-        ) from None
-    if not path:
-        raise ValueError(f"{name} must not be empty")
-    return str(path)
 
 
 def _cell(value: Any) -> str:
