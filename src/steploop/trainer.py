@@ -123,9 +123,8 @@ class Trainer:
         in_graph = [c for c in user_callbacks if isinstance(c, StoppingCriterion) and c.array_form]
         self._stopper = Stopper(in_graph)
         # run() needs no per-step records when every callback with step hooks is in the stopper
-        self._records_needed = any(
-            _step_hooks(c) for c in user_callbacks if not any(c is i for i in in_graph)
-        )
+        evaluated = {id(c) for c in in_graph}
+        self._records_needed = any(_step_hooks(c) for c in user_callbacks if id(c) not in evaluated)
         self._replayed = [c for c in self._callbacks if _step_hooks(c)]
         self._data = strategy.prepare_data(data) if data is not None else None
         self._feed: Feed | None = None
@@ -138,7 +137,7 @@ class Trainer:
         self._chunk_hosts: tuple[Lazy | None, Lazy | None] = (None, None)
         self._keep = False
         if self._steps_per_call > 1:
-            self._warn_host_stoppers(in_graph)
+            self._warn_host_stoppers(evaluated)
         self._check_state_keys()
 
     def _check_state_keys(self) -> None:
@@ -201,10 +200,11 @@ class Trainer:
         self._result = None
         return step
 
-    def _warn_host_stoppers(self, in_graph: list[StoppingCriterion]) -> None:
+    def _warn_host_stoppers(self, evaluated: set[int]) -> None:
+        """Warn about each callback that may stop the run but is checked only after a chunk."""
         k = self._steps_per_call
         for index, callback in enumerate(self._user_callbacks):
-            if any(callback is c for c in in_graph) or not callback.may_stop:
+            if id(callback) in evaluated or not callback.may_stop:
                 continue
             if not _step_hooks(callback) or callback.due_within(0, 1) == 1:
                 continue
