@@ -94,3 +94,28 @@ def test_the_step_column_costs_nothing_while_consecutive_and_stays_right_when_no
     assert frozen["step"].tolist() == [1.0, 2.0, 3.0]
     restored = History.from_columns({name: history[name] for name in history})
     assert restored == history
+
+
+def test_len_counts_rows_and_columns_exist_before_the_first_step():
+    """As in pandas: len is the row count; step and loss are there (empty) from the start."""
+    history = History()
+    assert len(history) == 0 and list(history) == ["step", "loss"]
+    assert history["loss"].tolist() == [] and history["loss"].dtype == np.float64
+    assert history["step"].tolist() == [] and history["step"].dtype == np.int64
+    history.append(1, 2.0, {"lr": 0.1})
+    history.extend(2, [1.0, 0.5])
+    assert len(history) == 3 and history.columns == ("step", "loss", "lr")
+    assert dict(history.items())["loss"].tolist() == [2.0, 1.0, 0.5]
+    assert "lr" in history and "acc" not in history and history.get("acc") is None
+
+
+def test_step_column_is_integer_in_every_path():
+    """Consecutive, restored and non-consecutive step columns all read as int64."""
+    history = History()
+    history.append(5, 1.0)
+    history.append(9, 1.0)  # not consecutive: the column is stored
+    assert history["step"].dtype == np.int64 and history["step"].tolist() == [5, 9]
+    restored = History.from_columns({"step": np.array([3.0, 4.0]), "loss": [1.0, 2.0]})
+    assert restored["step"].dtype == np.int64 and restored["step"].tolist() == [3, 4]
+    with pytest.raises(ValueError, match="'step' must hold whole numbers"):
+        History.from_columns({"step": [1.5], "loss": [1.0]})

@@ -1,15 +1,16 @@
 """Columnar history of a training run: one row per step, one NumPy column per quantity.
 
-Columns ``step`` and ``loss`` are always there. A strategy's reported ``values`` and anything a
-callback logs with ``History.log`` become further columns; a step that has no entry for a column
-reads ``nan`` there. Each column stores numbers in a NumPy buffer that doubles when full, so
-appending costs O(1) amortised and no Python object is kept per step. Reading a column returns a
-read-only view of the rows so far.
+Columns ``step`` (integers) and ``loss`` are always there, empty before the first step. A
+strategy's reported ``values`` and anything a callback logs with ``History.log`` become further
+columns of floats; a step that has no entry for a column reads ``nan`` there. As in pandas,
+``len(history)`` is the number of rows (steps) and iterating gives the column names. Each column
+stores numbers in a NumPy buffer that doubles when full, so appending costs O(1) amortised and no
+Python object is kept per step. Reading a column returns a read-only view of the rows so far.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import ItemsView, Iterator, KeysView, Mapping, ValuesView
 from typing import Any
 
 import numpy as np
@@ -24,14 +25,14 @@ class _Column:
 
     __slots__ = ("buffer", "filled", "shape")
 
-    def __init__(self, shape: tuple[int, ...], capacity: int) -> None:
+    def __init__(self, shape: tuple[int, ...], capacity: int, dtype: Any = np.float64) -> None:
         self.shape = shape
-        self.buffer = np.empty((max(capacity, 16), *shape))
+        self.buffer = np.empty((max(capacity, 16), *shape), dtype=dtype)
         self.filled = 0
 
     def _grow(self, rows: int) -> None:
         if rows > len(self.buffer):
-            grown = np.empty((max(2 * len(self.buffer), rows), *self.shape))
+            grown = np.empty((max(2 * len(self.buffer), rows), *self.shape), self.buffer.dtype)
             grown[: self.filled] = self.buffer[: self.filled]
             self.buffer = grown
 
@@ -68,17 +69,17 @@ class _Steps:
     shape: tuple[int, ...] = ()
 
     def __init__(self) -> None:
-        self.first: float | None = None
+        self.first: int | None = None
         self.column: _Column | None = None
 
     def _materialize(self, rows: int) -> _Column:
         if self.column is None:
-            self.column = _Column((), rows)
+            self.column = _Column((), rows, dtype=np.int64)
             if self.first is not None and rows:
-                self.column.set_rows(0, np.arange(self.first, self.first + rows, dtype=np.float64))
+                self.column.set_rows(0, np.arange(self.first, self.first + rows, dtype=np.int64))
         return self.column
 
-    def consecutive(self, row: int, first_step: float) -> bool:
+    def consecutive(self, row: int, first_step: int) -> bool:
         """Whether steps from ``first_step`` at ``row`` on continue the implicit numbering."""
         if self.column is not None:
             return False
@@ -88,41 +89,46 @@ class _Steps:
         return self.first is not None and first_step == self.first + row
 
     def set(self, row: int, value: Any) -> None:
-        if not self.consecutive(row, float(value)):
+        if not self.consecutive(row, int(value)):
             self._materialize(row).set(row, value)
 
     def set_rows(self, start: int, values: np.ndarray) -> None:
-        steps = np.asarray(values, dtype=np.float64)
+        steps = np.asarray(values).astype(np.int64)
         if len(steps) and self.column is None:
-            expected = np.arange(steps[0], steps[0] + len(steps), dtype=np.float64)
-            if np.array_equal(steps, expected) and self.consecutive(start, float(steps[0])):
+            expected = np.arange(steps[0], steps[0] + len(steps), dtype=np.int64)
+            if np.array_equal(steps, expected) and self.consecutive(start, int(steps[0])):
                 return
         self._materialize(start).set_rows(start, steps)
 
     def read(self, rows: int) -> np.ndarray:
         if self.column is not None:
             return self.column.read(rows)
-        first = 1.0 if self.first is None else self.first
-        return np.arange(first, first + rows, dtype=np.float64)
+        first = 1 if self.first is None else self.first
+        return np.arange(first, first + rows, dtype=np.int64)
 
 
 def _new_column(name: str, shape: tuple[int, ...], capacity: int) -> _Column | _Steps:
     return _Steps() if name == "step" and shape == () else _Column(shape, capacity)
 
 
-class History(Mapping[str, np.ndarray]):
+class History:
     """Per-step numbers of a run, read as ``history["loss"]`` (a NumPy array, one entry per step).
 
+    Reads like a pandas ``DataFrame`` of numbers: ``len(history)`` counts rows, ``list(history)``
+    and ``history.keys()`` name the columns, ``history[name]`` is a column.
+
     >>> history = History()
+    >>> history["loss"].tolist(), len(history)
+    ([], 0)
     >>> history.append(1, 16.0)
     >>> history.append(2, 10.24, {"lr": 0.1})
-    >>> history["loss"].tolist(), history["lr"].tolist()
-    ([16.0, 10.24], [nan, 0.1])
+    >>> history["step"].tolist(), history["loss"].tolist(), history["lr"].tolist(), len(history)
+    ([1, 2], [16.0, 10.24], [nan, 0.1], 2)
     """
 
     def __init__(self) -> None:
         self._rows = 0
-        self._columns: dict[str, _Column | _Steps] = {}
+        self._columns: dict[str, _Column | _Steps] = {"step": _Steps(), "loss": _Column((), 16)}
         self._read_only = False
 
     @classmethod
@@ -137,7 +143,10 @@ class History(Mapping[str, np.ndarray]):
         arrays = {name: np.asarray(value, dtype=np.float64) for name, value in columns.items()}
         if "step" not in arrays or "loss" not in arrays:
             raise ValueError(f"History.from_columns needs 'step' and 'loss', got {sorted(arrays)}")
-        rows = len(arrays["step"])
+        steps = arrays["step"]
+        if steps.ndim == 1 and not np.array_equal(steps, np.round(steps)):
+            raise ValueError("History.from_columns: column 'step' must hold whole numbers")
+        rows = len(steps)
         for name, array in arrays.items():
             if array.ndim == 0 or len(array) != rows:
                 raise ValueError(
@@ -169,10 +178,36 @@ class History(Mapping[str, np.ndarray]):
         return view
 
     def __len__(self) -> int:
-        return len(self._columns)
+        """The number of rows (steps recorded), as ``len`` of a pandas ``DataFrame``."""
+        return self._rows
 
     def __iter__(self) -> Iterator[str]:
+        """The column names."""
         return iter(self._columns)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._columns
+
+    def keys(self) -> KeysView[str]:
+        """The column names."""
+        return self._columns.keys()
+
+    def values(self) -> ValuesView[np.ndarray]:
+        """The columns."""
+        return {name: self[name] for name in self._columns}.values()
+
+    def items(self) -> ItemsView[str, np.ndarray]:
+        """``(name, column)`` pairs."""
+        return {name: self[name] for name in self._columns}.items()
+
+    def get(self, name: str, default: Any = None) -> Any:
+        """Column ``name``, or ``default`` when there is none."""
+        return self[name] if name in self._columns else default
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The column names, in the order they appeared."""
+        return tuple(self._columns)
 
     def __getitem__(self, name: str) -> np.ndarray:
         try:
@@ -197,7 +232,7 @@ class History(Mapping[str, np.ndarray]):
         was.
         """
         self._check_writable()
-        if not values and type(loss) is float and type(step) is int and "loss" in self._columns:
+        if not values and type(loss) is float and type(step) is int:
             row = self._rows  # the common case, without the checks a float cannot fail
             self._rows += 1
             self._columns["step"].set(row, step)
@@ -216,7 +251,7 @@ class History(Mapping[str, np.ndarray]):
         >>> history = History()
         >>> history.extend(1, [16.0, 10.24], {"lr": [0.1, 0.1]})
         >>> history["step"].tolist(), history["lr"].tolist()
-        ([1.0, 2.0], [0.1, 0.1])
+        ([1, 2], [0.1, 0.1])
         """
         self._check_writable()
         loss = np.asarray(losses)
@@ -230,18 +265,16 @@ class History(Mapping[str, np.ndarray]):
         if count == 0:
             return
         columns = self._columns
-        if not values and not columns:  # a fresh history: make the two columns
-            columns["step"], columns["loss"] = _Steps(), _Column((), count)
-        if not values and "loss" in columns and not columns["loss"].shape:
+        if not values:
             start = self._rows  # the common case: steps and losses only, columns in place
             self._rows += count
             steps = columns["step"]
-            if not (isinstance(steps, _Steps) and steps.consecutive(start, float(first_step))):
+            if not (isinstance(steps, _Steps) and steps.consecutive(start, int(first_step))):
                 steps.set_rows(start, np.arange(first_step, first_step + count))
             columns["loss"].set_rows(start, loss)
             return
         entries = {
-            "step": np.arange(first_step, first_step + count, dtype=np.float64),
+            "step": np.arange(first_step, first_step + count, dtype=np.int64),
             "loss": loss,
         }
         arrays = {}

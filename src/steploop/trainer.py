@@ -36,10 +36,11 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
+import attrs
 import numpy as np
 
 from steploop import _validate, checkpoint
-from steploop.callbacks.base import Callback, CallbackList, as_callbacks, overridden_hooks
+from steploop.callbacks.base import Callback, CallbackList, Every, as_callbacks, overridden_hooks
 from steploop.callbacks.cleanup import Release
 from steploop.callbacks.stopping import StoppingCriterion
 from steploop.checkpoint import Checkpoint
@@ -63,6 +64,17 @@ def _row(tree: Any, index: int) -> Any:
     if isinstance(tree, Mapping):
         return {key: _row(value, index) for key, value in tree.items()}
     return np.asarray(tree[index])
+
+
+@attrs.define
+class _Replaying:
+    """A fused call whose steps are being delivered to the callbacks one by one."""
+
+    chunk: Chunk
+    losses: np.ndarray
+    values: dict[str, np.ndarray]
+    first: int  # the call's first step
+    index: int = 0  # the next step to deliver, counted from 0 in the call
 
 
 def _step_hooks(callback: Callback) -> bool:
@@ -120,8 +132,12 @@ class Trainer:
         self._user_callbacks = tuple(user_callbacks)
         self._callbacks = CallbackList((*user_callbacks, Release(strategy)), checked=True)
         self._has_step_begin = any("on_step_begin" in overridden_hooks(c) for c in self._callbacks)
-        in_graph = [c for c in user_callbacks if isinstance(c, StoppingCriterion) and c.array_form]
-        self._stopper = Stopper(in_graph)
+        criteria = [c for c in user_callbacks if isinstance(c, StoppingCriterion)]
+        in_graph = [c for c in criteria if c.array_form]
+        # a composite with host-only parts: its array-form parts still end fused calls exactly
+        bounds = [part for c in criteria if not c.array_form if (part := c.exact_part())]
+        self._stopper = Stopper(in_graph + bounds)
+        self._bounded = bool(bounds)
         # run() needs no per-step records when every callback with step hooks is in the stopper
         evaluated = {id(c) for c in in_graph}
         self._records_needed = any(_step_hooks(c) for c in user_callbacks if id(c) not in evaluated)
@@ -131,6 +147,7 @@ class Trainer:
         self._history = History()
         self._step = 0
         self._stop: Stop | None = None
+        self._stop_step = 0  # the step after which the stop was asked for
         self._result: RunResult | None = None
         self._last_record: StepRecord | None = None
         self._running = False
@@ -163,12 +180,28 @@ class Trainer:
     # -- checkpoints ----------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
         """What a checkpoint keeps besides the strategy and the history: the step count (the data
-        position with it) and every stateful callback's state by its ``state_key``."""
+        position with it), every stateful callback's state by its ``state_key``, and the stopping
+        criteria met at the current step (so a resumed run that had converged stops at once)."""
+        step = self._step
         return {
             "format": 1,
-            "step": self._step,
+            "step": step,
             "callbacks": {c.state_key: c.get_state() for c in self._user_callbacks if c.has_state},
+            "verdicts": {
+                key: [stop.reason, stop.status]
+                for key, criterion in self._criteria_nodes()
+                if (stop := criterion.verdict_at(step)) is not None
+            },
         }
+
+    def _criteria_nodes(self) -> Iterator[tuple[str, StoppingCriterion]]:
+        """Every stopping criterion among the callbacks (composites' parts too), keyed by its
+        place and its repr, so a verdict is restored only to the criterion that made it."""
+        for index, callback in enumerate(self._user_callbacks):
+            inner = callback.callback if isinstance(callback, Every) else callback
+            if isinstance(inner, StoppingCriterion):
+                for path, criterion in inner.nodes(f"callbacks[{index}]"):
+                    yield f"{path} {criterion!r}", criterion
 
     def restore(self, directory: Any) -> int | None:
         """Load the latest checkpoint in ``directory``; return its step, or ``None`` when there
@@ -181,6 +214,8 @@ class Trainer:
         self._check_idle()
         loaded = checkpoint.load(os.fspath(directory))
         if loaded is None:
+            log.info("restore: no checkpoint in %r yet; nothing restored, starting at step %d",
+                     os.fspath(directory), self._step)
             return None
         step, prefix, state, columns = loaded
         saved = state["callbacks"]
@@ -195,6 +230,10 @@ class Trainer:
             callback.set_state(saved[callback.state_key])
         self._history = History.from_columns(columns)
         self._step = int(state["step"])
+        verdicts = state.get("verdicts", {})
+        for key, criterion in self._criteria_nodes():
+            met = verdicts.get(key)
+            criterion._remember(self._step, None if met is None else Stop(*met))
         self._feed = None
         self._last_record = None
         self._result = None
@@ -208,12 +247,21 @@ class Trainer:
                 continue
             if not _step_hooks(callback) or callback.due_within(0, 1) == 1:
                 continue
+            if isinstance(callback, StoppingCriterion):
+                host = ", ".join(repr(part) for part in callback.host_only_parts())
+                what = f"its part(s) {host} have" if host != repr(callback) else "it has"
+                fix = "stopping criteria with an array form, such as LossBelow or MaxSteps, stop "
+                fix += "exactly, also as parts of it" if host != repr(callback) else "exactly"
+            else:
+                what = "it has"
+                fix = (
+                    f"if it never calls trainer.stop, set may_stop = False on "
+                    f"{type(callback).__name__} to silence this warning"
+                )
             warnings.warn(
-                f"steps_per_call={k}: callbacks[{index}] {callback!r} may stop the run but has "
-                f"no array form, so it is checked after each fused chunk and the run may go up "
-                f"to {k - 1} steps past the step where it asks to stop (stopping criteria with "
-                "an array form, such as LossBelow or MaxSteps, stop exactly; a callback that "
-                "never stops can say so with may_stop = False)",
+                f"steps_per_call={k}: callbacks[{index}] {callback!r} may stop the run but "
+                f"{what} no array form, so they are checked after each fused chunk and the run "
+                f"may go up to {k - 1} steps past the step where they ask to stop ({fix})",
                 UserWarning,
                 stacklevel=3,
             )
@@ -264,6 +312,7 @@ class Trainer:
             raise ValueError(f"stop: status must be one of {allowed}, got {status!r}")
         if self._stop is None:
             self._stop = Stop(reason, status)
+            self._stop_step = self._step
 
     # -- running ----------------------------------------------------------------------------
     def run(self, max_steps: int | None = None) -> RunResult:
@@ -320,7 +369,7 @@ class Trainer:
             emit or any(c.reads_gradients for c in self._replayed)
         )
         self._keep = keep
-        unfinished: list[Any] = []  # a chunk whose records were not all delivered
+        replaying: _Replaying | None = None  # a fused call whose records are being delivered
         try:
             try:
                 callbacks.on_run_begin(self)
@@ -350,26 +399,29 @@ class Trainer:
                     if fast:
                         self._absorb(chunk, losses, values)
                     else:
-                        first = self._step + 1
-                        unfinished[:] = [chunk, losses, values, first, first]
-                        for index in range(chunk.steps):
-                            unfinished[4] = first + index + 1
-                            record = self._replay(chunk, losses, values, first, index)
+                        replaying = _Replaying(chunk, losses, values, self._step + 1)
+                        while replaying.index < chunk.steps:
+                            record = self._replay(replaying)
                             if emit:
                                 yield record
-                        unfinished.clear()
+                        replaying = None
                         self._check_agreement(chunk)
                     if chunk.exhausted:
                         final = Stop(f"data exhausted after {self._step} steps", "exhausted")
                         break
             except GeneratorExit:
-                if unfinished:
-                    self._skip_rest(*unfinished)
-                final = Stop(f"the caller left iterate() after step {self._step}", "stopped")
+                left = self._step
+                try:  # the fused call's later steps ran: every callback sees them, in order
+                    while replaying is not None and replaying.index < replaying.chunk.steps:
+                        self._replay(replaying)
+                except BaseException as error:
+                    self._fail(error, started)
+                    raise
+                final = Stop(f"the caller left iterate() after step {left}", "stopped")
             except BaseException as error:
                 self._fail(error, started)
                 raise
-            self._finish(self._stop or final, started)
+            self._finish(self._late(self._stop) or final, started)
         finally:
             self._running = False
 
@@ -527,10 +579,11 @@ class Trainer:
             variables_lazy=variables,
         )
 
-    def _replay(
-        self, chunk: Chunk, losses: np.ndarray, values: dict[str, np.ndarray], first: int, i: int
-    ) -> StepRecord:
-        """Deliver step ``first + i`` of a chunk to the callbacks, as a plain step would."""
+    def _replay(self, replaying: _Replaying) -> StepRecord:
+        """Deliver the next step of a fused call to the callbacks, as a plain step would."""
+        chunk, first, i = replaying.chunk, replaying.first, replaying.index
+        losses, values = replaying.losses, replaying.values
+        replaying.index += 1
         step = first + i
         self._expire_variables()
         callbacks = self._callbacks
@@ -542,22 +595,6 @@ class Trainer:
         self._strategy_stop(record)
         callbacks.on_step_end(self, record)
         return record
-
-    def _skip_rest(
-        self,
-        chunk: Chunk,
-        losses: np.ndarray,
-        values: dict[str, np.ndarray],
-        first: int,
-        after: int,
-    ) -> None:
-        """The caller left iterate() inside a chunk: count its later steps, without callbacks."""
-        index = after - first
-        if index >= chunk.steps:
-            return
-        self._history.extend(after, losses[index:], {k: v[index:] for k, v in values.items()})
-        self._last_record = self._chunk_record(chunk, losses, values, first, chunk.steps - 1)
-        self._step = first + chunk.steps - 1
 
     def _absorb(self, chunk: Chunk, losses: np.ndarray, values: dict[str, np.ndarray]) -> None:
         """Take a chunk whose records no callback needs: rows at once, states loaded back."""
@@ -577,12 +614,23 @@ class Trainer:
         self._strategy.release()
 
     def _check_agreement(self, chunk: Chunk) -> None:
-        if chunk.stopped and self._stop is None:
+        if chunk.stopped and self._stop is None and not self._bounded:
             log.warning(
                 "the in-graph stopping criteria fired at step %d but their host check did not; "
                 "the run carries on (their numbers differ in the last bit)",
                 self._step,
             )
+
+    def _late(self, stop: Stop | None) -> Stop | None:
+        """``stop``, saying so when it took effect after a later step than it was asked at (a
+        host check inside a fused call), so the reason names the step that ended the run."""
+        if stop is None or self._stop_step == self._step:
+            return stop
+        return Stop(
+            f"{stop.reason} (asked after step {self._stop_step}; took effect after step "
+            f"{self._step}, the last step of its fused call)",
+            stop.status,
+        )
 
     def _make_result(self, stop: Stop, started: float) -> RunResult:
         last = self._last_record

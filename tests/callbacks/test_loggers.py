@@ -60,7 +60,7 @@ def test_csv_logger_is_complete_up_to_a_failing_step(tmp_path):
 
     trainer = sl.Trainer(Scripted([3, 2, 1, 0]), callbacks=[sl.CSVLogger(path), Fails()])
     with pytest.raises(RuntimeError):
-        trainer.run()
+        trainer.run(max_steps=4)
     assert [row[0] for row in csv.reader(path.open())] == ["step", "1", "2", "3"]
 
 

@@ -36,9 +36,11 @@ every step where it is due. A callback that reads ``StepRecord.gradients`` keeps
 
 from __future__ import annotations
 
+import difflib
 import functools
 import inspect
-from collections.abc import Iterable, Sequence
+import types
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -75,9 +77,17 @@ class Callback:
     #: strategy that reports none.
     requires_gradients: bool = False
 
-    #: False for callbacks that never call ``trainer.stop`` (loggers); a run whose callbacks all
-    #: say so, with no ``max_steps`` and no data, could never end and is refused.
-    may_stop: bool = True
+    #: Whether the callback may call ``trainer.stop``. A subclass that does not set it is taken to
+    #: stop when one of its own methods calls something named ``stop`` (``trainer.stop(...)``);
+    #: set it to True when the stop is requested elsewhere, False to say it never stops. A run
+    #: whose callbacks none may stop, with no ``max_steps`` and no data, could never end and is
+    #: refused; in fused calls the Trainer warns about callbacks that may stop from the host.
+    may_stop: bool = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "may_stop" not in cls.__dict__ and not cls.may_stop and _calls_stop(cls):
+            cls.may_stop = True
 
     #: True when ``on_step_end`` reads or changes live state (variables, the optimiser, a
     #: checkpoint): with ``steps_per_call > 1`` the Trainer ends a chunk at each step it is due.
@@ -148,6 +158,27 @@ class Callback:
         return type(self).__name__
 
 
+def _names(code: types.CodeType) -> Iterator[str]:
+    """The attribute and global names ``code`` and the functions nested in it use."""
+    yield from code.co_names
+    for constant in code.co_consts:
+        if isinstance(constant, types.CodeType):
+            yield from _names(constant)
+
+
+def _calls_stop(kind: type) -> bool:
+    """Whether a method defined in ``kind`` itself uses a name ``stop`` (``trainer.stop(...)``)."""
+    for value in vars(kind).values():
+        if isinstance(value, (staticmethod, classmethod)):
+            value = value.__func__
+        if isinstance(value, property):
+            value = value.fget
+        code = getattr(value, "__code__", None)
+        if isinstance(code, types.CodeType) and "stop" in _names(code):
+            return True
+    return False
+
+
 def overridden_hooks(callback: Callback) -> tuple[str, ...]:
     """The hook names ``callback``'s class implements (not inherited as no-ops from Callback)."""
     return _overridden(type(callback))  # type: ignore[arg-type]
@@ -162,9 +193,29 @@ def _overridden(kind: type) -> tuple[str, ...]:
 _CHECKED: set[tuple[type, str]] = set()
 
 
+@functools.cache
+def _misnamed_hooks(kind: type) -> tuple[str, ...]:
+    """Methods of ``kind`` named like a hook (``on_...``) that are not one of ``HOOKS``."""
+    names = {
+        name
+        for klass in kind.__mro__
+        if klass not in (Callback, object)
+        for name, value in vars(klass).items()
+        if name.startswith("on_") and callable(value)
+    }
+    return tuple(sorted(names - HOOKS.keys()))
+
+
 def check_signatures(callback: Callback, label: str) -> None:
-    """Raise ``TypeError`` if a hook of ``callback`` cannot take the arguments it will get."""
+    """Raise ``TypeError`` if a hook of ``callback`` cannot take the arguments it will get, or if
+    it has a method named like a hook that is none (a misspelling would never be called)."""
     kind = type(callback)
+    for name in _misnamed_hooks(kind):
+        closest = difflib.get_close_matches(name, HOOKS, n=1, cutoff=0.0)
+        raise TypeError(
+            f"{label}.{name} is not a callback hook and would never be called; did you mean "
+            f"{closest[0]}? The hooks are {', '.join(HOOKS)}"
+        )
     for name in overridden_hooks(callback):
         from_class = name not in getattr(callback, "__dict__", {})
         if from_class and (kind, name) in _CHECKED:

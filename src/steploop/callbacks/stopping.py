@@ -32,7 +32,6 @@ import attrs
 
 from steploop import _validate
 from steploop.callbacks.base import Callback
-from steploop.fused import Quantities
 from steploop.ops import HOST
 from steploop.records import Stop
 
@@ -53,6 +52,7 @@ class StoppingCriterion(Callback):
     """
 
     status: str = "converged"
+    may_stop = True
 
     #: True when the criterion's test is written against an array namespace (``test``), so a
     #: fused multi-step call can evaluate it inside the compiled loop.
@@ -92,30 +92,52 @@ class StoppingCriterion(Callback):
         """The criteria with a state of their own in this one (itself, or a composite's parts)."""
         return (self,)
 
+    def nodes(self, path: str) -> Iterator[tuple[str, StoppingCriterion]]:
+        """``(path, criterion)`` for this criterion and, in a composite, every part under it."""
+        yield path, self
+
+    def exact_part(self) -> StoppingCriterion | None:
+        """An array-form criterion that is met wherever this one's array-form parts could make it
+        met (itself when it has an array form; ``None`` when it has no such part). A fused call
+        ends where it is met, so those parts stop exactly; only the host-only parts may run
+        past their step."""
+        return self if self.array_form else None
+
+    def host_only_parts(self) -> tuple[StoppingCriterion, ...]:
+        """The leaves without an array form (checked on the host, after a fused call)."""
+        return tuple(leaf for leaf in self.leaves() if not leaf.array_form)
+
     def combine(self, ops: Any, mets: Iterator[Any]) -> Any:
         """This criterion's verdict from its leaves' verdicts, taken in ``leaves()`` order."""
         return next(mets)
 
     def stop_from(self, mets: Iterator[Any], q: Any) -> Stop | None:
         """The ``Stop`` that ``check`` would have returned, from its leaves' verdicts at ``q``."""
-        return self._stop(self.reason(q)) if next(mets) else None
+        return self._remember(q.step, self._stop(self.reason(q)) if next(mets) else None)
+
+    def evaluate(self, trainer: Trainer, record: StepRecord) -> Stop | None:
+        """``check`` the step, and remember the verdict (``check_before`` reads it)."""
+        return self._remember(record.step, self.check(trainer, record))
+
+    def _remember(self, step: int, stop: Stop | None) -> Stop | None:
+        self.__dict__["_verdict"] = (step, stop, _settings(self))
+        return stop
+
+    def verdict_at(self, step: int) -> Stop | None:
+        """The ``Stop`` this criterion returned at ``step`` (``None`` if it was not met there, if
+        it did not see that step, or if its settings changed since)."""
+        verdict = self.__dict__.get("_verdict")
+        if verdict is None or verdict[0] != step or verdict[2] != _settings(self):
+            return None
+        stop: Stop | None = verdict[1]
+        return stop
 
     def check_before(self, trainer: Trainer) -> Stop | None:
         """Return a ``Stop`` when the run must end before its next step: by default, when the
         criterion was met at the last step already (a run that converged, or was restored from
-        a checkpoint taken when it converged, does not take one more step)."""
-        if trainer.step == 0 or not self.array_form:
-            return None
-        q = Quantities(step=trainer.step, loss=float(trainer.history["loss"][-1]))
-        if self._met_at(q):
-            return self._stop(self.reason(q))  # the reason it stopped with: a resumed run says
-            # the same as the run it resumes
-        return None
-
-    def _met_at(self, q: Any) -> bool:
-        """Whether the criterion is met after the step ``q`` was recorded (its state loaded).
-        Default: a criterion without state is met when its test is; one with state says how."""
-        return not self.state() and bool(self.test(HOST, (), q)[0])
+        a checkpoint taken when it converged, does not take one more step). It says the reason
+        it stopped with, so a resumed run says the same as the run it resumes."""
+        return self.verdict_at(trainer.step) if trainer.step else None
 
     def on_run_begin(self, trainer: Trainer) -> None:
         self._start_run(trainer)
@@ -124,7 +146,7 @@ class StoppingCriterion(Callback):
             trainer.stop(stop.reason, status=stop.status)
 
     def on_step_end(self, trainer: Trainer, record: StepRecord) -> None:
-        stop = self.check(trainer, record)
+        stop = self.evaluate(trainer, record)
         if stop is not None:
             trainer.stop(stop.reason, status=stop.status)
 
@@ -145,6 +167,15 @@ class StoppingCriterion(Callback):
 
     def __and__(self, other: StoppingCriterion) -> AllOf:
         return AllOf(self, _criterion(other, "&"))
+
+
+def _settings(criterion: StoppingCriterion) -> Any:
+    """What identifies a criterion's settings (attrs fields set at construction), so a verdict
+    is not reused after they change."""
+    kind = type(criterion)
+    if attrs.has(kind):
+        return tuple(getattr(criterion, f.name) for f in attrs.fields(kind) if f.init)
+    return None
 
 
 def _criterion(value: Any, operator: str) -> StoppingCriterion:
@@ -200,13 +231,28 @@ class _Composite(StoppingCriterion):
         raise NotImplementedError
 
     def check(self, trainer: Trainer, record: StepRecord) -> Stop | None:
-        return self._join([part.check(trainer, record) for part in self.parts])
+        return self._join([part.evaluate(trainer, record) for part in self.parts])
 
     def check_before(self, trainer: Trainer) -> Stop | None:
         return self._join([part.check_before(trainer) for part in self.parts])
 
     def stop_from(self, mets: Iterator[Any], q: Any) -> Stop | None:
-        return self._join([part.stop_from(mets, q) for part in self.parts])
+        return self._remember(q.step, self._join([part.stop_from(mets, q) for part in self.parts]))
+
+    def exact_part(self) -> StoppingCriterion | None:
+        if self.array_form:
+            return self
+        exact = [part for part in (p.exact_part() for p in self.parts) if part is not None]
+        if not exact:
+            return None
+        # AnyOf: met when an exact part is (a host-only part may fire on the host too);
+        # AllOf: a host-only part counts as met, so the call ends where the exact parts all are
+        return exact[0] if len(exact) == 1 else type(self)(*exact)
+
+    def nodes(self, path: str) -> Iterator[tuple[str, StoppingCriterion]]:
+        yield path, self
+        for index, part in enumerate(self.parts):
+            yield from part.nodes(f"{path}.parts[{index}]")
 
     def combine(self, ops: Any, mets: Iterator[Any]) -> Any:
         verdicts = [part.combine(ops, mets) for part in self.parts]
@@ -360,8 +406,6 @@ class LossChangeBelow(_Running, StoppingCriterion):
             f"(last change {_fmt(self._running[2])} at step {q.step})"
         )
 
-    def _met_at(self, q: Any) -> bool:
-        return self._running[1] >= self.patience
 
     def __repr__(self) -> str:
         return f"LossChangeBelow({self.tol:g}, patience={self.patience})"
@@ -393,8 +437,6 @@ class GradientNormBelow(_Running, StoppingCriterion):
     def reason(self, q: Any) -> str:
         return f"gradient norm {_fmt(self._running[0])} < {self.tol:g} at step {q.step}"
 
-    def _met_at(self, q: Any) -> bool:
-        return self._running[0] < self.tol
 
     def __repr__(self) -> str:
         return f"GradientNormBelow({self.tol:g})"
@@ -468,8 +510,6 @@ class EarlyStopping(_Running, StoppingCriterion):
             f"{int(self._running[1])}, stopped at step {q.step})"
         )
 
-    def _met_at(self, q: Any) -> bool:
-        return self._running[2] >= self.patience
 
     def __repr__(self) -> str:
         return (
