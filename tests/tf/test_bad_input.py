@@ -219,5 +219,5 @@ def test_other_wrong_optimizers_are_named(tf, keras, x, sgd):
         def apply_gradients(self, pairs):
             pass
 
-    with pytest.raises(TypeError, match="got the class Custom; pass an instance, e.g. Custom"):
+    with pytest.raises(TypeError, match=r"got the class Custom; pass an instance, e\.g\. Custom"):
         TapeStep(lambda: x**2, Custom)

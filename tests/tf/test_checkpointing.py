@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 
 import steploop as sl
-from steploop.tf import PersistentTapeStep, TapeStep
-from steploop.tf import checkpointing
+from steploop.tf import PersistentTapeStep, TapeStep, checkpointing
 
 OPTIMIZERS = {
     "adam": lambda keras: keras.optimizers.Adam(0.05),

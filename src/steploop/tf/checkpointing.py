@@ -64,8 +64,9 @@ def built_order(optimizer: Any, names: Sequence[str], variables: Sequence[Any]) 
     if not isinstance(held, (list, tuple)):
         return None
     by_id = {id(variable): name for name, variable in zip(names, variables, strict=True)}
-    order = [by_id.get(id(variable)) for variable in held]
-    return None if any(name is None for name in order) else order  # type: ignore[misc]
+    if any(id(variable) not in by_id for variable in held):
+        return None
+    return [by_id[id(variable)] for variable in held]
 
 
 def _tracked(names: Sequence[str], variables: Sequence[Any], optimizer: Any) -> Any:
