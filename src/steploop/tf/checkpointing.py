@@ -27,7 +27,7 @@ from __future__ import annotations
 import glob
 import json
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import tensorflow as tf
@@ -67,6 +67,27 @@ def built_order(optimizer: Any, names: Sequence[str], variables: Sequence[Any]) 
     if any(id(variable) not in by_id for variable in held):
         return None
     return [by_id[id(variable)] for variable in held]
+
+
+def find_variables(
+    call: Callable[..., Any], arguments: tuple[Any, ...], compile: bool, run: Callable[..., Any]
+) -> tuple[Any, ...]:
+    """The trainable variables ``call(*arguments)`` reads, found without updating anything.
+
+    A compiled strategy traces the call on a tape (no op runs); an eager one calls it once on a
+    tape, so that variables a model creates at its first call get the names an eager step gives
+    them (a variable created while tracing is named in the graph's scopes). ``run(f, *args)``
+    calls ``f`` the way the strategy reports its own errors.
+    """
+    found: list[tuple[Any, ...]] = []
+
+    def probe(*batch: Any) -> None:
+        with tf.GradientTape() as tape:
+            call(*batch)
+        found.append(tuple(v for v in tape.watched_variables() if getattr(v, "trainable", True)))
+
+    run(tf.function(probe).get_concrete_function if compile else probe, *arguments)
+    return found[0] if found else ()
 
 
 def _tracked(names: Sequence[str], variables: Sequence[Any], optimizer: Any) -> Any:
