@@ -72,14 +72,14 @@ def test_keep_bounds_the_files_and_the_latest_survives():
 def test_a_crash_while_writing_leaves_the_previous_checkpoint(monkeypatch):
     folder = tempfile.mkdtemp()
     trainer = sl.Trainer(quadratic(), [sl.Checkpoint(folder, every=5), sl.MaxSteps(12)])
-    real = checkpoint._atomic_write
+    real = checkpoint.atomic_write
 
     def dying(path, write):
         if "ckpt-10.history" in path:
             raise OSError("disk full")
         real(path, write)
 
-    monkeypatch.setattr(checkpoint, "_atomic_write", dying)
+    monkeypatch.setattr(checkpoint, "atomic_write", dying)
     with pytest.raises(OSError, match="disk full"):
         trainer.run()
     fresh = sl.Trainer(quadratic(), [sl.MaxSteps(12)])

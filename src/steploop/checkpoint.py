@@ -4,7 +4,9 @@
 did not fail:
 
 * the strategy's variables and optimiser state (``strategy.save(prefix)``; TensorFlow strategies
-  write a ``tf.train.Checkpoint``),
+  write a ``tf.train.Checkpoint`` keyed by variable name and a record of each variable's name,
+  shape and dtype), restored by name: ``check_variables`` refuses a checkpoint whose variables
+  differ from the strategy's,
 * the step count and the data position (the batches consumed: one a step),
 * the history (``ckpt-N.history.npz``),
 * every stateful callback's state (``ckpt-N.trainer.json``), under its ``state_key``.
@@ -22,6 +24,7 @@ import glob
 import json
 import os
 import tempfile
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -50,7 +53,7 @@ def _writable(directory: str) -> str:
     return directory
 
 
-def _atomic_write(path: str, write: Any) -> None:
+def atomic_write(path: str, write: Any) -> None:
     """Write ``path`` through a temporary file in the same folder, then rename it into place."""
     folder = os.path.dirname(path)
     handle, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-")
@@ -64,6 +67,49 @@ def _atomic_write(path: str, write: Any) -> None:
         with contextlib.suppress(OSError):
             os.remove(temporary)
         raise
+
+
+def describe_variable(name: str, shape: Sequence[int | None], dtype: str) -> str:
+    """``'a' (2, 3) float32``: a variable as checkpoint errors show it."""
+    return f"{name!r} {tuple(shape)} {dtype}"
+
+
+def check_variables(
+    owner: str,
+    prefix: str,
+    saved: Mapping[str, tuple[Sequence[int | None], str]],
+    current: Mapping[str, tuple[Sequence[int | None], str]],
+) -> None:
+    """Raise a ``ValueError`` unless the checkpoint ``prefix`` holds exactly the variables of
+    ``current`` (name to shape and dtype): none missing, none extra, none renamed, reshaped or
+    re-typed. The message names each variable that differs and lists what the checkpoint holds.
+
+    >>> check_variables("S", "ckpt-1", {"a": ((2,), "float32")}, {"a": ((2,), "float32")})
+    """
+    problems = []
+    absent = [name for name in current if name not in saved]
+    unused = [name for name in saved if name not in current]
+    for name in absent:
+        problems.append(f"variable {describe_variable(name, *current[name])} is not in it")
+    for name in unused:
+        problems.append(
+            f"its variable {describe_variable(name, *saved[name])} is not among the strategy's"
+        )
+    for name, (shape, dtype) in current.items():
+        if name in saved and (tuple(shape), dtype) != (tuple(saved[name][0]), saved[name][1]):
+            problems.append(
+                f"variable {name!r} is {tuple(shape)} {dtype} but the checkpoint has "
+                f"{tuple(saved[name][0])} {saved[name][1]}"
+            )
+    if not problems:
+        return
+    if absent and unused:
+        problems.append("a renamed variable must keep the name it was saved under")
+    holds = ", ".join(describe_variable(name, *saved[name]) for name in sorted(saved))
+    raise ValueError(
+        f"{owner}: checkpoint {prefix!r} does not match the variables, which are restored by "
+        f"name: {'; '.join(problems)}. The checkpoint holds: {holds or 'no variables'}"
+    )
 
 
 def read_index(directory: str) -> dict[str, Any] | None:
@@ -86,14 +132,14 @@ def save(trainer: Trainer, directory: str, keep: int) -> int:
     prefix = prefix_of(directory, step)
     trainer.strategy.save(prefix)
     state = json.dumps(trainer.state()).encode()
-    _atomic_write(f"{prefix}.trainer.json", lambda file: file.write(state))
+    atomic_write(f"{prefix}.trainer.json", lambda file: file.write(state))
     history = {name: np.asarray(trainer.history[name]) for name in trainer.history}
-    _atomic_write(f"{prefix}.history.npz", lambda file: np.savez(file, **history))  # type: ignore[arg-type]
+    atomic_write(f"{prefix}.history.npz", lambda file: np.savez(file, **history))  # type: ignore[arg-type]
     index = read_index(directory) or {"latest": None, "kept": []}
     kept = [n for n in index["kept"] if n != step] + [step]
     dropped, kept = kept[:-keep], kept[-keep:]
     record = json.dumps({"latest": step, "kept": kept}).encode()
-    _atomic_write(os.path.join(directory, INDEX), lambda file: file.write(record))
+    atomic_write(os.path.join(directory, INDEX), lambda file: file.write(record))
     for old in dropped:  # only once the index no longer names them; never the latest
         for path in glob.glob(glob.escape(prefix_of(directory, old)) + ".*"):
             with contextlib.suppress(OSError):

@@ -36,7 +36,11 @@ Data, checkpoints, own stops (all optional)
   ``tf.data.Dataset`` gets a prefetch); ``data_from(data, position)`` an iterator from batch
   ``position`` on, for a resumed run.
 * ``save(prefix)`` / ``restore(prefix)`` write and read the variables and optimiser state
-  (``can_checkpoint`` says whether they exist); ``steploop.Checkpoint`` needs them.
+  (``can_checkpoint`` says whether they exist); ``steploop.Checkpoint`` needs them. ``restore``
+  matches variables by name, not by position, and raises a ``ValueError`` naming any variable
+  missing, extra, renamed, reshaped or re-typed (``steploop.checkpoint.check_variables``); it may
+  finish at the first step when the variables are found only then (a TensorFlow strategy without
+  ``var_list`` whose loss takes a batch).
 * ``stop_after(step, values)`` may ask the run to end after a step (a non-finite step under
   ``on_nonfinite="stop"``); the Trainer stops with status ``nonfinite`` and that reason.
 """
@@ -179,7 +183,7 @@ class StepStrategy(abc.ABC):
         )
 
     def restore(self, prefix: str) -> None:
-        """Read back what ``save(prefix)`` wrote."""
+        """Read back what ``save(prefix)`` wrote, matching variables by name."""
         raise NotImplementedError(
             f"{type(self).__name__} cannot be checkpointed: implement save(prefix) and "
             "restore(prefix)"

@@ -71,3 +71,63 @@ def test_bad_returns_name_the_problem():
         GradientDescent(lambda x: 1.0, 0.0, learning_rate=0.1).step()
     with pytest.raises(ValueError, match=r"gradient of 'x' has shape \(2,\)"):
         GradientDescent(lambda x: (1.0, np.ones(2)), 0.0, learning_rate=0.1).step()
+
+
+def _pair_loss(params):
+    a, b = params["a"], params["b"]
+    loss = float(np.sum((a - 3.0) ** 2) + np.sum((b + 1.0) ** 2) * 0.5)
+    return loss, {"a": 2 * (a - 3.0), "b": b + 1.0}
+
+
+def test_restore_matches_parameters_by_name_in_any_order(tmp_path):
+    """Saved with params {a, b}, restored into {b, a}: the run equals an uninterrupted one."""
+    start = {"a": np.array([1.0, 2.0]), "b": np.array([5.0, -4.0])}
+    reference = GradientDescent(_pair_loss, dict(start), learning_rate=0.1)
+    sl.Trainer(reference).run(20)
+    first = GradientDescent(_pair_loss, dict(start), learning_rate=0.1)
+    sl.Trainer(first, [sl.Checkpoint(str(tmp_path), every=5)]).run(10)
+    again = GradientDescent(_pair_loss, {"b": start["b"], "a": start["a"]}, learning_rate=0.1)
+    trainer = sl.Trainer(again)
+    assert trainer.restore(str(tmp_path)) == 10
+    trainer.run(10)
+    for name in "ab":
+        assert again.params[name].tobytes() == reference.params[name].tobytes()
+
+
+HOLDS = "The checkpoint holds: 'a' (2,) float64, 'b' (2,) float64"
+
+
+@pytest.mark.parametrize(
+    ("params", "problem"),
+    [
+        ({"a": [0.0, 0.0]}, "its variable 'b' (2,) float64 is not among the strategy's"),
+        (
+            {"a": [0.0, 0.0], "b": [0.0, 0.0], "c": 0.0},
+            "variable 'c' () float64 is not in it",
+        ),
+        (
+            {"a": [0.0, 0.0], "bee": [0.0, 0.0]},
+            "variable 'bee' (2,) float64 is not in it; its variable 'b' (2,) float64 is not "
+            "among the strategy's; a renamed variable must keep the name it was saved under",
+        ),
+        (
+            {"a": [0.0, 0.0], "b": [0.0, 0.0, 0.0]},
+            "variable 'b' is (3,) float64 but the checkpoint has (2,) float64",
+        ),
+    ],
+    ids=["missing", "extra", "renamed", "reshaped"],
+)
+def test_restore_refuses_parameters_that_differ_naming_them(tmp_path, params, problem):
+    first = GradientDescent(_pair_loss, {"a": [1.0, 2.0], "b": [5.0, -4.0]}, learning_rate=0.1)
+    sl.Trainer(first, [sl.Checkpoint(str(tmp_path), every=2)]).run(2)
+    other = GradientDescent(
+        lambda p: (0.0, {k: 0 * v for k, v in p.items()}), params, learning_rate=0.1
+    )
+    with pytest.raises(ValueError) as info:
+        sl.Trainer(other).restore(str(tmp_path))
+    prefix = str(tmp_path / "ckpt-2")
+    assert str(info.value) == (
+        f"GradientDescent.restore: checkpoint {prefix!r} does not match the variables, which are "
+        f"restored by name: {problem}. {HOLDS}"
+    )
+    assert other.params["a"].tolist() == [0.0, 0.0]  # nothing was read

@@ -1,7 +1,10 @@
 """A training run for the resume tests, run in a subprocess: it restores from ``--dir`` if it can,
 saves checkpoints there, may SIGKILL itself at ``--kill-at``, and writes what it ended with.
 
-python -m tests.tf.resume_worker --model quadratic|keras --dir D --out F [--kill-at K]
+python -m tests.tf.resume_worker --model MODEL --dir D --out F [--kill-at K]
+
+MODEL is one of ``MODELS``; the ``*_nolist`` ones give no var_list: their Keras model is built
+lazily, at its first call, so the resumed process finds its variables at its first step.
 """
 
 import argparse
@@ -16,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 import steploop as sl
-from steploop.tf import TapeStep
+from steploop.tf import PersistentTapeStep, TapeStep
 
 
 class Kill(sl.Callback):
@@ -36,7 +39,7 @@ def quadratic():
     x = tf.Variable(0.0, name="x")
     step = TapeStep(lambda: (x - 4.0) ** 2, keras.optimizers.SGD(0.1), var_list=[x])
     criteria = [sl.LossBelow(1e-12) | sl.MaxSteps(200), sl.LossChangeBelow(1e-15, patience=3)]
-    return step, criteria, None, 1, [x], 7
+    return step, criteria, None, 1, lambda: [x], 7
 
 
 def keras_model():
@@ -55,19 +58,47 @@ def keras_model():
 
     step = TapeStep(loss, keras.optimizers.Adam(0.01), var_list=model.trainable_variables)
     criteria = [sl.EarlyStopping(patience=20), sl.StopOnNaN()]
-    return step, criteria, data, 4, model.weights, 5
+    return step, criteria, data, 4, lambda: model.weights, 5
+
+
+def keras_nolist(persistent=False):
+    """A model without an Input (its variables exist after its first call), no var_list."""
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(120, 4)).astype("float32")
+    targets = features @ np.array([[1.0], [-2.0], [0.5], [3.0]], "float32")
+    data = tf.data.Dataset.from_tensor_slices((features, targets)).batch(16).repeat(4)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.layers.Dense(8, activation="tanh"), keras.layers.Dense(1)])
+
+    def loss(batch):
+        x, y = batch
+        return tf.reduce_mean((model(x) - y) ** 2)
+
+    optimizer = keras.optimizers.SGD(0.05, momentum=0.9)
+    if persistent:  # eager: the resumed process calls the loss once to find the variables
+        step = PersistentTapeStep(lambda batch: {"loss": loss(batch)}, optimizer, compile=False)
+    else:
+        step = TapeStep(loss, optimizer)
+    criteria = [sl.EarlyStopping(patience=20), sl.StopOnNaN()]
+    return step, criteria, data, 1 if persistent else 4, lambda: model.weights, 5
+
+
+MODELS = {
+    "quadratic": quadratic,
+    "keras": keras_model,
+    "keras_nolist": keras_nolist,
+    "persistent_nolist": lambda: keras_nolist(persistent=True),
+}
 
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--model", choices=["quadratic", "keras"], required=True)
+    parser.add_argument("--model", choices=sorted(MODELS), required=True)
     parser.add_argument("--dir", required=True)
     parser.add_argument("--out", required=True)
     parser.add_argument("--kill-at", type=int, default=None)
     args = parser.parse_args()
-    step, criteria, data, per_call, variables, every = (
-        quadratic() if args.model == "quadratic" else keras_model()
-    )
+    step, criteria, data, per_call, variables, every = MODELS[args.model]()
     callbacks = [*criteria, sl.Checkpoint(args.dir, every=every, keep=2)]
     if args.kill_at is not None:
         callbacks.append(Kill(args.kill_at))
@@ -81,7 +112,7 @@ def main():
                 "steps": result.steps,
                 "status": result.status,
                 "reason": result.stop_reason,
-                "variables": [np.asarray(v.numpy()).tobytes().hex() for v in variables],
+                "variables": [np.asarray(v.numpy()).tobytes().hex() for v in variables()],
                 "history": {k: trainer.history[k].tobytes().hex() for k in sorted(trainer.history)},
             },
             file,

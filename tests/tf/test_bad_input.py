@@ -175,3 +175,49 @@ def test_loss_arity_is_checked_against_data_at_construction(tf, x, sgd):
 def test_gradient_norm_needs_gradients_minimize_reports_none(tf, x, sgd):
     with pytest.raises(ValueError, match="needs gradients, but MinimizeStep reports none"):
         sl.Trainer(MinimizeStep(lambda: x**2, [x], sgd), callbacks=[sl.GradientNormBelow(1e-3)])
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda loss, x, optimizer: TapeStep(loss, optimizer),
+        lambda loss, x, optimizer: MinimizeStep(loss, [x], optimizer),
+        lambda loss, x, optimizer: PersistentTapeStep(lambda: {"loss": loss()}, optimizer),
+    ],
+    ids=["TapeStep", "MinimizeStep", "PersistentTapeStep"],
+)
+def test_an_optimizer_class_instead_of_an_instance(tf, keras, x, make):
+    """The class is refused at construction, naming the argument and how to make an instance."""
+    with pytest.raises(TypeError) as info:
+        make(lambda: x**2, x, keras.optimizers.SGD)
+    owner = str(info.value).split(":")[0]
+    assert str(info.value) == (
+        f"{owner}: optimizer must be an optimizer instance, got the class "
+        "keras.optimizers.SGD; pass an instance, e.g. keras.optimizers.SGD(learning_rate=0.01)"
+    )
+
+
+def test_other_wrong_optimizers_are_named(tf, keras, x, sgd):
+    wanted = (
+        "optimizer must have an apply_gradients method (an optimizer instance such as "
+        "keras.optimizers.SGD(learning_rate=0.01)), got "
+    )
+    for value, got in [
+        ("adam", "the string 'adam'"),
+        (0.1, "float"),
+        (None, "NoneType"),
+        (keras.optimizers.schedules.ExponentialDecay(0.1, 10, 0.9), "ExponentialDecay"),
+    ]:
+        with pytest.raises(TypeError) as info:
+            TapeStep(lambda: x**2, value)
+        assert str(info.value) == "TapeStep: " + wanted + got
+    with pytest.raises(TypeError) as info:
+        MinimizeStep(lambda: x**2, sgd, [x])  # var_list and optimizer swapped
+    assert str(info.value) == "MinimizeStep: " + wanted + "a list of variables (is it var_list?)"
+
+    class Custom:  # a class of one's own is named as it is
+        def apply_gradients(self, pairs):
+            pass
+
+    with pytest.raises(TypeError, match=r"got the class Custom; pass an instance, e\.g\. Custom"):
+        TapeStep(lambda: x**2, Custom)

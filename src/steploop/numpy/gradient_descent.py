@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from steploop import _validate
+from steploop import _validate, checkpoint
 from steploop.strategy import StepOutput, StepStrategy
 
 
@@ -94,16 +94,25 @@ class GradientDescent(StepStrategy):
         return {key: value.copy() for key, value in self.params.items()}
 
     def save(self, prefix: str) -> None:
-        """Write the parameters to ``prefix.params.npz``."""
-        np.savez(f"{prefix}.params.npz", **self.params)  # type: ignore[arg-type]
+        """Write the parameters, by name, to ``prefix.params.npz`` (atomically)."""
+        checkpoint.atomic_write(
+            f"{prefix}.params.npz",
+            lambda file: np.savez(file, **self.params),  # type: ignore[arg-type]
+        )
 
     def restore(self, prefix: str) -> None:
+        """Read the parameters back by name (in any order of ``params``); a parameter missing,
+        extra, renamed or reshaped since the save is a ``ValueError`` naming it."""
         with np.load(f"{prefix}.params.npz") as saved:
-            missing = sorted(set(self.params) - set(saved.files))
-            if missing:
-                raise ValueError(f"checkpoint {prefix!r} has no parameters {missing}")
-            for key in self.params:
-                self.params[key] = np.array(saved[key], dtype=np.float64)
+            stored = {key: saved[key] for key in saved.files}
+        checkpoint.check_variables(
+            "GradientDescent.restore",
+            prefix,
+            {key: (value.shape, value.dtype.name) for key, value in stored.items()},
+            {key: (value.shape, value.dtype.name) for key, value in self.params.items()},
+        )
+        for key in self.params:
+            self.params[key] = np.array(stored[key], dtype=np.float64)
 
     def check(self, takes_batch: bool) -> None:
         """Check ``loss_and_grad`` takes params (and a batch when the Trainer has data)."""

@@ -19,54 +19,9 @@ import tensorflow as tf
 from steploop import _validate
 from steploop.fused import Stopper
 from steploop.strategy import END, Chunk, Feed, StepOutput, StepStrategy
-from steploop.tf import fused
-from steploop.tf.naming import unique_names, variable_name
-
-
-def _is_variable(value: Any) -> bool:
-    return isinstance(value, (tf.Variable, keras.Variable))
-
-
-def check_var_list(owner: str, var_list: Any) -> tuple[Any, ...] | None:
-    """Validate a ``var_list`` argument: ``None`` or a non-empty sequence of variables."""
-    if var_list is None:
-        return None
-    if _is_variable(var_list):
-        raise TypeError(
-            f"{owner}: var_list must be a list of variables, got one variable; "
-            f"pass [{variable_name(var_list)}]"
-        )
-    if isinstance(var_list, (str, bytes, Mapping)) or not isinstance(var_list, (Sequence, set)):
-        try:
-            var_list = list(var_list)
-        except TypeError:
-            raise TypeError(
-                f"{owner}: var_list must be a list of variables, got {type(var_list).__name__}"
-            ) from None
-    variables = tuple(var_list)
-    if not variables:
-        raise ValueError(f"{owner}: var_list is empty; give the variables to optimise")
-    for index, variable in enumerate(variables):
-        if not _is_variable(variable):
-            raise TypeError(
-                f"{owner}: var_list[{index}] must be a tf.Variable or keras.Variable, "
-                f"got {type(variable).__name__}"
-            )
-        if not getattr(variable, "trainable", True):
-            raise ValueError(
-                f"{owner}: var_list[{index}] ({getattr(variable, 'name', '?')}) is not trainable"
-            )
-    return variables
-
-
-def check_optimizer(owner: str, optimizer: Any) -> Any:
-    """Validate an optimizer: anything with ``apply_gradients`` (Keras 3, tf_keras, custom)."""
-    if not callable(getattr(optimizer, "apply_gradients", None)):
-        raise TypeError(
-            f"{owner}: optimizer must have an apply_gradients method (a Keras optimizer such as "
-            f"keras.optimizers.SGD), got {type(optimizer).__name__}"
-        )
-    return optimizer
+from steploop.tf import checkpointing, fused
+from steploop.tf._checks import check_eager, check_optimizer, check_var_list
+from steploop.tf.naming import unique_names
 
 
 def _as_tensor(value: Any) -> tf.Tensor | None:
@@ -248,11 +203,18 @@ class TFStep(StepStrategy):
         self._constants: dict[Any, tf.Tensor] = {}
         self._takes_batch: bool | None = None
         self._function: Callable[..., Any] | None = None
-        self._variables: tuple[Any, ...] | None = self._var_list
-        self._names: tuple[str, ...] | None = (
-            None if self._var_list is None else unique_names(self._var_list)
-        )
+        self._variables: tuple[Any, ...] | None = None
+        self._names: tuple[str, ...] | None = None
+        self._order: tuple[int, ...] = ()  # the variables' positions sorted by name
+        if self._var_list is not None:
+            self._set_variables(self._var_list)
         self._pending_error: Exception | None = None
+        #: A restore waiting for the variables (found at the first step): (prefix, record)
+        self._pending_restore: tuple[str, dict[str, Any]] | None = None
+
+    def _set_variables(self, variables: tuple[Any, ...]) -> None:
+        self._variables, self._names = variables, unique_names(variables)
+        self._order = checkpointing.canonical_order(self._names)
 
     # -- StepStrategy -----------------------------------------------------------------------
     @property
@@ -280,8 +242,11 @@ class TFStep(StepStrategy):
         self._takes_batch = takes_batch
 
     def step(self, batch: Any = None) -> StepOutput:
+        check_eager(type(self).__name__)
         takes_batch = self._takes_batch if self._takes_batch is not None else batch is not None
         arguments = (self._as_batch(batch),) if takes_batch else ()
+        if self._pending_restore is not None:
+            self._restore_pending(arguments)
         if self._compile:
             if self._function is None:
                 # a plain function of a fixed arity (no bound method, no *args) and, without
@@ -392,6 +357,7 @@ class TFStep(StepStrategy):
         keep_gradients: bool,
     ) -> Chunk:
         """Run up to ``count`` steps in one compiled call (see ``steploop.tf.fused``)."""
+        check_eager(type(self).__name__)
         if not self._compile or self._specs is None:
             return super().run_steps(count, first_step, stopper, feed, keep_gradients)
         data: Any = None
@@ -485,25 +451,60 @@ class TFStep(StepStrategy):
             batches.append(batch)
         return batches, False
 
-    # -- checkpoints --------------------------------------------------------------------------
-    def _checkpoint(self, action: str) -> tf.train.Checkpoint:
+    # -- checkpoints (by name: see steploop.tf.checkpointing) -----------------------------------
+    def save(self, prefix: str) -> None:
+        """Write the variables by name, the optimizer's state and a record of the variables'
+        names, shapes and dtypes under ``prefix``."""
+        if self._pending_restore is not None:  # nothing changed since that checkpoint was read
+            checkpointing.copy(self._pending_restore[0], prefix)
+            return
         if self._variables is None:
             raise ValueError(
-                f"{type(self).__name__}.{action}: the variables are not known yet (they are those "
-                "the loss reads, found at the first step); pass var_list to checkpoint a strategy "
-                "before its first step"
+                f"{type(self).__name__}.save: the variables are not known yet (they are those "
+                "the loss reads, found at the first step); take a step first or pass var_list"
             )
-        return tf.train.Checkpoint(variables=list(self._variables), optimizer=self._optimizer)
-
-    def save(self, prefix: str) -> None:
-        """Write the variables and the optimizer's state (``tf.train.Checkpoint``) under
-        ``prefix``."""
-        self._checkpoint("save").write(prefix)
+        assert self._names is not None
+        checkpointing.save(prefix, self._names, self._variables, self._optimizer)
 
     def restore(self, prefix: str) -> None:
-        """Read them back; optimizer slots not built yet are restored when they are created."""
-        status = self._checkpoint("restore").read(prefix)
-        status.assert_existing_objects_matched()
+        """Read the variables back by name (any ``var_list`` order) and the optimizer's state.
+
+        A variable missing, extra, renamed, reshaped or re-typed is a ``ValueError`` naming it.
+        Without ``var_list`` the variables are those the loss reads: a loss without a batch is
+        traced now to find them; one that takes a batch is traced at the first step, whose
+        batch it needs, and the values are read then, before that step computes anything.
+        """
+        owner = f"{type(self).__name__}.restore"
+        record = checkpointing.read_record(owner, prefix)
+        if self._variables is None:
+            if self._takes_batch is not False:
+                self._pending_restore = (prefix, record)
+                return
+            self._discover(())
+        self._pending_restore = None
+        assert self._variables is not None and self._names is not None
+        checkpointing.restore(owner, prefix, record, self._names, self._variables, self._optimizer)
+
+    def _restore_pending(self, arguments: tuple[Any, ...]) -> None:
+        """Carry out the restore that waited for the first step's batch (``arguments``)."""
+        assert self._pending_restore is not None
+        prefix, record = self._pending_restore
+        if self._variables is None:
+            self._discover(arguments)
+        assert self._variables is not None and self._names is not None
+        owner = f"{type(self).__name__}.restore"
+        checkpointing.restore(owner, prefix, record, self._names, self._variables, self._optimizer)
+        self._pending_restore = None
+
+    def _discover(self, arguments: tuple[Any, ...]) -> None:
+        """Find the variables the loss reads (``checkpointing.find_variables``), or fail."""
+        found = checkpointing.find_variables(self._call, arguments, self._compile, self._traced)
+        if not found:
+            raise ValueError(
+                f"{type(self).__name__}: the {self._fn_label} read no trainable variable, so "
+                "there is nothing to restore or optimise; pass var_list or use the variables in it"
+            )
+        self._set_variables(found)
 
     def variables(self) -> Mapping[str, np.ndarray]:
         if self._variables is None:
@@ -605,8 +606,9 @@ class TFStep(StepStrategy):
             or len(watched) != len(self._variables)
             or any(a is not b for a, b in zip(watched, self._variables, strict=True))
         ):
-            self._variables, self._names = watched, unique_names(watched)
-        return watched
+            self._set_variables(watched)
+        assert self._variables is not None
+        return self._variables
 
     def _checked_gradients(self, gradients: Sequence[Any], variables: Sequence[Any]) -> None:
         """Raise naming every variable the loss does not depend on."""
@@ -637,15 +639,16 @@ class TFStep(StepStrategy):
         self._checked_gradients(gradients, variables)
         gradients, loss, *others = pin(tuple(gradients), loss, *others)
         optimizer = self._optimizer
+        order = self._canonical(variables)  # slots in name order (see steploop.tf.checkpointing)
 
         def update() -> None:
-            optimizer.apply_gradients(zip(gradients, variables, strict=True))
+            optimizer.apply_gradients([(gradients[i], variables[i]) for i in order])
 
         if self._nonfinite == "apply":
             update()
             return (gradients, loss, *others, None)
         if not getattr(optimizer, "built", True):  # slots must exist outside a conditional
-            optimizer.build(list(variables))
+            optimizer.build([variables[i] for i in order])
         flags = [_not_finite(loss), *(_not_finite(g) for g in gradients)]
         bad = tf.reduce_any(tf.stack(flags))
         code = tf.where(
@@ -667,6 +670,12 @@ class TFStep(StepStrategy):
         _when(tf.logical_or(bad, after), put_back)
         code = tf.where(tf.logical_and(tf.logical_not(bad), after), -1, code)
         return (gradients, loss, *others, code)
+
+    def _canonical(self, variables: Sequence[Any]) -> tuple[int, ...]:
+        """Positions of ``variables`` sorted by name (cached for the strategy's variables)."""
+        if variables is self._variables:
+            return self._order
+        return checkpointing.canonical_order(unique_names(variables))
 
     def _with_code(self, values: dict[str, Any], code: Any) -> dict[str, Any]:
         return values if code is None else {**values, "nonfinite": code}

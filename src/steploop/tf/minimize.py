@@ -85,7 +85,8 @@ class MinimizeStep(TFStep):
             captured.append(value)
             return value
 
-        self._optimizer.minimize(loss_fn, var_list=list(variables))
+        ordered = [variables[i] for i in self._canonical(variables)]  # see checkpointing
+        self._optimizer.minimize(loss_fn, var_list=ordered)
         return captured[0], {}
 
     def _output(self, result: Any) -> StepOutput:
