@@ -133,7 +133,11 @@ def test_host_only_criteria_are_named_in_a_warning_and_apply_after_the_chunk():
     with pytest.warns(UserWarning, match=r"callbacks\[0\] StopAt"):
         trainer = sl.Trainer(quadratic(), [StopAt(3), sl.MaxSteps(50)], steps_per_call=5)
     result = trainer.run()
-    assert (result.steps, result.stop_reason) == (5, "asked at step 3")
+    assert (result.steps, result.stop_reason) == (
+        5,
+        "asked at step 3 (asked after step 3; took effect after step 5, the last step of its "
+        "fused call)",
+    )
 
 
 def test_array_criteria_and_loggers_raise_no_warning(tmp_path):

@@ -36,7 +36,9 @@ class FiresAt(sl.StoppingCriterion):
 
     def check(self, trainer, record):
         self.checked += 1
-        return sl.Stop(f"fired at step {record.step}", "converged") if self.checked in self.calls else None
+        if self.checked in self.calls:
+            return sl.Stop(f"fired at step {record.step}", "converged")
+        return None
 
 
 class TwoBelow(sl.StoppingCriterion):

@@ -210,7 +210,7 @@ def check_signatures(callback: Callback, label: str) -> None:
     """Raise ``TypeError`` if a hook of ``callback`` cannot take the arguments it will get, or if
     it has a method named like a hook that is none (a misspelling would never be called)."""
     kind = type(callback)
-    for name in _misnamed_hooks(kind):
+    for name in _misnamed_hooks(kind):  # type: ignore[arg-type]
         closest = difflib.get_close_matches(name, HOOKS, n=1, cutoff=0.0)
         raise TypeError(
             f"{label}.{name} is not a callback hook and would never be called; did you mean "
