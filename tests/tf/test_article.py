@@ -88,6 +88,18 @@ def test_minimize_matches_the_article(tf, keras, tf_keras, compile, optimizer):
     assert x.numpy() == x_hand
 
 
+def test_a_minimize_loop_testing_the_loss_after_the_update_stops_one_step_earlier(tf, tf_keras):
+    """The README's precision: a hand loop that tests the loss *after* its update stops at 69;
+    it tests the next step's loss, which steploop reports as step 70's."""
+    x = tf.Variable(0.0, name="x")
+    opt = tf_keras.optimizers.SGD(learning_rate=0.1)
+    for _ in range(LIMIT):
+        opt.minimize(lambda: (x - 4.0) ** 2, var_list=[x])
+        if (x - 4.0) ** 2 < TOL:
+            break
+    assert int(opt.iterations.numpy()) == 69 == hand_minimize(tf, tf_keras, 0.1, 0.0)[0] - 1
+
+
 @pytest.mark.parametrize("compile", [True, False])
 def test_tape_matches_the_article(tf, keras, compile):
     steps, x_hand, grad_hand = hand_tape(tf, keras, 0.1, 0.0)
