@@ -23,14 +23,11 @@ criterion, else the status of its first part.
 
 from __future__ import annotations
 
-import math
-import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
 
-from steploop import _validate
 from steploop.callbacks.base import Callback
 from steploop.ops import HOST
 from steploop.records import Stop
@@ -47,8 +44,9 @@ def _fmt(value: float) -> str:
 class StoppingCriterion(Callback):
     """Base of the criteria; subclasses implement ``check`` (or the array form) and set ``status``.
 
-    A criterion with an array form sets ``array_form = True`` and writes ``state()``, ``load``,
-    ``test`` and ``reason``; its ``check`` is then derived from them.
+    A criterion with an array form sets ``array_form = True`` and writes ``test`` (a pure
+    function of an explicit state), ``reason`` and, when it keeps a running state, ``init``; its
+    ``check``, its checkpointed state and its "met at the last step" are derived from them.
     """
 
     status: str = "converged"
@@ -72,12 +70,32 @@ class StoppingCriterion(Callback):
         return self._stop(self.reason(record)) if met else None
 
     # -- the array form -----------------------------------------------------------------------
-    def state(self) -> tuple[float, ...]:
-        """The running state the test carries from step to step, as numbers (default: none)."""
+    def init(self) -> tuple[float, ...]:
+        """The state ``test`` starts from, as numbers (default: none, a stateless criterion)."""
         return ()
+
+    def state(self) -> tuple[Any, ...]:
+        """The state after the last step ``test`` saw (``init()`` before the first). It is held
+        here and nowhere else; ``test`` itself is a pure function of it."""
+        state: tuple[Any, ...] | None = self.__dict__.get("_state")
+        return self.init() if state is None else state
 
     def load(self, state: tuple[Any, ...]) -> None:
         """Take ``state`` (as ``test`` returned it, or host numbers) as the running state."""
+        self.__dict__["_state"] = tuple(state)
+
+    @property
+    def has_state(self) -> bool:  # type: ignore[override]
+        """A criterion with a running state (``init()`` not empty) or its own ``get_state``."""
+        if type(self).get_state is not StoppingCriterion.get_state:
+            return True
+        return bool(self.init())
+
+    def get_state(self) -> dict[str, Any]:
+        return {"state": [float(value) for value in self.state()]}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self.load(tuple(float(value) for value in state["state"]))
 
     def test(self, ops: Any, state: tuple[Any, ...], q: Any) -> tuple[Any, tuple[Any, ...]]:
         """Return ``(met, new_state)`` after the step ``q`` (``step``, ``loss``, ``values``,
@@ -309,281 +327,26 @@ class AllOf(_Composite):
         return Stop(" and ".join(stop.reason for stop in met), status)
 
 
-class _Running:
-    """A criterion whose running state is the list ``_running``, updated in place (no attribute
-    writes, which attrs would route through its setters at every step)."""
-
-    _running: list[float]
-
-    def state(self) -> tuple[float, ...]:
-        return tuple(self._running)
-
-    def load(self, state: tuple[Any, ...]) -> None:
-        self._running[:] = state
-
-    def get_state(self) -> dict[str, Any]:
-        return {"running": list(self._running)}
-
-    def set_state(self, state: dict[str, Any]) -> None:
-        self._running[:] = [float(value) for value in state["running"]]
-
-
-@attrs.define(repr=False)
-class MaxSteps(StoppingCriterion):
-    """Stop when the trainer has done ``n`` steps in total (over all runs).
-
-    A run started with the budget already spent does no step.
-
-    >>> MaxSteps(1000)
-    MaxSteps(1000)
-    """
-
-    n: int = attrs.field(converter=lambda value: _validate.count("MaxSteps n", value))
-    status = "budget"
-    array_form = True
-
-    def test(self, ops: Any, state: tuple[Any, ...], q: Any) -> tuple[Any, tuple[Any, ...]]:
-        return q.step >= self.n, ()
-
-    def reason(self, q: Any) -> str:
-        return f"reached {self.n} steps"
-
-    def check_before(self, trainer: Trainer) -> Stop | None:
-        return self._stop(f"{self.n} steps already done") if trainer.step >= self.n else None
-
-    def __repr__(self) -> str:
-        return f"MaxSteps({self.n})"
-
-
-@attrs.define(repr=False)
-class LossBelow(StoppingCriterion):
-    """Stop when a step's loss is below ``tol`` (the article's error tolerance).
-
-    >>> LossBelow(1e-12)
-    LossBelow(1e-12)
-    """
-
-    tol: float = attrs.field(converter=lambda value: _validate.number("LossBelow tol", value))
-    array_form = True
-
-    def test(self, ops: Any, state: tuple[Any, ...], q: Any) -> tuple[Any, tuple[Any, ...]]:
-        return q.loss < self.tol, ()
-
-    def reason(self, q: Any) -> str:
-        return f"loss {_fmt(q.loss)} < {self.tol:g} at step {q.step}"
-
-    def __repr__(self) -> str:
-        return f"LossBelow({self.tol:g})"
-
-
-@attrs.define(repr=False)
-class LossChangeBelow(_Running, StoppingCriterion):
-    """Stop when the loss changed by less than ``tol`` for ``patience`` consecutive steps.
-
-    >>> LossChangeBelow(1e-9, patience=3)
-    LossChangeBelow(1e-09, patience=3)
-    """
-
-    tol: float = attrs.field(
-        converter=lambda value: _validate.number("LossChangeBelow tol", value, positive=True)
-    )
-    patience: int = attrs.field(
-        default=1, converter=lambda value: _validate.count("LossChangeBelow patience", value)
-    )
-    array_form = True
-    # previous loss, calm steps, last change (a list: updated in place, no attribute writes)
-    _running: list[float] = attrs.field(factory=lambda: [math.nan, 0.0, math.nan], init=False)
-
-    def test(self, ops: Any, state: tuple[Any, ...], q: Any) -> tuple[Any, tuple[Any, ...]]:
-        previous, calm, _ = state
-        change = abs(q.loss - previous)
-        calm = ops.where(change < self.tol, calm + 1.0, 0.0)
-        return calm >= self.patience, (q.loss, calm, change)
-
-    def reason(self, q: Any) -> str:
-        return (
-            f"loss changed by less than {self.tol:g} for {self.patience} step(s) "
-            f"(last change {_fmt(self._running[2])} at step {q.step})"
-        )
-
-
-    def __repr__(self) -> str:
-        return f"LossChangeBelow({self.tol:g}, patience={self.patience})"
-
-
-@attrs.define(repr=False)
-class GradientNormBelow(_Running, StoppingCriterion):
-    """Stop when the global L2 norm of the loss's gradients is below ``tol``.
-
-    Needs a strategy that reports gradients (``TapeStep``, ``PersistentTapeStep``). The norm is
-    summed in float64 (in a fused call, by the framework: on large arrays its last bit may differ
-    from NumPy's).
-
-    >>> GradientNormBelow(1e-6)
-    GradientNormBelow(1e-06)
-    """
-
-    tol: float = attrs.field(
-        converter=lambda value: _validate.number("GradientNormBelow tol", value, positive=True)
-    )
-    requires_gradients = True
-    array_form = True
-    _running: list[float] = attrs.field(factory=lambda: [math.nan], init=False)  # last norm
-
-    def test(self, ops: Any, state: tuple[Any, ...], q: Any) -> tuple[Any, tuple[Any, ...]]:
-        norm = ops.global_norm(q.gradients)
-        return norm < self.tol, (norm,)
-
-    def reason(self, q: Any) -> str:
-        return f"gradient norm {_fmt(self._running[0])} < {self.tol:g} at step {q.step}"
-
-
-    def __repr__(self) -> str:
-        return f"GradientNormBelow({self.tol:g})"
-
-
-@attrs.define(repr=False)
-class EarlyStopping(_Running, StoppingCriterion):
-    """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience`` steps.
-
-    ``monitor`` is ``"loss"`` or the name of a value the strategy reports; lower is better
-    (``mode="max"`` for higher). As in Keras, a step improves when it beats the best so far by more
-    than ``min_delta``; the run stops once ``patience`` steps in a row did not.
-
-    >>> EarlyStopping(patience=5)
-    EarlyStopping(patience=5, min_delta=0, monitor='loss', mode='min')
-    """
-
-    patience: int = attrs.field(
-        converter=lambda value: _validate.count("EarlyStopping patience", value)
-    )
-    min_delta: float = attrs.field(
-        default=0.0,
-        converter=lambda value: _validate.number(
-            "EarlyStopping min_delta", value, nonnegative=True
-        ),
-    )
-    monitor: str = attrs.field(default="loss")
-    mode: str = attrs.field(default="min")
-    array_form = True
-    # best value, its step, steps without improvement
-    _running: list[float] = attrs.field(factory=lambda: [math.nan, 0.0, 0.0], init=False)
-
-    @monitor.validator
-    def _check_monitor(self, attribute: Any, value: Any) -> None:
-        if not isinstance(value, str):
-            raise TypeError(f"EarlyStopping monitor must be a str, got {type(value).__name__}")
-
-    @mode.validator
-    def _check_mode(self, attribute: Any, value: Any) -> None:
-        if value not in ("min", "max"):
-            raise ValueError(f"EarlyStopping mode must be 'min' or 'max', got {value!r}")
-
-    def _value(self, ops: Any, q: Any) -> Any:
-        if self.monitor == "loss":
-            return q.loss
-        try:
-            return ops.number(q.values[self.monitor])
-        except KeyError:
-            raise ValueError(
-                f"EarlyStopping monitor={self.monitor!r} is not among the step's values "
-                f"{sorted(q.values)} (or 'loss')"
-            ) from None
-
-    def test(self, ops: Any, state: tuple[Any, ...], q: Any) -> tuple[Any, tuple[Any, ...]]:
-        best, best_step, wait = state
-        value = self._value(ops, q)
-        if self.mode == "min":
-            improved = ops.any_(ops.isnan(best), value < best - self.min_delta)
-        else:
-            improved = ops.any_(ops.isnan(best), -value < -best - self.min_delta)
-        best = ops.where(improved, value, best)
-        best_step = ops.where(improved, ops.number(q.step), best_step)
-        wait = ops.where(improved, 0.0, wait + 1.0)
-        met = ops.all_(ops.not_(improved), wait >= self.patience)
-        return met, (best, best_step, wait)
-
-    def reason(self, q: Any) -> str:
-        return (
-            f"{self.monitor} did not improve by more than {self.min_delta:g} for "
-            f"{self.patience} step(s) (best {_fmt(self._running[0])} at step "
-            f"{int(self._running[1])}, stopped at step {q.step})"
-        )
-
-
-    def __repr__(self) -> str:
-        return (
-            f"EarlyStopping(patience={self.patience}, min_delta={self.min_delta:g}, "
-            f"monitor={self.monitor!r}, mode={self.mode!r})"
-        )
-
-
-@attrs.define(repr=False)
-class TimeLimit(StoppingCriterion):
-    """Stop once the runs have spent ``seconds`` of wall time in total (time between runs is not
-    counted).
-
-    >>> TimeLimit(60)
-    TimeLimit(60s)
-    """
-
-    seconds: float = attrs.field(
-        converter=lambda value: _validate.number("TimeLimit seconds", value, positive=True)
-    )
-    status = "budget"
-    _spent: float = attrs.field(default=0.0, init=False)
-    _started: float | None = attrs.field(default=None, init=False)
-
-    @property
-    def spent(self) -> float:
-        """Seconds spent so far, including the current run."""
-        running = 0.0 if self._started is None else time.perf_counter() - self._started
-        return self._spent + running
-
-    def get_state(self) -> dict[str, Any]:
-        return {"spent": self.spent}
-
-    def set_state(self, state: dict[str, Any]) -> None:
-        self._spent = float(state["spent"])
-
-    def _start_run(self, trainer: Trainer) -> None:
-        self._started = time.perf_counter()
-
-    def _end_run(self, trainer: Trainer) -> None:
-        self._spent = self.spent
-        self._started = None
-
-    def check(self, trainer: Trainer, record: StepRecord) -> Stop | None:
-        spent = self.spent
-        if spent >= self.seconds:
-            return self._stop(f"{spent:.3g}s spent by step {record.step}")
-        return None
-
-    def check_before(self, trainer: Trainer) -> Stop | None:
-        if self._spent >= self.seconds:
-            return self._stop(f"{self._spent:.3g}s already spent")
-        return None
-
-    def __repr__(self) -> str:
-        return f"TimeLimit({self.seconds:g}s)"
-
-
-@attrs.define(repr=False)
-class StopOnNaN(StoppingCriterion):
-    """Stop when a step's loss is nan or infinite (like Keras' ``TerminateOnNaN``).
-
-    >>> StopOnNaN()
-    StopOnNaN()
-    """
-
-    status = "nonfinite"
-    array_form = True
-
-    def test(self, ops: Any, state: tuple[Any, ...], q: Any) -> tuple[Any, tuple[Any, ...]]:
-        return ops.not_(ops.isfinite(q.loss)), ()
-
-    def reason(self, q: Any) -> str:
-        return f"loss became {q.loss} at step {q.step}"
-
-    def __repr__(self) -> str:
-        return "StopOnNaN()"
+# the criteria themselves live in their own module; importable from here too
+from steploop.callbacks.criteria import (  # noqa: E402
+    EarlyStopping,
+    GradientNormBelow,
+    LossBelow,
+    LossChangeBelow,
+    MaxSteps,
+    StopOnNaN,
+    TimeLimit,
+)
+
+__all__ = [
+    "AllOf",
+    "AnyOf",
+    "EarlyStopping",
+    "GradientNormBelow",
+    "LossBelow",
+    "LossChangeBelow",
+    "MaxSteps",
+    "StopOnNaN",
+    "StoppingCriterion",
+    "TimeLimit",
+]

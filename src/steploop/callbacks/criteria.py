@@ -1,0 +1,288 @@
+"""The stopping criteria that ship with steploop: budgets, convergence tests, non-finite losses.
+
+Each states its condition once, as ``test(ops, state, q)``, a pure function of an explicit state
+(``init()``), except ``TimeLimit``, which reads the clock on the host. See
+``steploop.callbacks.stopping`` for the contract, composition and status words.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from steploop import _validate
+from steploop.callbacks.stopping import StoppingCriterion, _fmt
+from steploop.records import Stop
+
+if TYPE_CHECKING:
+    from steploop.records import StepRecord
+    from steploop.trainer import Trainer
+
+
+@attrs.define(repr=False)
+class MaxSteps(StoppingCriterion):
+    """Stop when the trainer has done ``n`` steps in total (over all runs).
+
+    A run started with the budget already spent does no step.
+
+    >>> MaxSteps(1000)
+    MaxSteps(1000)
+    """
+
+    n: int = attrs.field(converter=lambda value: _validate.count("MaxSteps n", value))
+    status = "budget"
+    array_form = True
+
+    def test(self, ops: Any, state: tuple[Any, ...], q: Any) -> tuple[Any, tuple[Any, ...]]:
+        return q.step >= self.n, ()
+
+    def reason(self, q: Any) -> str:
+        return f"reached {self.n} steps"
+
+    def check_before(self, trainer: Trainer) -> Stop | None:
+        return self._stop(f"{self.n} steps already done") if trainer.step >= self.n else None
+
+    def __repr__(self) -> str:
+        return f"MaxSteps({self.n})"
+
+
+@attrs.define(repr=False)
+class LossBelow(StoppingCriterion):
+    """Stop when a step's loss is below ``tol`` (the article's error tolerance).
+
+    >>> LossBelow(1e-12)
+    LossBelow(1e-12)
+    """
+
+    tol: float = attrs.field(converter=lambda value: _validate.number("LossBelow tol", value))
+    array_form = True
+
+    def test(self, ops: Any, state: tuple[Any, ...], q: Any) -> tuple[Any, tuple[Any, ...]]:
+        return q.loss < self.tol, ()
+
+    def reason(self, q: Any) -> str:
+        return f"loss {_fmt(q.loss)} < {self.tol:g} at step {q.step}"
+
+    def __repr__(self) -> str:
+        return f"LossBelow({self.tol:g})"
+
+
+@attrs.define(repr=False)
+class LossChangeBelow(StoppingCriterion):
+    """Stop when the loss changed by less than ``tol`` for ``patience`` consecutive steps.
+
+    >>> LossChangeBelow(1e-9, patience=3)
+    LossChangeBelow(1e-09, patience=3)
+    """
+
+    tol: float = attrs.field(
+        converter=lambda value: _validate.number("LossChangeBelow tol", value, positive=True)
+    )
+    patience: int = attrs.field(
+        default=1, converter=lambda value: _validate.count("LossChangeBelow patience", value)
+    )
+    array_form = True
+
+    def init(self) -> tuple[float, ...]:
+        return (math.nan, 0.0, math.nan)  # previous loss, calm steps, last change
+
+    def test(self, ops: Any, state: tuple[Any, ...], q: Any) -> tuple[Any, tuple[Any, ...]]:
+        previous, calm, _ = state
+        change = abs(q.loss - previous)
+        calm = ops.where(change < self.tol, calm + 1.0, 0.0)
+        return calm >= self.patience, (q.loss, calm, change)
+
+    def reason(self, q: Any) -> str:
+        return (
+            f"loss changed by less than {self.tol:g} for {self.patience} step(s) "
+            f"(last change {_fmt(self.state()[2])} at step {q.step})"
+        )
+
+
+    def __repr__(self) -> str:
+        return f"LossChangeBelow({self.tol:g}, patience={self.patience})"
+
+
+@attrs.define(repr=False)
+class GradientNormBelow(StoppingCriterion):
+    """Stop when the global L2 norm of the loss's gradients is below ``tol``.
+
+    Needs a strategy that reports gradients (``TapeStep``, ``PersistentTapeStep``). The norm is
+    summed in float64 (in a fused call, by the framework: on large arrays its last bit may differ
+    from NumPy's).
+
+    >>> GradientNormBelow(1e-6)
+    GradientNormBelow(1e-06)
+    """
+
+    tol: float = attrs.field(
+        converter=lambda value: _validate.number("GradientNormBelow tol", value, positive=True)
+    )
+    requires_gradients = True
+    array_form = True
+
+    def init(self) -> tuple[float, ...]:
+        return (math.nan,)  # the last norm
+
+    def test(self, ops: Any, state: tuple[Any, ...], q: Any) -> tuple[Any, tuple[Any, ...]]:
+        norm = ops.global_norm(q.gradients)
+        return norm < self.tol, (norm,)
+
+    def reason(self, q: Any) -> str:
+        return f"gradient norm {_fmt(self.state()[0])} < {self.tol:g} at step {q.step}"
+
+
+    def __repr__(self) -> str:
+        return f"GradientNormBelow({self.tol:g})"
+
+
+@attrs.define(repr=False)
+class EarlyStopping(StoppingCriterion):
+    """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience`` steps.
+
+    ``monitor`` is ``"loss"`` or the name of a value the strategy reports; lower is better
+    (``mode="max"`` for higher). As in Keras, a step improves when it beats the best so far by more
+    than ``min_delta``; the run stops once ``patience`` steps in a row did not.
+
+    >>> EarlyStopping(patience=5)
+    EarlyStopping(patience=5, min_delta=0, monitor='loss', mode='min')
+    """
+
+    patience: int = attrs.field(
+        converter=lambda value: _validate.count("EarlyStopping patience", value)
+    )
+    min_delta: float = attrs.field(
+        default=0.0,
+        converter=lambda value: _validate.number(
+            "EarlyStopping min_delta", value, nonnegative=True
+        ),
+    )
+    monitor: str = attrs.field(default="loss")
+    mode: str = attrs.field(default="min")
+    array_form = True
+
+    def init(self) -> tuple[float, ...]:
+        return (math.nan, 0.0, 0.0)  # best value, its step, steps without improvement
+
+    @monitor.validator
+    def _check_monitor(self, attribute: Any, value: Any) -> None:
+        if not isinstance(value, str):
+            raise TypeError(f"EarlyStopping monitor must be a str, got {type(value).__name__}")
+
+    @mode.validator
+    def _check_mode(self, attribute: Any, value: Any) -> None:
+        if value not in ("min", "max"):
+            raise ValueError(f"EarlyStopping mode must be 'min' or 'max', got {value!r}")
+
+    def _value(self, ops: Any, q: Any) -> Any:
+        if self.monitor == "loss":
+            return q.loss
+        try:
+            return ops.number(q.values[self.monitor])
+        except KeyError:
+            raise ValueError(
+                f"EarlyStopping monitor={self.monitor!r} is not among the step's values "
+                f"{sorted(q.values)} (or 'loss')"
+            ) from None
+
+    def test(self, ops: Any, state: tuple[Any, ...], q: Any) -> tuple[Any, tuple[Any, ...]]:
+        best, best_step, wait = state
+        value = self._value(ops, q)
+        if self.mode == "min":
+            improved = ops.any_(ops.isnan(best), value < best - self.min_delta)
+        else:
+            improved = ops.any_(ops.isnan(best), -value < -best - self.min_delta)
+        best = ops.where(improved, value, best)
+        best_step = ops.where(improved, ops.number(q.step), best_step)
+        wait = ops.where(improved, 0.0, wait + 1.0)
+        met = ops.all_(ops.not_(improved), wait >= self.patience)
+        return met, (best, best_step, wait)
+
+    def reason(self, q: Any) -> str:
+        best, best_step, _ = self.state()
+        return (
+            f"{self.monitor} did not improve by more than {self.min_delta:g} for "
+            f"{self.patience} step(s) (best {_fmt(best)} at step "
+            f"{int(best_step)}, stopped at step {q.step})"
+        )
+
+
+    def __repr__(self) -> str:
+        return (
+            f"EarlyStopping(patience={self.patience}, min_delta={self.min_delta:g}, "
+            f"monitor={self.monitor!r}, mode={self.mode!r})"
+        )
+
+
+@attrs.define(repr=False)
+class TimeLimit(StoppingCriterion):
+    """Stop once the runs have spent ``seconds`` of wall time in total (time between runs is not
+    counted).
+
+    >>> TimeLimit(60)
+    TimeLimit(60s)
+    """
+
+    seconds: float = attrs.field(
+        converter=lambda value: _validate.number("TimeLimit seconds", value, positive=True)
+    )
+    status = "budget"
+    _spent: float = attrs.field(default=0.0, init=False)
+    _started: float | None = attrs.field(default=None, init=False)
+
+    @property
+    def spent(self) -> float:
+        """Seconds spent so far, including the current run."""
+        running = 0.0 if self._started is None else time.perf_counter() - self._started
+        return self._spent + running
+
+    def get_state(self) -> dict[str, Any]:
+        return {"spent": self.spent}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self._spent = float(state["spent"])
+
+    def _start_run(self, trainer: Trainer) -> None:
+        self._started = time.perf_counter()
+
+    def _end_run(self, trainer: Trainer) -> None:
+        self._spent = self.spent
+        self._started = None
+
+    def check(self, trainer: Trainer, record: StepRecord) -> Stop | None:
+        spent = self.spent
+        if spent >= self.seconds:
+            return self._stop(f"{spent:.3g}s spent by step {record.step}")
+        return None
+
+    def check_before(self, trainer: Trainer) -> Stop | None:
+        if self._spent >= self.seconds:
+            return self._stop(f"{self._spent:.3g}s already spent")
+        return None
+
+    def __repr__(self) -> str:
+        return f"TimeLimit({self.seconds:g}s)"
+
+
+@attrs.define(repr=False)
+class StopOnNaN(StoppingCriterion):
+    """Stop when a step's loss is nan or infinite (like Keras' ``TerminateOnNaN``).
+
+    >>> StopOnNaN()
+    StopOnNaN()
+    """
+
+    status = "nonfinite"
+    array_form = True
+
+    def test(self, ops: Any, state: tuple[Any, ...], q: Any) -> tuple[Any, tuple[Any, ...]]:
+        return ops.not_(ops.isfinite(q.loss)), ()
+
+    def reason(self, q: Any) -> str:
+        return f"loss became {q.loss} at step {q.step}"
+
+    def __repr__(self) -> str:
+        return "StopOnNaN()"
