@@ -33,11 +33,8 @@ import math
 import os
 import time
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
-
-import attrs
-import numpy as np
 
 from steploop import _validate, checkpoint
 from steploop.callbacks.base import Callback, CallbackList, Every, as_callbacks, overridden_hooks
@@ -45,36 +42,12 @@ from steploop.callbacks.cleanup import Release
 from steploop.callbacks.stopping import StoppingCriterion
 from steploop.checkpoint import Checkpoint
 from steploop.fused import Stopper
+from steploop.fused_call import FusedCall
 from steploop.history import History
 from steploop.records import STATUSES, Lazy, RunResult, StepRecord, Stop
 from steploop.strategy import END, Chunk, Feed, StepStrategy, host_loss
 
 log = logging.getLogger("steploop")
-
-
-def _expired(message: Callable[[], str]) -> Lazy:
-    """A value that is not there: reading it raises the (lazily made) ``message``."""
-    lazy = Lazy(lambda: None)
-    lazy.expire(message)
-    return lazy
-
-
-def _row(tree: Any, index: int) -> Any:
-    """Row ``index`` of every array of a (nested mapping of) stacked arrays."""
-    if isinstance(tree, Mapping):
-        return {key: _row(value, index) for key, value in tree.items()}
-    return np.asarray(tree[index])
-
-
-@attrs.define
-class _Replaying:
-    """A fused call whose steps are being delivered to the callbacks one by one."""
-
-    chunk: Chunk
-    losses: np.ndarray
-    values: dict[str, np.ndarray]
-    first: int  # the call's first step
-    index: int = 0  # the next step to deliver, counted from 0 in the call
 
 
 def _step_hooks(callback: Callback) -> bool:
@@ -151,8 +124,6 @@ class Trainer:
         self._result: RunResult | None = None
         self._last_record: StepRecord | None = None
         self._running = False
-        self._chunk_hosts: tuple[Lazy | None, Lazy | None] = (None, None)
-        self._keep = False
         if self._steps_per_call > 1:
             self._warn_host_stoppers(evaluated)
         self._check_state_keys()
@@ -368,8 +339,7 @@ class Trainer:
         keep = self._strategy.reports_gradients and (
             emit or any(c.reads_gradients for c in self._replayed)
         )
-        self._keep = keep
-        replaying: _Replaying | None = None  # a fused call whose records are being delivered
+        replaying: FusedCall | None = None  # a fused call whose records are being delivered
         try:
             try:
                 callbacks.on_run_begin(self)
@@ -394,14 +364,24 @@ class Trainer:
                         if emit:
                             yield record
                         continue
-                    chunk, losses, values = self._run_chunk(count, keep)
+                    self._expire_variables()
+                    call = FusedCall.run(
+                        self._strategy,
+                        count,
+                        self._step + 1,
+                        self._stopper,
+                        self._feed,
+                        keep=keep,
+                        steps_per_call=self._steps_per_call,
+                    )
+                    chunk = call.chunk
                     done += chunk.steps
                     if fast:
-                        self._absorb(chunk, losses, values)
+                        self._commit_at_once(call)
                     else:
-                        replaying = _Replaying(chunk, losses, values, self._step + 1)
-                        while replaying.index < chunk.steps:
-                            record = self._replay(replaying)
+                        replaying = call
+                        while call.pending:
+                            record = self._replay(call)
                             if emit:
                                 yield record
                         replaying = None
@@ -412,7 +392,7 @@ class Trainer:
             except GeneratorExit:
                 left = self._step
                 try:  # the fused call's later steps ran: every callback sees them, in order
-                    while replaying is not None and replaying.index < replaying.chunk.steps:
+                    while replaying is not None and replaying.pending:
                         self._replay(replaying)
                 except BaseException as error:
                     self._fail(error, started)
@@ -445,11 +425,17 @@ class Trainer:
         strategy = self._strategy
         output = strategy.step() if self._feed is None else strategy.step(batch)
         record = self._record(step, output)
-        self._step = step
+        self._commit(record)
+        return record
+
+    def _commit(self, record: StepRecord) -> None:
+        """Record a finished step, plain or fused (the one place that does): its history row,
+        the step count, the last record, the strategy's own stop, then ``on_step_end``."""
+        self._history.append(record.step, record.loss, record.values)
+        self._step = record.step
         self._last_record = record
         self._strategy_stop(record)
-        callbacks.on_step_end(self, record)
-        return record
+        self._callbacks.on_step_end(self, record)
 
     def _strategy_stop(self, record: StepRecord) -> None:
         if self._asks_stop:
@@ -472,7 +458,6 @@ class Trainer:
         strategy = self._strategy
         loss = host_loss(strategy, output)
         values = strategy.to_host(dict(output.values)) if output.values else {}
-        self._history.append(step, loss, values)
         gradients, targets = output.gradients, output.target_gradients
         return StepRecord(
             step=step,
@@ -506,103 +491,21 @@ class Trainer:
                 count = min(count, due - self._step)
         return max(count, 1)
 
-    def _run_chunk(self, count: int, keep: bool) -> tuple[Chunk, np.ndarray, dict[str, np.ndarray]]:
-        strategy = self._strategy
-        name = type(strategy).__name__
-        self._expire_variables()
-        chunk = strategy.run_steps(count, self._step + 1, self._stopper, self._feed, keep)
-        if not isinstance(chunk, Chunk):
-            raise TypeError(f"{name}.run_steps must return a Chunk, got {type(chunk).__name__}")
-        if not 0 <= chunk.steps <= count:
-            raise ValueError(f"{name}.run_steps did {chunk.steps} steps; it was asked for {count}")
-        losses = np.asarray(strategy.to_host(chunk.output.loss))
-        if losses.ndim != 1 or len(losses) < chunk.steps or losses.dtype.kind not in "fiu":
-            raise ValueError(
-                f"{name}.run_steps returned losses of shape {losses.shape}; expected one scalar "
-                f"loss per step ({chunk.steps} steps)"
-            )
-        values = {
-            key: np.asarray(value)[: chunk.steps]
-            for key, value in strategy.to_host(dict(chunk.output.values)).items()
-        }
-        # the chunk's gradients cross to the host once, when a record first reads them
-        gradients, targets = chunk.output.gradients, chunk.output.target_gradients
-        self._chunk_hosts = (
-            None if gradients is None else Lazy(lambda: strategy.to_host(gradients)),
-            None if targets is None else Lazy(lambda: strategy.to_host(targets)),
-        )
-        return chunk, losses[: chunk.steps], values
-
-    def _chunk_record(
-        self, chunk: Chunk, losses: np.ndarray, values: dict[str, np.ndarray], first: int, i: int
-    ) -> StepRecord:
-        step = first + i
-        strategy = self._strategy
-
-        def where() -> str:  # messages are made only if a missing value is read
-            return (
-                f"step {step} ran inside a fused call of {chunk.steps} steps "
-                f"(steps_per_call={self._steps_per_call})"
-            )
-
-        if i == chunk.steps - 1:
-            variables = Lazy(lambda: dict(strategy.variables()))
-        else:
-            variables = _expired(
-                lambda: (
-                    f"StepRecord.variables of step {step} is not available: {where()}; a "
-                    "callback that reads variables sets live = True, and the Trainer ends a chunk "
-                    "at its steps"
-                )
-            )
-
-        def rows(host: Lazy | None, what: str) -> Lazy:
-            if host is None:
-                if self._keep or not strategy.reports_gradients:
-                    return Lazy(None, {})
-                return _expired(
-                    lambda: (
-                        f"StepRecord.{what} of step {step} was not kept: {where()}, and fused "
-                        "calls return every step's gradients only for callbacks with "
-                        "reads_gradients = True (or for iterate())"
-                    )
-                )
-            return Lazy(lambda: _row(host.get(), i))
-
-        gradients, targets = self._chunk_hosts
-        return StepRecord(
-            step=step,
-            loss=float(losses[i]),
-            values={key: np.asarray(value[i]) for key, value in values.items()},
-            gradients_lazy=rows(gradients, "gradients"),
-            target_gradients_lazy=rows(targets, "target_gradients"),
-            variables_lazy=variables,
-        )
-
-    def _replay(self, replaying: _Replaying) -> StepRecord:
+    def _replay(self, call: FusedCall) -> StepRecord:
         """Deliver the next step of a fused call to the callbacks, as a plain step would."""
-        chunk, first, i = replaying.chunk, replaying.first, replaying.index
-        losses, values = replaying.losses, replaying.values
-        replaying.index += 1
-        step = first + i
         self._expire_variables()
-        callbacks = self._callbacks
-        callbacks.on_step_begin(self, step)
-        record = self._chunk_record(chunk, losses, values, first, i)
-        self._history.append(step, record.loss, record.values)
-        self._step = step
-        self._last_record = record
-        self._strategy_stop(record)
-        callbacks.on_step_end(self, record)
+        self._callbacks.on_step_begin(self, call.first + call.next)
+        record = call.take()
+        self._commit(record)
         return record
 
-    def _absorb(self, chunk: Chunk, losses: np.ndarray, values: dict[str, np.ndarray]) -> None:
-        """Take a chunk whose records no callback needs: rows at once, states loaded back."""
+    def _commit_at_once(self, call: FusedCall) -> None:
+        """Take a call whose records no callback needs: rows at once, states loaded back."""
+        chunk = call.chunk
         if chunk.steps == 0:
             return
-        first = self._step + 1
-        self._history.extend(first, losses, values)
-        record = self._chunk_record(chunk, losses, values, first, chunk.steps - 1)
+        self._history.extend(call.first, call.losses, call.values)
+        record = call.record(chunk.steps - 1)
         self._step = record.step
         self._last_record = record
         self._strategy_stop(record)

@@ -1,0 +1,156 @@
+"""One fused call of a strategy, read back step by step.
+
+``FusedCall.run`` asks the strategy for up to ``count`` steps in one call (``run_steps``), checks
+what came back, and brings the per-step losses and values to the host once. ``record(i)`` then
+makes step ``i``'s ``StepRecord`` as a plain step would have: the gradients of every step cross to
+the host once, when a record first reads them, and only the call's last step has live variables
+(reading another step's raises an error that says why). ``next`` counts the steps already handed
+to the callbacks, so the Trainer delivers each step exactly once, also when the caller leaves an
+``iterate()`` loop in the middle of a call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from steploop.records import Lazy, StepRecord
+from steploop.strategy import Chunk
+
+if TYPE_CHECKING:
+    from steploop.fused import Stopper
+    from steploop.strategy import Feed, StepStrategy
+
+
+def _expired(message: Callable[[], str]) -> Lazy:
+    """A value that is not there: reading it raises the (lazily made) ``message``."""
+    lazy = Lazy(lambda: None)
+    lazy.expire(message)
+    return lazy
+
+
+def _row(tree: Any, index: int) -> Any:
+    """Row ``index`` of every array of a (nested mapping of) stacked arrays."""
+    if isinstance(tree, Mapping):
+        return {key: _row(value, index) for key, value in tree.items()}
+    return np.asarray(tree[index])
+
+
+class FusedCall:
+    """The steps one ``run_steps`` call did, from step ``first`` on.
+
+    >>> from steploop.numpy import GradientDescent
+    >>> from steploop.fused import Stopper
+    >>> strategy = GradientDescent(lambda x: ((x - 4) ** 2, 2 * (x - 4)), 0.0, learning_rate=0.1)
+    >>> call = FusedCall.run(strategy, 3, 1, Stopper([]), None, keep=True, steps_per_call=3)
+    >>> call.steps, call.losses.round(4).tolist(), call.record(2).step, call.pending
+    (3, [16.0, 10.24, 6.5536], 3, True)
+    """
+
+    def __init__(
+        self, strategy: StepStrategy, chunk: Chunk, first: int, keep: bool, steps_per_call: int
+    ) -> None:
+        name = type(strategy).__name__
+        if not isinstance(chunk, Chunk):
+            raise TypeError(f"{name}.run_steps must return a Chunk, got {type(chunk).__name__}")
+        losses = np.asarray(strategy.to_host(chunk.output.loss))
+        if losses.ndim != 1 or len(losses) < chunk.steps or losses.dtype.kind not in "fiu":
+            raise ValueError(
+                f"{name}.run_steps returned losses of shape {losses.shape}; expected one scalar "
+                f"loss per step ({chunk.steps} steps)"
+            )
+        self.chunk = chunk
+        self.first = first
+        self.next = 0  # the steps already handed to the callbacks
+        self.losses = losses[: chunk.steps]
+        self.values = {
+            key: np.asarray(value)[: chunk.steps]
+            for key, value in strategy.to_host(dict(chunk.output.values)).items()
+        }
+        self._strategy = strategy
+        self._keep = keep
+        self._steps_per_call = steps_per_call
+        gradients, targets = chunk.output.gradients, chunk.output.target_gradients
+        self._gradients = None if gradients is None else Lazy(lambda: strategy.to_host(gradients))
+        self._targets = None if targets is None else Lazy(lambda: strategy.to_host(targets))
+
+    @classmethod
+    def run(
+        cls,
+        strategy: StepStrategy,
+        count: int,
+        first: int,
+        stopper: Stopper,
+        feed: Feed | None,
+        *,
+        keep: bool,
+        steps_per_call: int,
+    ) -> FusedCall:
+        """Do up to ``count`` steps from step ``first`` in one call of ``strategy``."""
+        chunk = strategy.run_steps(count, first, stopper, feed, keep)
+        if isinstance(chunk, Chunk) and not 0 <= chunk.steps <= count:
+            raise ValueError(
+                f"{type(strategy).__name__}.run_steps did {chunk.steps} steps; it was asked for "
+                f"{count}"
+            )
+        return cls(strategy, chunk, first, keep, steps_per_call)
+
+    @property
+    def steps(self) -> int:
+        return self.chunk.steps
+
+    @property
+    def pending(self) -> bool:
+        """Whether some step of the call has not been handed to the callbacks yet."""
+        return self.next < self.chunk.steps
+
+    def take(self) -> StepRecord:
+        """The record of the next step not yet handed to the callbacks."""
+        self.next += 1
+        return self.record(self.next - 1)
+
+    def record(self, i: int) -> StepRecord:
+        """The ``StepRecord`` of the call's step ``i`` (counted from 0)."""
+        step = self.first + i
+        strategy = self._strategy
+
+        def where() -> str:  # messages are made only if a missing value is read
+            return (
+                f"step {step} ran inside a fused call of {self.steps} steps "
+                f"(steps_per_call={self._steps_per_call})"
+            )
+
+        if i == self.steps - 1:
+            variables = Lazy(lambda: dict(strategy.variables()))
+        else:
+            variables = _expired(
+                lambda: (
+                    f"StepRecord.variables of step {step} is not available: {where()}; a "
+                    "callback that reads variables sets live = True, and the Trainer ends a chunk "
+                    "at its steps"
+                )
+            )
+
+        def rows(host: Lazy | None, what: str) -> Lazy:
+            if host is None:
+                if self._keep or not strategy.reports_gradients:
+                    return Lazy(None, {})
+                return _expired(
+                    lambda: (
+                        f"StepRecord.{what} of step {step} was not kept: {where()}, and fused "
+                        "calls return every step's gradients only for callbacks with "
+                        "reads_gradients = True (or for iterate())"
+                    )
+                )
+            return Lazy(lambda: _row(host.get(), i))
+
+        return StepRecord(
+            step=step,
+            loss=float(self.losses[i]),
+            values={key: np.asarray(value[i]) for key, value in self.values.items()},
+            gradients_lazy=rows(self._gradients, "gradients"),
+            target_gradients_lazy=rows(self._targets, "target_gradients"),
+            variables_lazy=variables,
+        )
