@@ -191,6 +191,12 @@ class Checkpoint(Callback):
         first = (after // self.every_n + 1) * self.every_n
         return first if first <= after + count else None
 
+    def validate(self, trainer: Trainer) -> str | None:
+        if trainer.strategy.can_checkpoint:
+            return None
+        name = type(trainer.strategy).__name__
+        return f"needs a strategy that can be saved; {name} does not implement save and restore"
+
     def on_step_end(self, trainer: Trainer, record: StepRecord) -> None:
         if record.step % self.every_n == 0:
             self.save(trainer)

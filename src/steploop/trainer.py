@@ -40,7 +40,6 @@ from steploop import _validate, checkpoint
 from steploop.callbacks.base import Callback, CallbackList, Every, as_callbacks, overridden_hooks
 from steploop.callbacks.cleanup import Release
 from steploop.callbacks.stopping import StoppingCriterion
-from steploop.checkpoint import Checkpoint
 from steploop.fused import Stopper
 from steploop.fused_call import FusedCall
 from steploop.history import History
@@ -129,14 +128,13 @@ class Trainer:
         self._check_state_keys()
 
     def _check_state_keys(self) -> None:
-        """Stateful callbacks need distinct keys; a Checkpoint needs a strategy that saves."""
+        """Each callback accepts this Trainer (``Callback.validate``); stateful callbacks need
+        distinct keys."""
         owners: dict[str, int] = {}
         for index, callback in enumerate(self._user_callbacks):
-            if isinstance(callback, Checkpoint) and not self._strategy.can_checkpoint:
-                raise TypeError(
-                    f"callbacks[{index}] {callback!r} needs a strategy that can be saved; "
-                    f"{type(self._strategy).__name__} does not implement save and restore"
-                )
+            problem = callback.validate(self)
+            if problem is not None:
+                raise TypeError(f"callbacks[{index}] {callback!r} {problem}")
             if not callback.has_state:
                 continue
             key = callback.state_key

@@ -131,6 +131,11 @@ class Callback:
     def set_state(self, state: dict[str, Any]) -> None:
         """Take back a state ``get_state`` returned (when a run resumes from a checkpoint)."""
 
+    def validate(self, trainer: Trainer) -> str | None:
+        """Say what is wrong when this callback cannot work with ``trainer`` (its strategy, say):
+        the Trainer raises a ``TypeError`` with the answer when it is built. Default: ``None``."""
+        return None
+
     def on_run_begin(self, trainer: Trainer) -> None:
         """Called when ``run`` or ``iterate`` starts."""
 
@@ -285,6 +290,9 @@ class Every(Callback):
 
     def get_state(self) -> dict[str, Any]:
         return self.callback.get_state()
+
+    def validate(self, trainer: Trainer) -> str | None:
+        return self.callback.validate(trainer)
 
     def set_state(self, state: dict[str, Any]) -> None:
         self.callback.set_state(state)
