@@ -74,13 +74,13 @@ class Keep(sl.Callback):
     may_stop = False
 
     def __init__(self, live=False, reads_gradients=True):
-        self.live = live
+        self.needs_live_state = live
         self.reads_gradients = reads_gradients
         self.records, self.seen = [], []
 
     def on_step_end(self, trainer, record):
         self.records.append(record)
-        if self.live:
+        if self.needs_live_state:
             self.seen.append((record.step, float(record.variables["x"])))
 
 

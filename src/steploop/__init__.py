@@ -33,6 +33,7 @@ from steploop.callbacks import (
 from steploop.checkpoint import Checkpoint
 from steploop.history import History
 from steploop.records import STATUSES, RunResult, StepRecord, Stop
+from steploop.schedule import Schedule, at, every
 from steploop.strategy import StepOutput, StepStrategy
 from steploop.trainer import Trainer
 
@@ -40,6 +41,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "STATUSES",
+    "Schedule",
+    "at",
+    "every",
     "AllOf",
     "AnyOf",
     "CSVLogger",

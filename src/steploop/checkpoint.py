@@ -32,6 +32,7 @@ import numpy as np
 
 from steploop import _validate
 from steploop.callbacks.base import Callback
+from steploop.schedule import Schedule, as_schedule, every_repr
 
 if TYPE_CHECKING:
     from steploop.records import RunResult, StepRecord
@@ -176,8 +177,8 @@ class Checkpoint(Callback):
     directory: str = attrs.field(
         converter=lambda value: _writable(_validate.path("Checkpoint directory", value))
     )
-    every_n: int = attrs.field(
-        alias="every", converter=lambda value: _validate.count("Checkpoint every", value)
+    schedule: Schedule = attrs.field(
+        alias="every", converter=lambda value: as_schedule(value, "Checkpoint every")
     )
     keep: int = attrs.field(
         default=3, converter=lambda value: _validate.count("Checkpoint keep", value)
@@ -185,11 +186,7 @@ class Checkpoint(Callback):
     _saved: int = attrs.field(default=-1, init=False)
     may_stop = False
     reads_gradients = False
-
-    def due_within(self, after: int, count: int) -> int | None:
-        """Saving needs the variables of its step: fused calls end at every checkpoint step."""
-        first = (after // self.every_n + 1) * self.every_n
-        return first if first <= after + count else None
+    needs_live_state = True  # saving needs the variables of its step: fused calls end there
 
     def validate(self, trainer: Trainer) -> str | None:
         if trainer.strategy.can_checkpoint:
@@ -198,7 +195,7 @@ class Checkpoint(Callback):
         return f"needs a strategy that can be saved; {name} does not implement save and restore"
 
     def on_step_end(self, trainer: Trainer, record: StepRecord) -> None:
-        if record.step % self.every_n == 0:
+        if self.schedule.fires(record.step):
             self.save(trainer)
 
     def on_run_end(self, trainer: Trainer, result: RunResult) -> None:
@@ -217,4 +214,6 @@ class Checkpoint(Callback):
         return None if index is None else index.get("latest")
 
     def __repr__(self) -> str:
-        return f"Checkpoint({self.directory!r}, every={self.every_n}, keep={self.keep})"
+        return (
+            f"Checkpoint({self.directory!r}, every={every_repr(self.schedule)}, keep={self.keep})"
+        )

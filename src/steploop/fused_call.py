@@ -128,8 +128,8 @@ class FusedCall:
             variables = _expired(
                 lambda: (
                     f"StepRecord.variables of step {step} is not available: {where()}; a "
-                    "callback that reads variables sets live = True, and the Trainer ends a chunk "
-                    "at its steps"
+                    "callback that reads variables sets needs_live_state = True, and the "
+                    "Trainer ends a fused call at its steps"
                 )
             )
 

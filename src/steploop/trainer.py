@@ -17,13 +17,14 @@ call stopped (step count, history, data position and callback state).
 Fused steps: with ``steps_per_call=K`` the Trainer hands up to K steps at a time to
 ``strategy.run_steps`` (one compiled call for the TensorFlow strategies). The stopping criteria
 with an array form run inside that call, so it ends at exactly the step a step-by-step run would
-stop at. A chunk also ends where the run's ``max_steps`` budget ends and where a ``live`` callback
-is due. Afterwards each step's record goes through ``on_step_begin``/``on_step_end`` in order, as
-above, except that a stop requested by a callback without an array form takes effect after the
-chunk (the Trainer warns about such callbacks when it is built). When no callback needs the
-records (``run()`` with only array-form criteria and run hooks), the Trainer skips them: it
-appends the chunk's rows to the history at once and loads the criteria's states back. The records,
-the history, the stop step and the variables equal those of a step-by-step run.
+stop at. A chunk also ends where the run's ``max_steps`` budget ends and where a callback needs
+live state (``Callback.next_sync_step``). Afterwards each step's record goes through
+``on_step_begin``/``on_step_end`` in order, as above, except that a stop requested by a callback
+without an array form takes effect after the chunk (the Trainer warns about such callbacks when
+it is built). When no callback needs the records (``run()`` with only array-form criteria and run
+hooks), the Trainer skips them: it appends the chunk's rows to the history at once and loads the
+criteria's states back. The records, the history, the stop step and the variables equal those of
+a step-by-step run. ``steploop.fused_call`` reads a fused call's steps back.
 """
 
 from __future__ import annotations
@@ -214,7 +215,7 @@ class Trainer:
         for index, callback in enumerate(self._user_callbacks):
             if id(callback) in evaluated or not callback.may_stop:
                 continue
-            if not _step_hooks(callback) or callback.due_within(0, 1) == 1:
+            if not _step_hooks(callback) or callback.next_sync_step(0, 1) == 1:
                 continue
             if isinstance(callback, StoppingCriterion):
                 host = ", ".join(repr(part) for part in callback.host_only_parts())
@@ -484,7 +485,7 @@ class Trainer:
             return 1
         count = k if budget is None else min(k, budget)
         for callback in self._user_callbacks:
-            due = callback.due_within(self._step, count)
+            due = callback.next_sync_step(self._step, count)
             if due is not None:
                 count = min(count, due - self._step)
         return max(count, 1)

@@ -29,9 +29,9 @@ Fused steps (``Trainer(steps_per_call=K)``): the steps of a chunk run inside one
 callback sees their records one by one, in order (``on_step_begin`` then ``on_step_end`` per
 step), so a stop requested there takes effect after the chunk. A callback that must see live state
 at its step (it reads ``StepRecord.variables``, changes variables or the optimiser, saves a
-checkpoint) sets ``live = True`` (or answers ``due_within``): the Trainer then ends a chunk at
-every step where it is due. A callback that reads ``StepRecord.gradients`` keeps
-``reads_gradients`` true so fused calls return every step's gradients.
+checkpoint) sets ``needs_live_state = True``: the Trainer then ends a fused call at every step of
+its ``schedule`` (or answers ``next_sync_step``). A callback that reads ``StepRecord.gradients``
+keeps ``reads_gradients`` true so fused calls return every step's gradients.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from steploop import _validate
+from steploop.schedule import EVERY_STEP, Schedule, as_schedule, every_repr
 
 if TYPE_CHECKING:
     from steploop.records import RunResult, StepRecord
@@ -70,7 +70,7 @@ class Callback:
     ...     def on_step_end(self, trainer, record):
     ...         self.seen += 1
     >>> CountSteps().every(10)
-    Every(callback=CountSteps, n=10)
+    Every(callback=CountSteps, every=10)
     """
 
     #: True when the callback reads ``StepRecord.gradients``; the Trainer refuses it for a
@@ -89,19 +89,23 @@ class Callback:
         if "may_stop" not in cls.__dict__ and not cls.may_stop and _calls_stop(cls):
             cls.may_stop = True
 
+    #: The steps at which the callback acts (the ``every=`` of loggers and ``Checkpoint``).
+    schedule: Schedule = EVERY_STEP
+
     #: True when ``on_step_end`` reads or changes live state (variables, the optimiser, a
-    #: checkpoint): with ``steps_per_call > 1`` the Trainer ends a chunk at each step it is due.
-    live: bool = False
+    #: checkpoint) at its scheduled steps: with ``steps_per_call > 1`` the Trainer ends a fused
+    #: call at each of them.
+    needs_live_state: bool = False
 
     #: False for callbacks that never read ``StepRecord.gradients`` (fused calls then need not
     #: return every step's gradients).
     reads_gradients: bool = True
 
-    def due_within(self, after: int, count: int) -> int | None:
+    def next_sync_step(self, after: int, count: int) -> int | None:
         """The first step of ``after + 1 .. after + count`` at which this callback needs live
-        state (the Trainer ends a fused chunk there), or ``None``; default: every step if
-        ``live``."""
-        return after + 1 if self.live else None
+        state (the Trainer ends a fused call there), or ``None``; default: the first step of its
+        ``schedule`` there if it ``needs_live_state``."""
+        return self.schedule.first_within(after, count) if self.needs_live_state else None
 
     # -- state saved in checkpoints --------------------------------------------------------------
     @property
@@ -151,8 +155,9 @@ class Callback:
     def on_run_end(self, trainer: Trainer, result: RunResult) -> None:
         """Called when ``run`` or ``iterate`` ends, after a stop or an error too."""
 
-    def every(self, n: int) -> Every:
-        """This callback, with its step hooks called only on steps that are multiples of ``n``."""
+    def every(self, n: int | Schedule) -> Every:
+        """This callback, with its step hooks called only on steps that are multiples of ``n``
+        (or on the steps of a ``Schedule``)."""
         return Every(self, n)
 
     def describe(self) -> str:
@@ -245,17 +250,17 @@ def check_signatures(callback: Callback, label: str) -> None:
 
 @attrs.define(repr=False)
 class Every(Callback):
-    """Call ``callback``'s step hooks only on steps that are multiples of ``n``.
+    """Call ``callback``'s step hooks only on the steps of ``schedule`` (``n``: multiples of n).
 
     Run hooks and ``on_error`` always reach it.
 
     >>> from steploop.callbacks.loggers import PrintLogger
     >>> Every(PrintLogger(), 5)
-    Every(callback=PrintLogger(every=1), n=5)
+    Every(callback=PrintLogger(every=1), every=5)
     """
 
     callback: Callback
-    n: int = attrs.field(converter=lambda value: _validate.count("every", value))
+    schedule: Schedule = attrs.field(converter=as_schedule)  # type: ignore[misc]
 
     def __attrs_post_init__(self) -> None:
         if not isinstance(self.callback, Callback):
@@ -273,8 +278,8 @@ class Every(Callback):
         return self.callback.may_stop
 
     @property
-    def live(self) -> bool:  # type: ignore[override]
-        return self.callback.live
+    def needs_live_state(self) -> bool:  # type: ignore[override]
+        return self.callback.needs_live_state
 
     @property
     def reads_gradients(self) -> bool:  # type: ignore[override]
@@ -297,23 +302,24 @@ class Every(Callback):
     def set_state(self, state: dict[str, Any]) -> None:
         self.callback.set_state(state)
 
-    def due_within(self, after: int, count: int) -> int | None:
-        first = (after // self.n + 1) * self.n
-        while first <= after + count:
-            if self.callback.due_within(first - 1, 1) == first:
+    def next_sync_step(self, after: int, count: int) -> int | None:
+        end = after + count
+        first = self.schedule.first_within(after, count)
+        while first is not None:
+            if self.callback.next_sync_step(first - 1, 1) == first:
                 return first
-            first += self.n
+            first = self.schedule.first_within(first, end - first)
         return None
 
     def on_run_begin(self, trainer: Trainer) -> None:
         self.callback.on_run_begin(trainer)
 
     def on_step_begin(self, trainer: Trainer, step: int) -> None:
-        if step % self.n == 0:
+        if self.schedule.fires(step):
             self.callback.on_step_begin(trainer, step)
 
     def on_step_end(self, trainer: Trainer, record: StepRecord) -> None:
-        if record.step % self.n == 0:
+        if self.schedule.fires(record.step):
             self.callback.on_step_end(trainer, record)
 
     def on_error(self, trainer: Trainer, error: BaseException) -> None:
@@ -323,7 +329,7 @@ class Every(Callback):
         self.callback.on_run_end(trainer, result)
 
     def __repr__(self) -> str:
-        return f"Every(callback={self.callback!r}, n={self.n})"
+        return f"Every(callback={self.callback!r}, every={every_repr(self.schedule)})"
 
 
 class CallbackList(Callback):

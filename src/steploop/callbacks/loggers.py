@@ -21,6 +21,7 @@ import numpy as np
 
 from steploop import _validate
 from steploop.callbacks.base import Callback
+from steploop.schedule import EVERY_STEP, Schedule, as_schedule, every_repr
 
 if TYPE_CHECKING:
     from steploop.records import RunResult, StepRecord
@@ -63,8 +64,8 @@ class PrintLogger(Callback):
     PrintLogger(every=10)
     """
 
-    every_n: int = attrs.field(
-        default=1, alias="every", converter=lambda value: _validate.count("every", value)
+    schedule: Schedule = attrs.field(
+        default=EVERY_STEP, alias="every", converter=as_schedule
     )
     variables: bool = attrs.field(
         default=True, converter=lambda value: _validate.flag("PrintLogger variables", value)
@@ -82,18 +83,16 @@ class PrintLogger(Callback):
     def reads_gradients(self) -> bool:  # type: ignore[override]
         return self.gradients
 
-    def due_within(self, after: int, count: int) -> int | None:
-        """Printing variables needs them live: due at every printed step."""
-        if not self.variables:
-            return None
-        first = (after // self.every_n + 1) * self.every_n
-        return first if first <= after + count else None
+    @property
+    def needs_live_state(self) -> bool:  # type: ignore[override]
+        """Printing variables needs them live at every printed step."""
+        return self.variables
 
     def _print(self, text: str) -> None:
         print(text, file=self.file if self.file is not None else sys.stdout)
 
     def on_step_end(self, trainer: Trainer, record: StepRecord) -> None:
-        if record.step % self.every_n == 0:
+        if self.schedule.fires(record.step):
             self._print(format_record(record, variables=self.variables, gradients=self.gradients))
             self._last_printed = record.step
 
@@ -111,7 +110,7 @@ class PrintLogger(Callback):
         self._print(f"{result.status}: {result.stop_reason}")
 
     def __repr__(self) -> str:
-        return f"PrintLogger(every={self.every_n})"
+        return f"PrintLogger(every={every_repr(self.schedule)})"
 
 
 @attrs.define(repr=False)
@@ -126,8 +125,8 @@ class CSVLogger(Callback):
     """
 
     path: str = attrs.field(converter=lambda value: _validate.path("CSVLogger path", value))
-    every_n: int = attrs.field(
-        default=1, alias="every", converter=lambda value: _validate.count("every", value)
+    schedule: Schedule = attrs.field(
+        default=EVERY_STEP, alias="every", converter=as_schedule
     )
     _file: IO[str] | None = attrs.field(default=None, init=False)
     _writer: Any = attrs.field(default=None, init=False)
@@ -149,7 +148,7 @@ class CSVLogger(Callback):
         self._started = True
 
     def on_step_end(self, trainer: Trainer, record: StepRecord) -> None:
-        if record.step % self.every_n:
+        if not self.schedule.fires(record.step):
             return
         assert self._file is not None
         columns = ("step", "loss", *sorted(record.values))
@@ -193,7 +192,7 @@ class CSVLogger(Callback):
         os.replace(temporary, self.path)
 
     def __repr__(self) -> str:
-        return f"CSVLogger({self.path!r}, every={self.every_n})"
+        return f"CSVLogger({self.path!r}, every={every_repr(self.schedule)})"
 
 
 def _cell(value: Any) -> str:

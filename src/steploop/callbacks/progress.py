@@ -12,6 +12,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from steploop import _validate
 from steploop.callbacks.base import Callback
+from steploop.schedule import Schedule, as_schedule, every_repr
 
 if TYPE_CHECKING:
     from steploop.records import RunResult, StepRecord
@@ -31,7 +32,9 @@ class ProgressBar(Callback):
     may_stop = False
     reads_gradients = False
 
-    def __init__(self, total: int | None = None, every: int = 1, file: IO[str] | None = None):
+    def __init__(
+        self, total: int | None = None, every: int | Schedule = 1, file: IO[str] | None = None
+    ):
         try:
             self._tqdm = importlib.import_module("tqdm").tqdm
         except ImportError:
@@ -39,7 +42,7 @@ class ProgressBar(Callback):
                 "ProgressBar needs tqdm: pip install 'steploop[progress]' (or tqdm)"
             ) from None
         self.total = None if total is None else _validate.count("ProgressBar total", total)
-        self.every_n = _validate.count("every", every)
+        self.schedule = as_schedule(every)
         self.file = _validate.text_file("ProgressBar file", file)
         self._bar: Any = None
 
@@ -53,7 +56,7 @@ class ProgressBar(Callback):
         )
 
     def on_step_end(self, trainer: Trainer, record: StepRecord) -> None:
-        if record.step % self.every_n == 0:
+        if self.schedule.fires(record.step):
             self._bar.set_postfix(loss=f"{record.loss:.4g}", refresh=False)
         self._bar.update(1)
 
@@ -64,4 +67,4 @@ class ProgressBar(Callback):
             self._bar = None
 
     def __repr__(self) -> str:
-        return f"ProgressBar(total={self.total}, every={self.every_n})"
+        return f"ProgressBar(total={self.total}, every={every_repr(self.schedule)})"
