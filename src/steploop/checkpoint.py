@@ -22,16 +22,20 @@ from __future__ import annotations
 import contextlib
 import glob
 import json
+import logging
 import os
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
 import numpy as np
 
 from steploop import _validate
-from steploop.callbacks.base import Callback
+from steploop.callbacks.base import Callback, Every
+from steploop.callbacks.stopping import StoppingCriterion
+from steploop.history import History
+from steploop.records import Stop
 from steploop.schedule import Schedule, as_schedule, every_repr
 
 if TYPE_CHECKING:
@@ -39,6 +43,7 @@ if TYPE_CHECKING:
     from steploop.trainer import Trainer
 
 INDEX = "checkpoint.json"
+log = logging.getLogger("steploop")
 
 
 def _writable(directory: str) -> str:
@@ -160,6 +165,62 @@ def load(directory: str) -> tuple[int, str, dict[str, Any], dict[str, np.ndarray
     with np.load(f"{prefix}.history.npz") as saved:
         columns = {name: saved[name] for name in saved.files}
     return step, prefix, state, columns
+
+
+def criteria_nodes(callbacks: Sequence[Callback]) -> Iterator[tuple[str, StoppingCriterion]]:
+    """Every stopping criterion among ``callbacks`` (composites' parts too), keyed by its place
+    and its repr, so a verdict is restored only to the criterion that made it."""
+    for index, callback in enumerate(callbacks):
+        inner = callback.callback if isinstance(callback, Every) else callback
+        if isinstance(inner, StoppingCriterion):
+            for path, criterion in inner.nodes(f"callbacks[{index}]"):
+                yield f"{path} {criterion!r}", criterion
+
+
+def trainer_state(trainer: Trainer) -> dict[str, Any]:
+    """The Trainer's part of a checkpoint: its step, its stateful callbacks' states by key, and
+    the verdicts of the criteria met at that step."""
+    step = trainer.step
+    return {
+        "format": 1,
+        "step": step,
+        "callbacks": {c.state_key: c.get_state() for c in trainer.callbacks if c.has_state},
+        "verdicts": {
+            key: [stop.reason, stop.status]
+            for key, criterion in criteria_nodes(trainer.callbacks)
+            if (stop := criterion.verdict_at(step)) is not None
+        },
+    }
+
+
+def restore(trainer: Trainer, directory: str) -> tuple[int, History] | None:
+    """Load the latest checkpoint of ``directory`` into the strategy and the callbacks of
+    ``trainer``; return its step and history (``None``, logged, when there is none yet)."""
+    loaded = load(directory)
+    if loaded is None:
+        log.info(
+            "restore: no checkpoint in %r yet; nothing restored, starting at step %d",
+            directory,
+            trainer.step,
+        )
+        return None
+    step, prefix, state, columns = loaded
+    saved = state["callbacks"]
+    stateful = [c for c in trainer.callbacks if c.has_state]
+    missing = [c.state_key for c in stateful if c.state_key not in saved]
+    if missing:
+        raise ValueError(
+            f"checkpoint {prefix!r} has no state for {missing}; it has {sorted(saved)}"
+        )
+    trainer.strategy.restore(prefix)
+    for callback in stateful:
+        callback.set_state(saved[callback.state_key])
+    step = int(state["step"])
+    verdicts = state.get("verdicts", {})
+    for key, criterion in criteria_nodes(trainer.callbacks):
+        met = verdicts.get(key)
+        criterion._remember(step, None if met is None else Stop(*met))
+    return step, History.from_columns(columns)
 
 
 @attrs.define(repr=False)

@@ -33,26 +33,19 @@ import logging
 import math
 import os
 import time
-import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from steploop import _validate, checkpoint
-from steploop.callbacks.base import Callback, CallbackList, Every, as_callbacks, overridden_hooks
+from steploop.callbacks.base import Callback, CallbackList, as_callbacks, overridden_hooks
 from steploop.callbacks.cleanup import Release
-from steploop.callbacks.stopping import StoppingCriterion
-from steploop.fused import Stopper
 from steploop.fused_call import FusedCall
+from steploop.fusion import FusionPlan, step_hooks
 from steploop.history import History
 from steploop.records import STATUSES, Lazy, RunResult, StepRecord, Stop
 from steploop.strategy import END, Chunk, Feed, StepStrategy, host_loss
 
 log = logging.getLogger("steploop")
-
-
-def _step_hooks(callback: Callback) -> bool:
-    hooks = overridden_hooks(callback)
-    return "on_step_begin" in hooks or "on_step_end" in hooks
 
 
 class Trainer:
@@ -105,16 +98,9 @@ class Trainer:
         self._user_callbacks = tuple(user_callbacks)
         self._callbacks = CallbackList((*user_callbacks, Release(strategy)), checked=True)
         self._has_step_begin = any("on_step_begin" in overridden_hooks(c) for c in self._callbacks)
-        criteria = [c for c in user_callbacks if isinstance(c, StoppingCriterion)]
-        in_graph = [c for c in criteria if c.array_form]
-        # a composite with host-only parts: its array-form parts still end fused calls exactly
-        bounds = [part for c in criteria if not c.array_form if (part := c.exact_part())]
-        self._stopper = Stopper(in_graph + bounds)
-        self._bounded = bool(bounds)
-        # run() needs no per-step records when every callback with step hooks is in the stopper
-        evaluated = {id(c) for c in in_graph}
-        self._records_needed = any(_step_hooks(c) for c in user_callbacks if id(c) not in evaluated)
-        self._replayed = [c for c in self._callbacks if _step_hooks(c)]
+        self._plan = FusionPlan(user_callbacks, self._steps_per_call)
+        self._stopper = self._plan.stopper
+        self._replayed = [c for c in self._callbacks if step_hooks(c)]
         self._data = strategy.prepare_data(data) if data is not None else None
         self._feed: Feed | None = None
         self._history = History()
@@ -125,7 +111,7 @@ class Trainer:
         self._last_record: StepRecord | None = None
         self._running = False
         if self._steps_per_call > 1:
-            self._warn_host_stoppers(evaluated)
+            self._plan.warn_host_stoppers(stacklevel=3)
         self._check_state_keys()
 
     def _check_state_keys(self) -> None:
@@ -152,26 +138,7 @@ class Trainer:
         """What a checkpoint keeps besides the strategy and the history: the step count (the data
         position with it), every stateful callback's state by its ``state_key``, and the stopping
         criteria met at the current step (so a resumed run that had converged stops at once)."""
-        step = self._step
-        return {
-            "format": 1,
-            "step": step,
-            "callbacks": {c.state_key: c.get_state() for c in self._user_callbacks if c.has_state},
-            "verdicts": {
-                key: [stop.reason, stop.status]
-                for key, criterion in self._criteria_nodes()
-                if (stop := criterion.verdict_at(step)) is not None
-            },
-        }
-
-    def _criteria_nodes(self) -> Iterator[tuple[str, StoppingCriterion]]:
-        """Every stopping criterion among the callbacks (composites' parts too), keyed by its
-        place and its repr, so a verdict is restored only to the criterion that made it."""
-        for index, callback in enumerate(self._user_callbacks):
-            inner = callback.callback if isinstance(callback, Every) else callback
-            if isinstance(inner, StoppingCriterion):
-                for path, criterion in inner.nodes(f"callbacks[{index}]"):
-                    yield f"{path} {criterion!r}", criterion
+        return checkpoint.trainer_state(self)
 
     def restore(self, directory: Any) -> int | None:
         """Load the latest checkpoint in ``directory``; return its step, or ``None`` when there
@@ -182,59 +149,14 @@ class Trainer:
         state. A later ``run()`` carries on as if the run had never stopped.
         """
         self._check_idle()
-        loaded = checkpoint.load(os.fspath(directory))
-        if loaded is None:
-            log.info("restore: no checkpoint in %r yet; nothing restored, starting at step %d",
-                     os.fspath(directory), self._step)
+        restored = checkpoint.restore(self, os.fspath(directory))
+        if restored is None:
             return None
-        step, prefix, state, columns = loaded
-        saved = state["callbacks"]
-        stateful = [c for c in self._user_callbacks if c.has_state]
-        missing = [c.state_key for c in stateful if c.state_key not in saved]
-        if missing:
-            raise ValueError(
-                f"checkpoint {prefix!r} has no state for {missing}; it has {sorted(saved)}"
-            )
-        self._strategy.restore(prefix)
-        for callback in stateful:
-            callback.set_state(saved[callback.state_key])
-        self._history = History.from_columns(columns)
-        self._step = int(state["step"])
-        verdicts = state.get("verdicts", {})
-        for key, criterion in self._criteria_nodes():
-            met = verdicts.get(key)
-            criterion._remember(self._step, None if met is None else Stop(*met))
+        self._step, self._history = restored
         self._feed = None
         self._last_record = None
         self._result = None
-        return step
-
-    def _warn_host_stoppers(self, evaluated: set[int]) -> None:
-        """Warn about each callback that may stop the run but is checked only after a chunk."""
-        k = self._steps_per_call
-        for index, callback in enumerate(self._user_callbacks):
-            if id(callback) in evaluated or not callback.may_stop:
-                continue
-            if not _step_hooks(callback) or callback.next_sync_step(0, 1) == 1:
-                continue
-            if isinstance(callback, StoppingCriterion):
-                host = ", ".join(repr(part) for part in callback.host_only_parts())
-                what = f"its part(s) {host} have" if host != repr(callback) else "it has"
-                fix = "stopping criteria with an array form, such as LossBelow or MaxSteps, stop "
-                fix += "exactly, also as parts of it" if host != repr(callback) else "exactly"
-            else:
-                what = "it has"
-                fix = (
-                    f"if it never calls trainer.stop, set may_stop = False on "
-                    f"{type(callback).__name__} to silence this warning"
-                )
-            warnings.warn(
-                f"steps_per_call={k}: callbacks[{index}] {callback!r} may stop the run but "
-                f"{what} no array form, so they are checked after each fused chunk and the run "
-                f"may go up to {k - 1} steps past the step where they ask to stop ({fix})",
-                UserWarning,
-                stacklevel=3,
-            )
+        return self._step
 
     # -- state ------------------------------------------------------------------------------
     @property
@@ -334,7 +256,7 @@ class Trainer:
         final: Stop | None = None
         callbacks = self._callbacks
         done = 0
-        fast = not emit and not self._records_needed
+        fast = not emit and not self._plan.records_needed
         keep = self._strategy.reports_gradients and (
             emit or any(c.reads_gradients for c in self._replayed)
         )
@@ -483,12 +405,7 @@ class Trainer:
             return 1
         if self._feed is not None and self._feed.has_pending:
             return 1
-        count = k if budget is None else min(k, budget)
-        for callback in self._user_callbacks:
-            due = callback.next_sync_step(self._step, count)
-            if due is not None:
-                count = min(count, due - self._step)
-        return max(count, 1)
+        return self._plan.call_size(self._step, budget)
 
     def _replay(self, call: FusedCall) -> StepRecord:
         """Deliver the next step of a fused call to the callbacks, as a plain step would."""
@@ -516,7 +433,7 @@ class Trainer:
         self._strategy.release()
 
     def _check_agreement(self, chunk: Chunk) -> None:
-        if chunk.stopped and self._stop is None and not self._bounded:
+        if chunk.stopped and self._stop is None and not self._plan.bounded:
             log.warning(
                 "the in-graph stopping criteria fired at step %d but their host check did not; "
                 "the run carries on (their numbers differ in the last bit)",
