@@ -248,6 +248,7 @@ class Checkpoint(Callback):
     may_stop = False
     reads_gradients = False
     needs_live_state = True  # saving needs the variables of its step: fused calls end there
+    fires_last = True  # it saves the other callbacks' state after they saw the step
 
     def validate(self, trainer: Trainer) -> str | None:
         if trainer.strategy.can_checkpoint:

@@ -9,8 +9,10 @@ arguments (``trainer`` is the running ``Trainer``):
 * ``on_error(trainer, error)`` when the step or a hook raised ``error``;
 * ``on_run_end(trainer, result)`` when the call ends, however it ends, with its ``RunResult``.
 
-Order: callbacks fire in the order they were given to the Trainer, at every hook, followed by
-the Trainer's own resource release (``describe()`` prints the list). A hook asks the run to end
+Order: callbacks fire in the order they were given to the Trainer, at every hook, except that
+those with ``fires_last`` (``Checkpoint``) fire after the others, so a checkpoint holds every
+callback's state after its step; the Trainer's own resource release comes last
+(``describe()`` prints the list). A hook asks the run to end
 with ``trainer.stop(reason)``; the Trainer honours it before the next step, after the current
 step's remaining ``on_step_end`` hooks ran.
 
@@ -88,6 +90,10 @@ class Callback:
         super().__init_subclass__(**kwargs)
         if "may_stop" not in cls.__dict__ and not cls.may_stop and _calls_stop(cls):
             cls.may_stop = True
+
+    #: True for a callback that must see each step after every other one (``Checkpoint`` saves
+    #: their state): such callbacks fire after the others, in the order given.
+    fires_last: bool = False
 
     #: The steps at which the callback acts (the ``every=`` of loggers and ``Checkpoint``).
     schedule: Schedule = EVERY_STEP
@@ -282,6 +288,10 @@ class Every(Callback):
         return self.callback.needs_live_state
 
     @property
+    def fires_last(self) -> bool:  # type: ignore[override]
+        return self.callback.fires_last
+
+    @property
     def reads_gradients(self) -> bool:  # type: ignore[override]
         return self.callback.reads_gradients
 
@@ -343,9 +353,8 @@ class CallbackList(Callback):
     """
 
     def __init__(self, callbacks: Iterable[Callback] = (), *, checked: bool = False) -> None:
-        self.callbacks: tuple[Callback, ...] = (
-            tuple(callbacks) if checked else tuple(as_callbacks(callbacks))
-        )
+        given = tuple(callbacks) if checked else tuple(as_callbacks(callbacks))
+        self.callbacks: tuple[Callback, ...] = tuple(sorted(given, key=lambda c: c.fires_last))
         hooks_of = [(c, overridden_hooks(c)) for c in self.callbacks]
         self._by_hook: dict[str, tuple[Callback, ...]] = {
             name: tuple(c for c, hooks in hooks_of if name in hooks) for name in HOOKS

@@ -28,6 +28,7 @@ class Release(Callback):
 
     may_stop = False
     reads_gradients = False
+    fires_last = True
 
     def __init__(self, strategy: StepStrategy) -> None:
         self.strategy = strategy
