@@ -7,7 +7,13 @@ export TF_CPP_MIN_LOG_LEVEL := 3
 
 BENCH_STAMP := $(VENV)/.bench-installed
 
-.PHONY: install demo test lint bench clean
+# The core's own venv: steploop and its test extra only, no TensorFlow, so the core tests show
+# they need none (tests/tf/, the TensorFlow doctests and the TensorFlow examples skip there).
+CORE_VENV := .venv-core
+CORE_PY := $(CORE_VENV)/bin/python
+CORE_STAMP := $(CORE_VENV)/.installed
+
+.PHONY: install demo test test-core lint bench clean
 
 $(STAMP): pyproject.toml Makefile
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH (or make PYTHON=python3)"; exit 1; }
@@ -31,6 +37,20 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q
 
+# Built from nothing each time pyproject.toml or this file changes, so nothing left in it by hand
+# (TensorFlow above all) can make the core run pass by accident.
+$(CORE_STAMP): pyproject.toml Makefile
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH (or make PYTHON=python3)"; exit 1; }
+	rm -rf $(CORE_VENV)
+	$(PYTHON) -m venv $(CORE_VENV)
+	$(CORE_PY) -m pip install --quiet --upgrade pip
+	$(CORE_PY) -m pip install --quiet -e ".[test]"
+	touch $(CORE_STAMP)
+
+test-core: $(CORE_STAMP)
+	@! $(CORE_PY) -c "import tensorflow" 2>/dev/null || { echo "$(CORE_VENV) has TensorFlow: the core run must go without it"; exit 1; }
+	$(CORE_PY) -m pytest -q
+
 # Side-by-side timings (benchmarks/bench.py): prints the Markdown tables the README quotes.
 $(BENCH_STAMP): $(STAMP)
 	$(PY) -m pip install --quiet -e ".[bench]"
@@ -44,4 +64,4 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy src
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis
+	rm -rf $(VENV) $(CORE_VENV) .pytest_cache .hypothesis

@@ -1,10 +1,10 @@
-"""Shared test set-up: quiet TensorFlow, hypothesis profiles, a session-wide TensorFlow import."""
+"""Shared test set-up: quiet TensorFlow, hypothesis profiles (the ``tf`` and ``keras`` fixtures
+live in ``tests/tf/conftest.py``)."""
 
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import pytest
 from hypothesis import HealthCheck, settings
 
 settings.register_profile(
@@ -15,18 +15,3 @@ settings.register_profile(
 )
 settings.register_profile("thorough", parent=settings.get_profile("default"), max_examples=400)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
-
-
-@pytest.fixture(scope="session")
-def tf():
-    """TensorFlow, imported once for the whole session."""
-    import tensorflow
-
-    return tensorflow
-
-
-@pytest.fixture(scope="session")
-def keras(tf):
-    import keras
-
-    return keras

@@ -3,6 +3,10 @@
 import importlib.util
 import pathlib
 
+import pytest
+
+pytest.importorskip("tensorflow")  # bench.py imports tensorflow and keras at the top
+
 BENCH = pathlib.Path(__file__).resolve().parent.parent / "benchmarks" / "bench.py"
 
 
@@ -13,7 +17,7 @@ def load_bench():
     return module
 
 
-def test_quadratic_tables_run_and_reach_the_tolerance_in_70_steps(tf):
+def test_quadratic_tables_run_and_reach_the_tolerance_in_70_steps():
     bench = load_bench()
     bench.tfp = None  # as on a machine without tensorflow-probability (`make bench` installs it)
     text, numbers = bench.quadratic_tables(rounds=1, quick=True)
@@ -26,7 +30,7 @@ def test_quadratic_tables_run_and_reach_the_tolerance_in_70_steps(tf):
     assert numbers["default_ratio"] > 0 and numbers["fused_ratio"] > 0
 
 
-def test_trainer_overhead_table(tf):
+def test_trainer_overhead_table():
     bench = load_bench()
     text, five = bench.overhead(rounds=1, quick=True)
     assert "| five criteria |" in text

@@ -58,6 +58,8 @@ def test_a_million_rows_store_numbers_not_objects():
         history.append(step, 1.0 / step)
     loss = history["loss"]
     assert loss.dtype == np.float64 and loss.shape == (1_000_000,)
+    # An internal read on purpose: the claim is about memory layout (one float64 buffer that at
+    # most doubles, no Python object per row), which no public API shows.
     assert history._columns["loss"].buffer.nbytes <= 2 * 8 * 1_048_576
 
 
@@ -87,6 +89,8 @@ def test_the_step_column_costs_nothing_while_consecutive_and_stays_right_when_no
     history = History()
     history.extend(1, [4.0, 3.0, 2.0])
     frozen = history.snapshot()
+    # An internal read on purpose: "costs nothing" means no step buffer exists yet, which no
+    # public API shows (reading the column would build one).
     assert history._columns["step"].column is None
     history.append(7, 1.0)
     history.extend(8, [0.5, 0.25])

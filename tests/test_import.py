@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+import types
 
 
 def test_import_steploop_does_not_import_tensorflow():
@@ -15,8 +16,18 @@ def test_import_steploop_does_not_import_tensorflow():
     assert out.stdout.strip() == "[]"
 
 
-def test_public_names_are_exported():
+def test_all_lists_exactly_the_public_names():
+    """``__all__`` is the package's public namespace: every public object in it (submodules
+    aside) is listed, nothing listed is missing, and ``import *`` gives exactly those names."""
     import steploop
 
-    for name in steploop.__all__:
-        assert hasattr(steploop, name), name
+    public = {
+        name
+        for name, value in vars(steploop).items()
+        if not name.startswith("_") and not isinstance(value, types.ModuleType)
+    }
+    assert public == set(steploop.__all__)
+    assert len(steploop.__all__) == len(set(steploop.__all__)), "a name listed twice"
+    namespace: dict = {}
+    exec("from steploop import *", namespace)
+    assert set(namespace) - {"__builtins__"} == public

@@ -1,10 +1,13 @@
 """Records: lazy conversion happens once, expiry is explicit, statuses are validated."""
 
+import contextlib
+
 import numpy as np
 import pytest
 
 import steploop as sl
 from steploop.records import Lazy
+from tests.helpers import RaiseAt, batch_replay, gradient_descent, quadratic
 
 
 def test_lazy_computes_once_and_expires_only_if_unread():
@@ -37,4 +40,33 @@ def test_run_result_and_stop_validate_the_status():
         )
     with pytest.raises(ValueError, match="'status' must be in"):
         sl.Stop("why", "finished")
-    assert sl.STATUSES == ("converged", "budget", "exhausted", "stopped", "nonfinite", "error")
+    for status in sl.STATUSES:  # every word of STATUSES is accepted
+        assert sl.Stop("why", status).status == status
+
+
+def test_every_status_is_what_some_run_ends_with():
+    """STATUSES lists exactly the words real runs end with (``error`` as on_run_end sees it)."""
+    seen = []
+
+    class Status(sl.Callback):
+        def on_run_end(self, trainer, result):
+            seen.append(result.status)
+
+    class StopAt2(sl.Callback):
+        def on_step_end(self, trainer, record):
+            if record.step == 2:
+                trainer.stop("asked to")
+
+    nan = gradient_descent(lambda x: (x * np.nan, x * 0.0))
+    runs = [
+        (quadratic(), [sl.LossBelow(1e-12)], None),
+        (quadratic(), [sl.MaxSteps(3)], None),
+        (batch_replay([]), [], [1.0, 2.0]),
+        (quadratic(), [StopAt2()], None),
+        (nan, [sl.StopOnNaN()], None),
+        (quadratic(), [RaiseAt(2), sl.MaxSteps(5)], None),
+    ]
+    for strategy, callbacks, data in runs:
+        with contextlib.suppress(RuntimeError):
+            sl.Trainer(strategy, [*callbacks, Status()], data).run()
+    assert seen == list(sl.STATUSES)

@@ -388,10 +388,7 @@ def test_values_reach_the_record_and_the_history():
 
 
 def test_result_before_any_step_has_nan_loss():
-    trainer = sl.Trainer(quadratic(), callbacks=[sl.MaxSteps(1)])
-    trainer.run()
-    trainer2 = sl.Trainer(quadratic())
-    result = trainer2.run(max_steps=0)
+    result = sl.Trainer(quadratic()).run(max_steps=0)
     assert result.steps == 0 and math.isnan(result.loss)
 
 

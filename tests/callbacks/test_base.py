@@ -3,13 +3,30 @@
 import pytest
 
 import steploop as sl
+from steploop.callbacks.base import HOOKS
 from tests.helpers import Recorder, quadratic
 
 
+class Untouchable:
+    """An argument that fails the test if a hook reads, sets or calls anything on it."""
+
+    def __getattribute__(self, name):
+        raise AssertionError(f"a no-op hook touched .{name}")
+
+    def __setattr__(self, name, value):
+        raise AssertionError(f"a no-op hook set .{name}")
+
+
 def test_base_hooks_are_no_ops():
+    """Every hook of the base class takes its documented arguments, touches none of them and
+    returns nothing; a run with a base Callback equals one without."""
     callback = sl.Callback()
-    assert callback.on_step_end(None, None) is None
-    assert repr(callback) == "Callback"
+    for name, arguments in HOOKS.items():
+        assert getattr(callback, name)(*[Untouchable() for _ in arguments]) is None, name
+    assert vars(callback) == {} and repr(callback) == "Callback"
+    with_it = sl.Trainer(quadratic(), callbacks=[callback]).run(max_steps=5)
+    without = sl.Trainer(quadratic()).run(max_steps=5)
+    assert with_it.history == without.history and with_it.status == without.status == "budget"
 
 
 def test_every_forwards_step_hooks_on_multiples_only():

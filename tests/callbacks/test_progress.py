@@ -15,9 +15,10 @@ def test_progress_bar_counts_steps_across_runs():
     trainer.run(max_steps=5)
     first = out.getvalue()
     assert "5/12" in first and "loss=" in first and "status=budget" in first
+    assert first.endswith("status=budget]\n") and first.count("\n") == 1  # closed: its last line
     trainer.run(max_steps=7)
     assert "12/12" in out.getvalue()
-    assert bar._bar is None  # closed
+    assert out.getvalue().endswith("status=budget]\n") and out.getvalue().count("\n") == 2
 
 
 def test_progress_bar_arguments():
