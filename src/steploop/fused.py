@@ -109,6 +109,14 @@ class Stopper:
         for leaf, state in zip(self.leaves, states, strict=True):
             leaf.load(tuple(float(value) for value in state))
 
+    def take_back(self, chunk: Any, q: Any) -> list[Stop]:
+        """After a fused call whose records the callbacks do not see: load the leaves' final
+        states back and return the stops the criteria make at its last step ``q``."""
+        if not self.criteria:
+            return []
+        self.load(chunk.states)
+        return self.stops(chunk.mets, q) if chunk.stopped else []
+
     def stops(self, mets: tuple[Any, ...], q: Any) -> list[Stop]:
         """The stop requests the criteria make at step ``q``, given their leaves' verdicts."""
         verdicts = iter(mets)

@@ -22,12 +22,16 @@ Stopper([MaxSteps(20)])
 
 from __future__ import annotations
 
+import logging
 import warnings
 from collections.abc import Sequence
 
 from steploop.callbacks.base import Callback, overridden_hooks
 from steploop.callbacks.stopping import StoppingCriterion
 from steploop.fused import Stopper
+from steploop.records import Stop
+
+log = logging.getLogger("steploop")
 
 
 def step_hooks(callback: Callback) -> bool:
@@ -55,14 +59,26 @@ class FusionPlan:
             step_hooks(c) for c in self.callbacks if id(c) not in self._evaluated
         )
 
-    def call_size(self, step: int, budget: int | None) -> int:
-        """How many steps the call after ``step`` may do (at least 1, at most ``budget``)."""
+    def call_size(self, step: int, budget: int | None, ready: bool = True) -> int:
+        """How many steps the call after ``step`` may do (at least 1, at most ``budget``); 1 when
+        the strategy is not ``ready`` to fuse."""
+        if self.steps_per_call == 1 or not ready:
+            return 1
         count = self.steps_per_call if budget is None else min(self.steps_per_call, budget)
         for callback in self.callbacks:
             due = callback.next_sync_step(step, count)
             if due is not None:
                 count = min(count, due - step)
         return max(count, 1)
+
+    def check_agreement(self, stopped_in_call: bool, stop: Stop | None, step: int) -> None:
+        """Log when the in-graph criteria ended a call but no criterion stopped on the host."""
+        if stopped_in_call and stop is None and not self.bounded:
+            log.warning(
+                "the in-graph stopping criteria fired at step %d but their host check did not; "
+                "the run carries on (their numbers differ in the last bit)",
+                step,
+            )
 
     def warn_host_stoppers(self, stacklevel: int) -> None:
         """Warn about each callback that may stop the run but is checked only after a call."""

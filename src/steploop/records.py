@@ -144,3 +144,18 @@ class Stop:
 
     reason: str
     status: str = attrs.field(default="stopped", validator=attrs.validators.in_(STATUSES))
+
+    def late(self, asked_after: int, ended_after: int) -> Stop:
+        """This stop, saying so when it took effect after a later step than it was asked at (a
+        host check inside a fused call), so the reason names the step that ended the run.
+
+        >>> Stop("x", "converged").late(3, 5).reason
+        'x (asked after step 3; took effect after step 5, the last step of its fused call)'
+        """
+        if asked_after == ended_after:
+            return self
+        return Stop(
+            f"{self.reason} (asked after step {asked_after}; took effect after step "
+            f"{ended_after}, the last step of its fused call)",
+            self.status,
+        )

@@ -24,7 +24,7 @@ without an array form takes effect after the chunk (the Trainer warns about such
 it is built). When no callback needs the records (``run()`` with only array-form criteria and run
 hooks), the Trainer skips them: it appends the chunk's rows to the history at once and loads the
 criteria's states back. The records, the history, the stop step and the variables equal those of
-a step-by-step run. ``steploop.fused_call`` reads a fused call's steps back.
+a step-by-step run. ``steploop.readback`` makes the records, ``steploop.fusion`` plans the calls.
 """
 
 from __future__ import annotations
@@ -33,17 +33,17 @@ import logging
 import math
 import os
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from typing import Any
 
-from steploop import _validate, checkpoint
+from steploop import _arguments, _validate, checkpoint
 from steploop.callbacks.base import Callback, CallbackList, as_callbacks, overridden_hooks
 from steploop.callbacks.cleanup import Release
-from steploop.fused_call import FusedCall
 from steploop.fusion import FusionPlan, step_hooks
 from steploop.history import History
-from steploop.records import STATUSES, Lazy, RunResult, StepRecord, Stop
-from steploop.strategy import END, Chunk, Feed, StepStrategy, host_loss
+from steploop.readback import FusedCall, expire_variables, plain_record
+from steploop.records import STATUSES, RunResult, StepRecord, Stop
+from steploop.strategy import END, Feed, StepStrategy
 
 log = logging.getLogger("steploop")
 
@@ -70,29 +70,12 @@ class Trainer:
         *,
         steps_per_call: int = 1,
     ) -> None:
-        if not isinstance(strategy, StepStrategy):
-            raise TypeError(
-                f"strategy must be a StepStrategy, got {type(strategy).__name__}; "
-                "subclass steploop.StepStrategy or use a ready one such as steploop.tf.TapeStep"
-            )
+        _arguments.check_strategy(strategy)
         user_callbacks = as_callbacks(callbacks)
-        if data is not None and (
-            isinstance(data, (str, bytes, Mapping)) or not isinstance(data, Iterable)
-        ):
-            raise TypeError(
-                f"data must be an iterable of batches (a list, a generator, a tf.data.Dataset), "
-                f"got {type(data).__name__}"
-            )
+        _arguments.check_data(data)
         self._steps_per_call = _validate.count("steps_per_call", steps_per_call)
         strategy.check(takes_batch=data is not None)
-        if not strategy.reports_gradients:
-            for index, callback in enumerate(user_callbacks):
-                if callback.requires_gradients:
-                    raise ValueError(
-                        f"callbacks[{index}] {callback!r} needs gradients, but "
-                        f"{type(strategy).__name__} reports none; use a strategy that reports "
-                        "them (steploop.tf.TapeStep, for example)"
-                    )
+        _arguments.check_gradients(strategy, user_callbacks)
         self._strategy = strategy
         self._asks_stop = type(strategy).stop_after is not StepStrategy.stop_after
         self._user_callbacks = tuple(user_callbacks)
@@ -112,26 +95,7 @@ class Trainer:
         self._running = False
         if self._steps_per_call > 1:
             self._plan.warn_host_stoppers(stacklevel=3)
-        self._check_state_keys()
-
-    def _check_state_keys(self) -> None:
-        """Each callback accepts this Trainer (``Callback.validate``); stateful callbacks need
-        distinct keys."""
-        owners: dict[str, int] = {}
-        for index, callback in enumerate(self._user_callbacks):
-            problem = callback.validate(self)
-            if problem is not None:
-                raise TypeError(f"callbacks[{index}] {callback!r} {problem}")
-            if not callback.has_state:
-                continue
-            key = callback.state_key
-            if key in owners:
-                raise ValueError(
-                    f"callbacks[{owners[key]}] and callbacks[{index}] would both save their state "
-                    f"under {key!r}; give one another key, e.g. callbacks[{index}].keyed("
-                    f"'{key}_2')"
-                )
-            owners[key] = index
+        _arguments.check_callbacks(self, self._user_callbacks)
 
     # -- checkpoints ----------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
@@ -276,24 +240,16 @@ class Trainer:
                     if count == 1:
                         record = self._plain_step()
                         if record is None:
-                            if self._stop is None:
-                                final = Stop(
-                                    f"data exhausted after {self._step} steps", "exhausted"
-                                )
+                            final = None if self._stop else self._exhausted()
                             break
                         done += 1
                         if emit:
                             yield record
                         continue
-                    self._expire_variables()
+                    expire_variables(self._last_record)
                     call = FusedCall.run(
-                        self._strategy,
-                        count,
-                        self._step + 1,
-                        self._stopper,
-                        self._feed,
-                        keep=keep,
-                        steps_per_call=self._steps_per_call,
+                        self._strategy, count, self._step + 1, self._stopper, self._feed, keep,
+                        self._steps_per_call,
                     )
                     chunk = call.chunk
                     done += chunk.steps
@@ -306,9 +262,9 @@ class Trainer:
                             if emit:
                                 yield record
                         replaying = None
-                        self._check_agreement(chunk)
+                        self._plan.check_agreement(chunk.stopped, self._stop, self._step)
                     if chunk.exhausted:
-                        final = Stop(f"data exhausted after {self._step} steps", "exhausted")
+                        final = self._exhausted()
                         break
             except GeneratorExit:
                 left = self._step
@@ -322,7 +278,8 @@ class Trainer:
             except BaseException as error:
                 self._fail(error, started)
                 raise
-            self._finish(self._late(self._stop) or final, started)
+            stop = self._stop and self._stop.late(self._stop_step, self._step)
+            self._finish(stop or final, started)
         finally:
             self._running = False
 
@@ -335,7 +292,7 @@ class Trainer:
             if batch is END:
                 return None
         step = self._step + 1
-        self._expire_variables()
+        expire_variables(self._last_record)
         callbacks = self._callbacks
         if self._has_step_begin:
             callbacks.on_step_begin(self, step)
@@ -345,7 +302,7 @@ class Trainer:
                 return None
         strategy = self._strategy
         output = strategy.step() if self._feed is None else strategy.step(batch)
-        record = self._record(step, output)
+        record = plain_record(strategy, step, output)
         self._commit(record)
         return record
 
@@ -364,35 +321,6 @@ class Trainer:
             if reason is not None:
                 self.stop(reason, "nonfinite")
 
-    def _expire_variables(self) -> None:
-        last = self._last_record
-        if last is not None:
-            last._variables.expire(
-                lambda: (
-                    f"StepRecord.variables of step {last.step} is gone: variables are read "
-                    "on demand while their step is current (in its callbacks or the body of an "
-                    "iterate() loop)"
-                )
-            )
-
-    def _record(self, step: int, output: Any) -> StepRecord:
-        strategy = self._strategy
-        loss = host_loss(strategy, output)
-        values = strategy.to_host(dict(output.values)) if output.values else {}
-        gradients, targets = output.gradients, output.target_gradients
-        return StepRecord(
-            step=step,
-            loss=loss,
-            values=values,
-            gradients_lazy=Lazy(None, {})
-            if gradients is None
-            else Lazy(lambda: strategy.to_host(gradients)),
-            target_gradients_lazy=Lazy(None, {})
-            if targets is None
-            else Lazy(lambda: strategy.to_host(targets)),
-            variables_lazy=Lazy(lambda: dict(strategy.variables())),
-        )
-
     # -- fused chunks -----------------------------------------------------------------------
     @property
     def steps_per_call(self) -> int:
@@ -400,16 +328,14 @@ class Trainer:
 
     def _chunk_size(self, budget: int | None) -> int:
         """How many steps the next call does: 1 (a plain step) or a fused chunk's length."""
-        k = self._steps_per_call
-        if k == 1 or not self._strategy.ready_to_fuse:
-            return 1
+        ready = self._strategy.ready_to_fuse
         if self._feed is not None and self._feed.has_pending:
-            return 1
-        return self._plan.call_size(self._step, budget)
+            ready = False  # a batch put back starts the next call: a plain step takes it
+        return self._plan.call_size(self._step, budget, ready)
 
     def _replay(self, call: FusedCall) -> StepRecord:
         """Deliver the next step of a fused call to the callbacks, as a plain step would."""
-        self._expire_variables()
+        expire_variables(self._last_record)
         self._callbacks.on_step_begin(self, call.first + call.next)
         record = call.take()
         self._commit(record)
@@ -425,31 +351,12 @@ class Trainer:
         self._step = record.step
         self._last_record = record
         self._strategy_stop(record)
-        if self._stopper:
-            self._stopper.load(chunk.states)
-            if chunk.stopped:
-                for stop in self._stopper.stops(chunk.mets, record):
-                    self.stop(stop.reason, stop.status)
+        for stop in self._stopper.take_back(chunk, record):
+            self.stop(stop.reason, stop.status)
         self._strategy.release()
 
-    def _check_agreement(self, chunk: Chunk) -> None:
-        if chunk.stopped and self._stop is None and not self._plan.bounded:
-            log.warning(
-                "the in-graph stopping criteria fired at step %d but their host check did not; "
-                "the run carries on (their numbers differ in the last bit)",
-                self._step,
-            )
-
-    def _late(self, stop: Stop | None) -> Stop | None:
-        """``stop``, saying so when it took effect after a later step than it was asked at (a
-        host check inside a fused call), so the reason names the step that ended the run."""
-        if stop is None or self._stop_step == self._step:
-            return stop
-        return Stop(
-            f"{stop.reason} (asked after step {self._stop_step}; took effect after step "
-            f"{self._step}, the last step of its fused call)",
-            stop.status,
-        )
+    def _exhausted(self) -> Stop:
+        return Stop(f"data exhausted after {self._step} steps", "exhausted")
 
     def _make_result(self, stop: Stop, started: float) -> RunResult:
         last = self._last_record
@@ -467,31 +374,21 @@ class Trainer:
         assert stop is not None
         result = self._make_result(stop, started)
         log.info("run ended after %d steps: %s", result.steps, result.stop_reason)
-        first = self._call_each("on_run_end", result)
+        first = self._callbacks.call_each("on_run_end", self, result)
         if first is not None:
             raise first
 
     def _fail(self, error: BaseException, started: float) -> None:
         log.debug("run failed at step %d: %r", self._step + 1, error)
-        self._call_each("on_error", error)
+        self._callbacks.call_each("on_error", self, error)
         stop = Stop(f"{type(error).__name__} after step {self._step}: {error}", "error")
-        self._call_each("on_run_end", self._make_result(stop, started))
-
-    def _call_each(self, hook: str, argument: Any) -> BaseException | None:
-        """Call ``hook`` on every callback even if some raise; return the first exception."""
-        first: BaseException | None = None
-        for callback in self._callbacks:
-            try:
-                getattr(callback, hook)(self, argument)
-            except Exception as exc:
-                log.exception("%r.%s raised", callback, hook)
-                first = first or exc
-        return first
+        self._callbacks.call_each("on_run_end", self, self._make_result(stop, started))
 
     # -- description ------------------------------------------------------------------------
     def describe(self) -> str:
         """Print, and return, the strategy and the callbacks in the order they fire."""
-        lines = [f"Trainer({type(self._strategy).__name__}, data={_describe_data(self._data)})"]
+        data = _arguments.describe_data(self._data)
+        lines = [f"Trainer({type(self._strategy).__name__}, data={data})"]
         lines.append("callbacks, in the order they fire at every hook:")
         for index, callback in enumerate(self._callbacks, start=1):
             lines.append(f"  {index}. {callback.describe()}")
@@ -501,12 +398,3 @@ class Trainer:
 
     def __repr__(self) -> str:
         return f"<Trainer {type(self._strategy).__name__} at step {self._step}>"
-
-
-def _describe_data(data: Any) -> str:
-    if data is None:
-        return "None"
-    try:
-        return f"{type(data).__name__} of {len(data)} batches"
-    except TypeError:
-        return type(data).__name__

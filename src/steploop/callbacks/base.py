@@ -41,6 +41,7 @@ from __future__ import annotations
 import difflib
 import functools
 import inspect
+import logging
 import types
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
@@ -52,6 +53,8 @@ from steploop.schedule import EVERY_STEP, Schedule, as_schedule, every_repr
 if TYPE_CHECKING:
     from steploop.records import RunResult, StepRecord
     from steploop.trainer import Trainer
+
+log = logging.getLogger("steploop")
 
 #: hook name -> the arguments it takes after ``self``.
 HOOKS: dict[str, tuple[str, ...]] = {
@@ -388,6 +391,18 @@ class CallbackList(Callback):
     def on_run_end(self, trainer: Trainer, result: RunResult) -> None:
         for callback in self._by_hook["on_run_end"]:
             callback.on_run_end(trainer, result)
+
+    def call_each(self, hook: str, trainer: Trainer, argument: Any) -> BaseException | None:
+        """Call ``hook`` on every callback even if some raise (each exception is logged under
+        ``"steploop"``); return the first exception."""
+        first: BaseException | None = None
+        for callback in self.callbacks:
+            try:
+                getattr(callback, hook)(trainer, argument)
+            except Exception as exc:
+                log.exception("%r.%s raised", callback, hook)
+                first = first or exc
+        return first
 
     def __iter__(self) -> Any:
         return iter(self.callbacks)

@@ -1,5 +1,7 @@
-"""One fused call of a strategy, read back step by step.
+"""Reading a strategy's outputs back as ``StepRecord``s: a plain step's, and a fused call's.
 
+``plain_record`` turns one step's ``StepOutput`` into its record: the loss and values cross to
+the host at once (checked), the gradients and variables only when a callback reads them.
 ``FusedCall.run`` asks the strategy for up to ``count`` steps in one call (``run_steps``), checks
 what came back, and brings the per-step losses and values to the host once. ``record(i)`` then
 makes step ``i``'s ``StepRecord`` as a plain step would have: the gradients of every step cross to
@@ -17,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from steploop.records import Lazy, StepRecord
-from steploop.strategy import Chunk
+from steploop.strategy import Chunk, StepOutput, host_loss
 
 if TYPE_CHECKING:
     from steploop.fused import Stopper
@@ -38,13 +40,44 @@ def _row(tree: Any, index: int) -> Any:
     return np.asarray(tree[index])
 
 
+def plain_record(strategy: StepStrategy, step: int, output: StepOutput) -> StepRecord:
+    """The record of a plain step: ``output`` checked, its loss and values on the host."""
+    loss = host_loss(strategy, output)
+    values = strategy.to_host(dict(output.values)) if output.values else {}
+    gradients, targets = output.gradients, output.target_gradients
+    return StepRecord(
+        step=step,
+        loss=loss,
+        values=values,
+        gradients_lazy=Lazy(None, {})
+        if gradients is None
+        else Lazy(lambda: strategy.to_host(gradients)),
+        target_gradients_lazy=Lazy(None, {})
+        if targets is None
+        else Lazy(lambda: strategy.to_host(targets)),
+        variables_lazy=Lazy(lambda: dict(strategy.variables())),
+    )
+
+
+def expire_variables(record: StepRecord | None) -> None:
+    """Make ``record.variables`` raise from now on: its step is no longer the current one."""
+    if record is not None:
+        record._variables.expire(
+            lambda: (
+                f"StepRecord.variables of step {record.step} is gone: variables are read on "
+                "demand while their step is current (in its callbacks or the body of an "
+                "iterate() loop)"
+            )
+        )
+
+
 class FusedCall:
     """The steps one ``run_steps`` call did, from step ``first`` on.
 
     >>> from steploop.numpy import GradientDescent
     >>> from steploop.fused import Stopper
     >>> strategy = GradientDescent(lambda x: ((x - 4) ** 2, 2 * (x - 4)), 0.0, learning_rate=0.1)
-    >>> call = FusedCall.run(strategy, 3, 1, Stopper([]), None, keep=True, steps_per_call=3)
+    >>> call = FusedCall.run(strategy, 3, 1, Stopper([]), None, True, steps_per_call=3)
     >>> call.steps, call.losses.round(4).tolist(), call.record(2).step, call.pending
     (3, [16.0, 10.24, 6.5536], 3, True)
     """
@@ -84,11 +117,11 @@ class FusedCall:
         first: int,
         stopper: Stopper,
         feed: Feed | None,
-        *,
         keep: bool,
         steps_per_call: int,
     ) -> FusedCall:
-        """Do up to ``count`` steps from step ``first`` in one call of ``strategy``."""
+        """Do up to ``count`` steps from step ``first`` in one call of ``strategy`` (it keeps
+        every step's gradients if ``keep``)."""
         chunk = strategy.run_steps(count, first, stopper, feed, keep)
         if isinstance(chunk, Chunk) and not 0 <= chunk.steps <= count:
             raise ValueError(

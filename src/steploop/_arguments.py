@@ -1,0 +1,72 @@
+"""The Trainer's arguments, checked when it is built: each error names what was wrong."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from steploop.strategy import StepStrategy
+
+if TYPE_CHECKING:
+    from steploop.callbacks.base import Callback
+    from steploop.trainer import Trainer
+
+
+def check_strategy(strategy: Any) -> None:
+    if not isinstance(strategy, StepStrategy):
+        raise TypeError(
+            f"strategy must be a StepStrategy, got {type(strategy).__name__}; "
+            "subclass steploop.StepStrategy or use a ready one such as steploop.tf.TapeStep"
+        )
+
+
+def check_data(data: Any) -> None:
+    if data is not None and (
+        isinstance(data, (str, bytes, Mapping)) or not isinstance(data, Iterable)
+    ):
+        raise TypeError(
+            f"data must be an iterable of batches (a list, a generator, a tf.data.Dataset), "
+            f"got {type(data).__name__}"
+        )
+
+
+def check_gradients(strategy: StepStrategy, callbacks: Sequence[Callback]) -> None:
+    """Callbacks that need gradients need a strategy that reports them."""
+    if strategy.reports_gradients:
+        return
+    for index, callback in enumerate(callbacks):
+        if callback.requires_gradients:
+            raise ValueError(
+                f"callbacks[{index}] {callback!r} needs gradients, but "
+                f"{type(strategy).__name__} reports none; use a strategy that reports "
+                "them (steploop.tf.TapeStep, for example)"
+            )
+
+
+def check_callbacks(trainer: Trainer, callbacks: Sequence[Callback]) -> None:
+    """Each callback accepts the Trainer (``Callback.validate``); stateful callbacks need
+    distinct keys."""
+    owners: dict[str, int] = {}
+    for index, callback in enumerate(callbacks):
+        problem = callback.validate(trainer)
+        if problem is not None:
+            raise TypeError(f"callbacks[{index}] {callback!r} {problem}")
+        if not callback.has_state:
+            continue
+        key = callback.state_key
+        if key in owners:
+            raise ValueError(
+                f"callbacks[{owners[key]}] and callbacks[{index}] would both save their state "
+                f"under {key!r}; give one another key, e.g. callbacks[{index}].keyed('{key}_2')"
+            )
+        owners[key] = index
+
+
+def describe_data(data: Any) -> str:
+    """``data`` in a few words, for ``Trainer.describe``."""
+    if data is None:
+        return "None"
+    try:
+        return f"{type(data).__name__} of {len(data)} batches"
+    except TypeError:
+        return type(data).__name__
