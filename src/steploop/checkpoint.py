@@ -32,7 +32,8 @@ import attrs
 import numpy as np
 
 from steploop import _validate
-from steploop.callbacks.base import Callback, Every
+from steploop.callbacks.base import Callback
+from steploop.callbacks.every import Every
 from steploop.callbacks.stopping import StoppingCriterion
 from steploop.history import History
 from steploop.records import Stop

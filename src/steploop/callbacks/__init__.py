@@ -1,7 +1,8 @@
 """Callbacks: the hooks, stopping criteria, loggers and the built-in release hook."""
 
-from steploop.callbacks.base import Callback, CallbackList, Every
+from steploop.callbacks.base import Callback, CallbackList
 from steploop.callbacks.cleanup import Release
+from steploop.callbacks.every import Every
 from steploop.callbacks.loggers import CSVLogger, PrintLogger
 from steploop.callbacks.progress import ProgressBar
 from steploop.callbacks.stopping import (
