@@ -42,7 +42,7 @@ def test_skip_and_rollback_keep_the_params_of_step_4_and_report_code_1(steps_per
 
 @pytest.mark.parametrize("steps_per_call", [1, 3])
 def test_stop_ends_the_run_at_step_5_naming_the_loss(steps_per_call):
-    trainer, result, gd = sqrt_run("stop", steps_per_call)
+    _, result, gd = sqrt_run("stop", steps_per_call)
     assert (result.steps, result.status) == (5, "nonfinite")
     assert result.stop_reason == (
         "non-finite loss at step 5; its update was not applied, the variables are those of the "
@@ -52,7 +52,7 @@ def test_stop_ends_the_run_at_step_5_naming_the_loss(steps_per_call):
 
 
 def test_apply_keeps_the_hand_loop_behaviour():
-    trainer, result, gd = sqrt_run("apply")
+    trainer, _, gd = sqrt_run("apply")
     assert math.isnan(gd.params["x"]) and "nonfinite" not in trainer.history
 
 

@@ -87,8 +87,9 @@ class GradientDescent(StepStrategy):
     As for every strategy (see ``steploop.outputs``), the loss may be a dict: ``"loss"``, an
     optional ``"values"`` dict of numbers to record in the history, and further targets. With
     targets, the gradient is a dict of gradients by target, ``"loss"`` among them, and each
-    further target's gradient is reported in ``StepOutput.target_gradients``. ``on_nonfinite`` is ``"apply"``,
-    ``"skip"``, ``"stop"`` or ``"rollback"`` (see ``steploop.nonfinite``).
+    further target's gradient is reported in ``StepOutput.target_gradients``.
+    ``on_nonfinite`` is ``"apply"``, ``"skip"``, ``"stop"`` or ``"rollback"`` (see
+    ``steploop.nonfinite``).
 
     >>> gd = GradientDescent(lambda x: ((x - 4) ** 2, 2 * (x - 4)), 0.0, learning_rate=0.25)
     >>> float(gd.step().loss), float(gd.params["x"])
