@@ -21,7 +21,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from steploop import _validate, chunks
+from steploop import _validate
 from steploop.fused import Stopper
 from steploop.nonfinite import KEY, NonFinite, describe
 from steploop.outputs import LossContract
@@ -50,7 +50,7 @@ def _numeric(value: Any) -> tf.Tensor | None:
     return tensor
 
 
-class TFStep(StepStrategy):
+class TFStep(checkpointing.ByName, StepStrategy):
     """Base of the TensorFlow strategies (internal): checks, names, compiling."""
 
     _fn_label = "loss"
@@ -107,9 +107,9 @@ class TFStep(StepStrategy):
         self._compile = compile
         self._jit = jit_compile
         self._specs: dict[str, Any] | None = None
-        self._loops: dict[Any, Any] = {}
         self._calls = ConcreteCalls(self._traced)
-        self._constants: dict[Any, tf.Tensor] = {}
+        self._fused = fused.FusedCalls(self._calls)
+        self._loops = self._fused.loops
         self._takes_batch: bool | None = None
         self._function: Callable[..., Any] | None = None
         self._variables: tuple[Any, ...] | None = None
@@ -253,120 +253,11 @@ class TFStep(StepStrategy):
         check_eager(type(self).__name__)
         if not self._compile or self._specs is None:
             return super().run_steps(count, first_step, stopper, feed, keep_gradients)
-        data: Any = None
-        batches: list[Any] = []
-        ended = False
-        if feed is None:
-            mode = fused.NO_DATA
-        elif isinstance(feed.iterator, tf.data.Iterator) and not feed.has_pending:
-            mode, data = fused.ITERATOR, feed.iterator
-        else:
-            mode = fused.STACKED
-            batches, ended = chunks.pull_uniform(feed, count)
-            if not batches:
-                if ended:
-                    return chunks.empty()
-                return super().run_steps(1, first_step, stopper, feed, keep_gradients)
-            data = tf.nest.map_structure(lambda *leaves: tf.stack(leaves), *batches)
-        key = (count, stopper.key(), keep_gradients, mode)
-        loop = self._loops.get(key)
-        if loop is None:
-            loop = self._loops[key] = fused.build_loop(
-                self._update,
-                self._specs,
-                count,
-                stopper,
-                keep_gradients,
-                mode,
-                self._jit,
-                self._graph_stop,
-            )
-        initial = stopper.initial()
-        flat = [v for state in initial for v in state]
-        arguments = [
-            self._constant(first_step, tf.int64),
-            self._constant(len(batches) if batches else count, tf.int32),
-            tf.constant(flat, tf.float64) if flat else self._constant((), tf.float64),
-        ]
-        if data is not None:
-            arguments.append(data)
-        # without data the arguments' shapes and dtypes are fixed by the loop's key
-        known = "fixed" if mode == fused.NO_DATA else None
-        control, state_vector, stacked = self._calls.invoke(loop, tuple(arguments), key, known)
-        return chunks.assemble(
-            control.numpy().tolist(),
-            state_vector.numpy().tolist() if flat else (),
-            initial,
-            stacked,
-            batches,
-            feed,
-            ended,
-        )
-
-    def _constant(self, value: Any, dtype: tf.DType) -> tf.Tensor:
-        """A cached constant tensor (chunk lengths, first steps and the empty state repeat)."""
-        key = (value, dtype)
-        tensor = self._constants.get(key)
-        if tensor is None:
-            if len(self._constants) > 256:  # first steps of many chunks: keep the cache small
-                self._constants.clear()
-            tensor = self._constants[key] = tf.constant(value, dtype)
-        return tensor
-
-    # -- checkpoints (by name: see steploop.tf.checkpointing) -----------------------------------
-    def save(self, prefix: str) -> None:
-        """Write the variables by name, the optimizer's state and a record of the variables'
-        names, shapes and dtypes under ``prefix``."""
-        if self._pending_restore is not None:  # nothing changed since that checkpoint was read
-            checkpointing.copy(self._pending_restore[0], prefix)
-            return
-        if self._variables is None:
-            raise ValueError(
-                f"{type(self).__name__}.save: the variables are not known yet (they are those "
-                "the loss reads, found at the first step); take a step first or pass var_list"
-            )
-        assert self._names is not None
-        checkpointing.save(prefix, self._names, self._variables, self._optimizer)
-
-    def restore(self, prefix: str) -> None:
-        """Read the variables back by name (any ``var_list`` order) and the optimizer's state.
-
-        A variable missing, extra, renamed, reshaped or re-typed is a ``ValueError`` naming it.
-        Without ``var_list`` the variables are those the loss reads: a loss without a batch is
-        traced now to find them; one that takes a batch is traced at the first step, whose
-        batch it needs, and the values are read then, before that step computes anything.
-        """
-        owner = f"{type(self).__name__}.restore"
-        record = checkpointing.read_record(owner, prefix)
-        if self._variables is None:
-            if self._takes_batch is not False:
-                self._pending_restore = (prefix, record)
-                return
-            self._discover(())
-        self._pending_restore = None
-        assert self._variables is not None and self._names is not None
-        checkpointing.restore(owner, prefix, record, self._names, self._variables, self._optimizer)
-
-    def _restore_pending(self, arguments: tuple[Any, ...]) -> None:
-        """Carry out the restore that waited for the first step's batch (``arguments``)."""
-        assert self._pending_restore is not None
-        prefix, record = self._pending_restore
-        if self._variables is None:
-            self._discover(arguments)
-        assert self._variables is not None and self._names is not None
-        owner = f"{type(self).__name__}.restore"
-        checkpointing.restore(owner, prefix, record, self._names, self._variables, self._optimizer)
-        self._pending_restore = None
-
-    def _discover(self, arguments: tuple[Any, ...]) -> None:
-        """Find the variables the loss reads (``checkpointing.find_variables``), or fail."""
-        found = checkpointing.find_variables(self._call, arguments, self._compile, self._traced)
-        if not found:
-            raise ValueError(
-                f"{type(self).__name__}: the {self._fn_label} read no trainable variable, so "
-                "there is nothing to restore or optimise; pass var_list or use the variables in it"
-            )
-        self._set_variables(found)
+        loop = fused.Loop(self._update, self._specs, self._jit, self._graph_stop)
+        chunk = self._fused.run(loop, count, first_step, stopper, feed, keep_gradients)
+        if chunk is None:  # no batch of the stacked kind to start with: one plain step
+            return super().run_steps(1, first_step, stopper, feed, keep_gradients)
+        return chunk
 
     def variables(self) -> Mapping[str, np.ndarray]:
         if self._variables is None:
