@@ -152,11 +152,11 @@ def test_a_dataset_is_prefetched_and_other_data_left_alone(tf, keras):
 
 def test_structured_calls_give_the_same_steps_as_flat_calls(tf, keras, monkeypatch):
     """The flat call of a concrete function (the fast path) equals its structured call."""
-    import steploop.tf._base as base
+    import steploop.tf._flatcall as base
 
     results = []
     for flat in (True, False):
-        monkeypatch.setattr(base, "_FLAT_CALLS", flat)
+        monkeypatch.setattr(base, "FLAT_CALLS", flat)
         for k in (1, 16):
             x, step = tf_quadratic(tf, keras, "tape", 0.3, jit_compile=False)
             trainer = sl.Trainer(step, [sl.LossBelow(1e-10) | sl.MaxSteps(90)], steps_per_call=k)

@@ -1,14 +1,80 @@
-"""``GradientDescent``: ``params -= learning_rate * grad`` with a loss-and-gradient function."""
+"""``GradientDescent``: ``params -= learning_rate * grad`` with a loss-and-gradient function.
+
+It uses the same core pieces as the TensorFlow strategies: the loss contract
+(``steploop.outputs``: ``"loss"``, ``"values"``, targets), ``on_nonfinite``
+(``steploop.nonfinite``; NumPy supplies only ``HOST_GUARD`` and the saved parameters), and fused
+calls through the core default ``StepStrategy.run_steps``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 
 from steploop import _validate, checkpoint
+from steploop.nonfinite import NonFinite
+from steploop.outputs import LossContract, step_output
 from steploop.strategy import StepOutput, StepStrategy
+
+
+def _not_finite(value: Any) -> bool:
+    return not bool(np.all(np.isfinite(value)))
+
+
+def _numeric(value: Any) -> np.ndarray | None:
+    """``value`` as a numeric NumPy array, or ``None``."""
+    if value is None or isinstance(value, (str, bytes)):
+        return None
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError):
+        return None
+    return array if array.dtype.kind in "biuf" else None
+
+
+class _HostGuard:
+    """``steploop.nonfinite.GuardOps`` on plain Python booleans and ints."""
+
+    @staticmethod
+    def first(flags: Sequence[bool]) -> tuple[bool, int]:
+        index = next((i for i, flag in enumerate(flags) if flag), -1)
+        return index >= 0, index + 1
+
+    @staticmethod
+    def when(condition: bool, action: Callable[[], None]) -> None:
+        if condition:
+            action()
+
+    @staticmethod
+    def any_(a: bool, b: bool) -> bool:
+        return a or b
+
+    @staticmethod
+    def not_(a: bool) -> bool:
+        return not a
+
+    @staticmethod
+    def rolled_back(bad: bool, after: bool, code: int) -> int:
+        return -1 if after and not bad else code
+
+
+HOST_GUARD = _HostGuard()
+
+
+class _Saved:
+    """The parameters before a ``rollback`` step."""
+
+    def __init__(self, params: dict[str, np.ndarray]) -> None:
+        self._params = params
+        self._saved = dict(params)  # the arrays are replaced, never changed in place
+
+    def not_finite(self) -> bool:
+        return any(_not_finite(value) for value in self._params.values())
+
+    def put_back(self) -> None:
+        self._params.update(self._saved)
 
 
 class GradientDescent(StepStrategy):
@@ -18,9 +84,22 @@ class GradientDescent(StepStrategy):
     ``(loss, gradient)``. ``params`` is one array (passed as is, and named ``name``) or a mapping
     of names to arrays (passed as a dict; the gradient is then a dict with the same keys).
 
+    As for every strategy (see ``steploop.outputs``), the loss may be a dict: ``"loss"``, an
+    optional ``"values"`` dict of numbers to record in the history, and further targets. With
+    targets, the gradient is a dict of gradients by target, ``"loss"`` among them, and each
+    further target's gradient is reported in ``StepOutput.target_gradients``.
+    ``on_nonfinite`` is ``"apply"``, ``"skip"``, ``"stop"`` or ``"rollback"`` (see
+    ``steploop.nonfinite``).
+
     >>> gd = GradientDescent(lambda x: ((x - 4) ** 2, 2 * (x - 4)), 0.0, learning_rate=0.25)
     >>> float(gd.step().loss), float(gd.params["x"])
     (16.0, 2.0)
+    >>> def f(x):
+    ...     outputs = {"loss": (x - 4) ** 2, "z": x, "values": {"x": x}}
+    ...     return outputs, {"loss": 2 * (x - 4), "z": 1.0}
+    >>> out = GradientDescent(f, 0.0, learning_rate=0.25).step()
+    >>> float(out.values["x"]), float(out.target_gradients["z"]["x"])
+    (0.0, 1.0)
     """
 
     reports_gradients: ClassVar[bool] = True
@@ -32,11 +111,16 @@ class GradientDescent(StepStrategy):
         *,
         learning_rate: float,
         name: str = "x",
+        on_nonfinite: str = "apply",
     ) -> None:
         self.loss_and_grad = _validate.callable_(
             "loss_and_grad", loss_and_grad, "a function returning (loss, gradient)"
         )
         self.learning_rate = _validate.number("learning_rate", learning_rate, positive=True)
+        self._policy = NonFinite.of("GradientDescent", on_nonfinite)
+        self._contract = LossContract(
+            "GradientDescent", "loss_and_grad", targets=None, array="array"
+        )
         self._single = not isinstance(params, Mapping)
         if self._single:
             if not isinstance(name, str) or not name:
@@ -59,6 +143,7 @@ class GradientDescent(StepStrategy):
             if not np.all(np.isfinite(array)):
                 raise ValueError(f"params[{key!r}] must be finite, got {array}")
             self.params[key] = array
+        self._names = tuple(self.params)
 
     def step(self, batch: Any = None) -> StepOutput:
         arguments = (self._argument(),) if batch is None else (self._argument(), batch)
@@ -67,28 +152,70 @@ class GradientDescent(StepStrategy):
             raise TypeError(
                 f"loss_and_grad must return a (loss, gradient) pair, got {type(result).__name__}"
             )
-        loss, gradient = result
-        gradients = {next(iter(self.params)): gradient} if self._single else gradient
+        value, gradient = result
+        parts = self._contract.split(value)
+        values = self._contract.values(parts, _numeric)
+        others = {}
+        if parts.targets:  # then a gradient per target, "loss" among them
+            if not isinstance(gradient, Mapping) or set(gradient) != {"loss", *parts.targets}:
+                raise ValueError(
+                    "loss_and_grad returned targets besides 'loss', so its gradient must be a "
+                    f"dict with a gradient for each of {sorted(['loss', *parts.targets])}, got "
+                    f"{sorted(gradient) if isinstance(gradient, Mapping) else gradient!r}"
+                )
+            gradient, others = gradient["loss"], {key: gradient[key] for key in parts.targets}
+        gradients = self._checked(gradient, "gradient")
+        target_gradients = {
+            key: self._checked(g, f"gradient of {key!r}") for key, g in others.items()
+        }
+        rate = self.learning_rate
+
+        def update() -> None:
+            for key, grad in zip(self._names, gradients, strict=True):
+                self.params[key] = self.params[key] - rate * grad
+
+        flags = (
+            [_not_finite(parts.loss), *map(_not_finite, gradients)] if self._policy.reports else []
+        )
+        code = self._policy.guard(HOST_GUARD, flags, update, lambda: _Saved(self.params))
+        return step_output(
+            self._names,
+            parts.loss,
+            gradients,
+            target_gradients if parts.targets else None,
+            self._policy.with_code(values, code),
+        )
+
+    def _checked(self, gradient: Any, what: str) -> list[np.ndarray]:
+        """``gradient`` (one array, or a dict like ``params``) as arrays in ``params`` order."""
+        gradients = {self._names[0]: gradient} if self._single else gradient
         if not isinstance(gradients, Mapping) or set(gradients) != set(self.params):
             raise ValueError(
                 f"loss_and_grad must return gradients for {sorted(self.params)}, "
                 f"got {sorted(gradients) if isinstance(gradients, Mapping) else gradients!r}"
             )
-        reported = {}
+        self._contract.check_gradients(self._names, [gradients[k] for k in self._names], "params")
+        checked = []
         for key, value in self.params.items():
             grad = np.asarray(gradients[key], dtype=np.float64)
             if grad.shape != value.shape:
                 raise ValueError(
-                    f"gradient of {key!r} has shape {grad.shape}, the parameter has {value.shape}"
+                    f"{what} of {key!r} has shape {grad.shape}, the parameter has {value.shape}"
+                    if what == "gradient"
+                    else f"{what} for {key!r} has shape {grad.shape}, the parameter has "
+                    f"{value.shape}"
                 )
-            reported[key] = grad
-            self.params[key] = value - self.learning_rate * grad
-        return StepOutput(loss=loss, gradients=reported)
+            checked.append(grad)
+        return checked
 
     def _argument(self) -> Any:
         if self._single:
             return next(iter(self.params.values())).copy()
         return {key: value.copy() for key, value in self.params.items()}
+
+    def stop_after(self, step: int, values: Mapping[str, Any]) -> str | None:
+        """Under ``on_nonfinite='stop'``: why the run must stop after ``step``, or ``None``."""
+        return self._policy.stop_after(step, values, self._names)
 
     def variables(self) -> Mapping[str, np.ndarray]:
         return {key: value.copy() for key, value in self.params.items()}

@@ -186,3 +186,75 @@ def copy(source: str, target: str) -> None:
                 checkpoint.atomic_write(
                     target + suffix, lambda file, o=original: shutil.copyfileobj(o, file)
                 )
+
+
+class ByName:
+    """``save``/``restore`` of a TensorFlow strategy (a mixin of ``TFStep``, which owns the
+    attributes declared here): the functions above, applied to its variables and optimizer."""
+
+    _pending_restore: tuple[str, dict[str, Any]] | None
+    _variables: tuple[Any, ...] | None
+    _names: tuple[str, ...] | None
+    _optimizer: Any
+    _takes_batch: bool | None
+    _compile: bool
+    _fn_label: str
+    _call: Callable[..., Any]
+    _traced: Callable[..., Any]
+
+    def _set_variables(self, variables: tuple[Any, ...]) -> None:
+        raise NotImplementedError
+
+    def save(self, prefix: str) -> None:
+        """Write the variables by name, the optimizer's state and a record of the variables'
+        names, shapes and dtypes under ``prefix``."""
+        if self._pending_restore is not None:  # nothing changed since that checkpoint was read
+            copy(self._pending_restore[0], prefix)
+            return
+        if self._variables is None:
+            raise ValueError(
+                f"{type(self).__name__}.save: the variables are not known yet (they are those "
+                "the loss reads, found at the first step); take a step first or pass var_list"
+            )
+        assert self._names is not None
+        save(prefix, self._names, self._variables, self._optimizer)
+
+    def restore(self, prefix: str) -> None:
+        """Read the variables back by name (any ``var_list`` order) and the optimizer's state.
+
+        A variable missing, extra, renamed, reshaped or re-typed is a ``ValueError`` naming it.
+        Without ``var_list`` the variables are those the loss reads: a loss without a batch is
+        traced now to find them; one that takes a batch is traced at the first step, whose
+        batch it needs, and the values are read then, before that step computes anything.
+        """
+        owner = f"{type(self).__name__}.restore"
+        record = read_record(owner, prefix)
+        if self._variables is None:
+            if self._takes_batch is not False:
+                self._pending_restore = (prefix, record)
+                return
+            self._discover(())
+        self._pending_restore = None
+        assert self._variables is not None and self._names is not None
+        restore(owner, prefix, record, self._names, self._variables, self._optimizer)
+
+    def _restore_pending(self, arguments: tuple[Any, ...]) -> None:
+        """Carry out the restore that waited for the first step's batch (``arguments``)."""
+        assert self._pending_restore is not None
+        prefix, record = self._pending_restore
+        if self._variables is None:
+            self._discover(arguments)
+        assert self._variables is not None and self._names is not None
+        owner = f"{type(self).__name__}.restore"
+        restore(owner, prefix, record, self._names, self._variables, self._optimizer)
+        self._pending_restore = None
+
+    def _discover(self, arguments: tuple[Any, ...]) -> None:
+        """Find the variables the loss reads (``find_variables``), or fail."""
+        found = find_variables(self._call, arguments, self._compile, self._traced)
+        if not found:
+            raise ValueError(
+                f"{type(self).__name__}: the {self._fn_label} read no trainable variable, so "
+                "there is nothing to restore or optimise; pass var_list or use the variables in it"
+            )
+        self._set_variables(found)

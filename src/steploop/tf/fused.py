@@ -16,10 +16,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import attrs
 import tensorflow as tf
 
+from steploop import chunks
 from steploop.fused import Quantities, Stopper
-from steploop.strategy import StepOutput
+from steploop.strategy import Chunk, Feed, StepOutput
+from steploop.tf._flatcall import ConcreteCalls
 from steploop.tf.ops import TF_OPS
 
 #: Where a fused call takes its batches from.
@@ -166,3 +169,92 @@ def build_loop(
 
     run = run_without_data if mode == NO_DATA else run_with_data
     return tf.function(run, jit_compile=jit_compile and mode != ITERATOR, reduce_retracing=True)
+
+
+@attrs.frozen
+class Loop:
+    """What a fused loop runs: the step ``body``, its outputs' ``specs``, XLA or not, and the
+    strategy's own in-graph stop (``extra_stop``, see ``build_loop``)."""
+
+    body: Callable[..., StepOutput]
+    specs: dict[str, Any]
+    jit_compile: bool
+    extra_stop: Callable[[StepOutput], Any] | None
+
+
+class FusedCalls:
+    """The compiled loops of one strategy, by kind, and the calls that run them."""
+
+    def __init__(self, calls: ConcreteCalls) -> None:
+        self._calls = calls
+        self.loops: dict[Any, Any] = {}
+        self._constants: dict[Any, tf.Tensor] = {}
+
+    def run(
+        self,
+        loop: Loop,
+        count: int,
+        first_step: int,
+        stopper: Stopper,
+        feed: Feed | None,
+        keep_gradients: bool,
+    ) -> Chunk | None:
+        """Up to ``count`` steps in one compiled call; ``None`` when ``feed``'s next batch
+        cannot be stacked (the caller then takes one plain step)."""
+        data: Any = None
+        batches: list[Any] = []
+        ended = False
+        if feed is None:
+            mode = NO_DATA
+        elif isinstance(feed.iterator, tf.data.Iterator) and not feed.has_pending:
+            mode, data = ITERATOR, feed.iterator
+        else:
+            mode = STACKED
+            batches, ended = chunks.pull_uniform(feed, count)
+            if not batches:
+                return chunks.empty() if ended else None
+            data = tf.nest.map_structure(lambda *leaves: tf.stack(leaves), *batches)
+        key = (count, stopper.key(), keep_gradients, mode)
+        function = self.loops.get(key)
+        if function is None:
+            function = self.loops[key] = build_loop(
+                loop.body,
+                loop.specs,
+                count,
+                stopper,
+                keep_gradients,
+                mode,
+                loop.jit_compile,
+                loop.extra_stop,
+            )
+        initial = stopper.initial()
+        flat = [v for state in initial for v in state]
+        arguments = [
+            self._constant(first_step, tf.int64),
+            self._constant(len(batches) if batches else count, tf.int32),
+            tf.constant(flat, tf.float64) if flat else self._constant((), tf.float64),
+        ]
+        if data is not None:
+            arguments.append(data)
+        # without data the arguments' shapes and dtypes are fixed by the loop's key
+        known = "fixed" if mode == NO_DATA else None
+        control, state_vector, stacked = self._calls.invoke(function, tuple(arguments), key, known)
+        return chunks.assemble(
+            control.numpy().tolist(),
+            state_vector.numpy().tolist() if flat else (),
+            initial,
+            stacked,
+            batches,
+            feed,
+            ended,
+        )
+
+    def _constant(self, value: Any, dtype: tf.DType) -> tf.Tensor:
+        """A cached constant tensor (chunk lengths, first steps and the empty state repeat)."""
+        key = (value, dtype)
+        tensor = self._constants.get(key)
+        if tensor is None:
+            if len(self._constants) > 256:  # first steps of many chunks: keep the cache small
+                self._constants.clear()
+            tensor = self._constants[key] = tf.constant(value, dtype)
+        return tensor

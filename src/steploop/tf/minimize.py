@@ -5,7 +5,7 @@ tape around the loss, then ``apply_gradients``) and calls the optimizer's own ``
 one exists (``tf_keras`` optimizers, for instance). Like ``minimize``, it reports the loss but no
 gradients.
 
-On the tape path every update waits until all gradients exist (see ``TFStep._apply``); an
+On the tape path every update waits until all gradients exist (see ``steploop.tf._apply``); an
 optimizer's own ``minimize`` keeps its own ordering of reads and updates.
 """
 
@@ -65,14 +65,14 @@ class MinimizeStep(TFStep):
         """True when the optimizer's own ``minimize`` does the update."""
         return self._own_minimize
 
-    def _update(self, *batch: Any) -> Any:
+    def _update(self, *batch: Any) -> StepOutput:
         variables = self._var_list
         assert variables is not None
         if not self._own_minimize:
             with tf.GradientTape() as tape:
                 loss = self._checked_loss(self._call(*batch))
             _, loss, code = self._apply(tape.gradient(loss, variables), variables, loss)
-            return loss, self._with_code({}, code)
+            return StepOutput(loss=loss, values=self._policy.with_code({}, code))
         if not self._probed:  # once: name a variable the loss ignores, as the tape path does
             with tf.GradientTape() as tape:
                 probe = self._checked_loss(self._call(*batch))
@@ -87,8 +87,4 @@ class MinimizeStep(TFStep):
 
         ordered = [variables[i] for i in self._canonical(variables)]  # see checkpointing
         self._optimizer.minimize(loss_fn, var_list=ordered)
-        return captured[0], {}
-
-    def _output(self, result: Any) -> StepOutput:
-        loss, values = result
-        return StepOutput(loss=loss, values=values)
+        return StepOutput(loss=captured[0])

@@ -14,12 +14,12 @@ compiled step.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
 import tensorflow as tf
 
+from steploop.outputs import step_output
 from steploop.strategy import StepOutput
 from steploop.tf._base import TFStep
 from steploop.tf.naming import unique_names
@@ -41,6 +41,8 @@ class PersistentTapeStep(TFStep):
     reports_gradients: ClassVar[bool] = True
     _fn_label = "forward"
     _returns = "a dict of named tensors with a 'loss' entry"
+    _targets = None
+    _dict_only = True
 
     def __init__(
         self,
@@ -70,39 +72,14 @@ class PersistentTapeStep(TFStep):
         """The open tape of the current step (eager only), or ``None`` once released."""
         return self._tape
 
-    def _split(self, value: Any) -> tuple[dict[str, tf.Tensor], dict[str, tf.Tensor]]:
-        if not isinstance(value, Mapping):
-            raise self._fail(
-                TypeError(
-                    "PersistentTapeStep: forward must return a dict of named tensors with a 'loss' "
-                    f"entry, got {'a tensor' if tf.is_tensor(value) else type(value).__name__}"
-                )
-            )
-        if "loss" not in value:
-            raise self._fail(
-                ValueError(
-                    "PersistentTapeStep: forward must return a dict with a 'loss' entry, "
-                    f"got keys {sorted(map(str, value))}"
-                )
-            )
-        outputs = {"loss": self._checked_loss(value["loss"])}
-        for key, tensor in value.items():
-            if key in ("loss", "values"):
-                continue
-            if not isinstance(key, str):
-                raise self._fail(
-                    TypeError(f"PersistentTapeStep: forward's keys must be str, got {key!r}")
-                )
-            outputs[key] = self._float_tensor(tensor, key)
-        return outputs, self._values_of(value)
-
-    def _update(self, *batch: Any) -> Any:
+    def _update(self, *batch: Any) -> StepOutput:
         self.release()
         tape = tf.GradientTape(persistent=True, watch_accessed_variables=self._watch_accessed)
         try:
             with tape:
                 self._watch(tape)
-                outputs, values = self._split(self._call(*batch))
+                loss, values, outputs = self._split(self._call(*batch))
+                outputs["loss"] = loss
             variables = self._resolve(tape)
             gradients = tape.gradient(outputs["loss"], variables)
             target_gradients = {
@@ -117,26 +94,14 @@ class PersistentTapeStep(TFStep):
             gradients, loss, target_gradients, values, code = self._apply(
                 gradients, variables, outputs["loss"], target_gradients, values
             )
-            values = self._with_code(values, code)
+            values = self._policy.with_code(values, code)
         except BaseException:
             del tape  # the traceback keeps this frame alive: do not let it keep the tape
             raise
         if tf.executing_eagerly():  # kept for the step's callbacks until release()
             self._tape, self._outputs = tape, outputs
-        return loss, gradients, target_gradients, values
-
-    def _output(self, result: Any) -> StepOutput:
-        loss, gradients, target_gradients, values = result
-        names = self._names
-        assert names is not None
-        return StepOutput(
-            loss=loss,
-            gradients=dict(zip(names, gradients, strict=True)),
-            target_gradients={
-                key: dict(zip(names, grads, strict=True)) for key, grads in target_gradients.items()
-            },
-            values=values,
-        )
+        assert self._names is not None
+        return step_output(self._names, loss, gradients, target_gradients, values)
 
     def release(self) -> None:
         """Drop the step's tape and outputs (the Trainer calls this after the step's callbacks)."""

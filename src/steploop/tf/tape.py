@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import tensorflow as tf
 
+from steploop.outputs import step_output
 from steploop.strategy import StepOutput
 from steploop.tf._base import TFStep
 
@@ -29,36 +29,17 @@ class TapeStep(TFStep):
 
     reports_gradients: ClassVar[bool] = True
 
-    def _loss_of(self, value: Any) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
-        values: dict[str, tf.Tensor] = {}
-        if isinstance(value, Mapping):
-            extra = sorted(str(key) for key in value if key not in ("loss", "values"))
-            if extra:
-                raise self._fail(
-                    ValueError(
-                        f"TapeStep: loss returned targets {extra} besides 'loss'; a non-persistent "
-                        "tape gives one gradient: use PersistentTapeStep for several targets"
-                    )
-                )
-            if "loss" not in value:
-                raise self._fail(ValueError("TapeStep: loss returned a dict without 'loss'"))
-            values = self._values_of(value)
-            value = value["loss"]
-        return self._checked_loss(value), values
+    _targets = (
+        "a non-persistent tape gives one gradient: use PersistentTapeStep for several targets"
+    )
 
-    def _update(self, *batch: Any) -> Any:
+    def _update(self, *batch: Any) -> StepOutput:
         with tf.GradientTape(watch_accessed_variables=self._watch_accessed) as tape:
             self._watch(tape)
-            loss, values = self._loss_of(self._call(*batch))
+            loss, values, _ = self._split(self._call(*batch))
         variables = self._resolve(tape)
         gradients, loss, values, code = self._apply(
             tape.gradient(loss, variables), variables, loss, values
         )
-        return gradients, loss, self._with_code(values, code)
-
-    def _output(self, result: Any) -> StepOutput:
-        gradients, loss, values = result
         assert self._names is not None
-        return StepOutput(
-            loss=loss, gradients=dict(zip(self._names, gradients, strict=True)), values=values
-        )
+        return step_output(self._names, loss, gradients, None, self._policy.with_code(values, code))

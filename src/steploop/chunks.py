@@ -1,0 +1,116 @@
+"""The framework-neutral parts of a compiled fused call (``StepStrategy.run_steps``).
+
+A framework that runs K steps in one compiled call needs its batches stacked, so they must share
+one structure, dtype and shape: ``pull_uniform`` takes up to K such batches from the ``Feed`` and
+puts back the first one that differs. After the call, ``assemble`` builds the ``Chunk`` from the
+call's control numbers, the stopper's state vector and the stacked outputs, and puts back the
+batches that were pulled but not used (the call stopped early), so the next call starts with them.
+
+>>> from steploop.strategy import Feed
+>>> feed = Feed(iter([[1.0, 2.0], [3.0, 4.0], [5.0]]))
+>>> batches, ended = pull_uniform(feed, 3)
+>>> len(batches), ended, feed.next()
+(2, False, [5.0])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from steploop.strategy import END, Chunk, Feed, StepOutput
+
+
+def _structure(batch: Any, leaves: list[Any]) -> Any:
+    """``batch``'s nesting (tuples, lists, dicts), its leaves appended to ``leaves``."""
+    if isinstance(batch, Mapping):
+        return (type(batch).__name__, tuple((k, _structure(batch[k], leaves)) for k in batch))
+    if isinstance(batch, (tuple, list)):
+        return (type(batch).__name__, tuple(_structure(part, leaves) for part in batch))
+    leaves.append(batch)
+    return None
+
+
+def signature(batch: Any) -> Any:
+    """Structure, shapes and dtypes of a numeric batch, or ``None`` when a part is not numeric.
+
+    >>> signature((1.0, [2, 3])) == signature((0.5, [7, 8])), signature(("a",))
+    (True, None)
+    """
+    leaves: list[Any] = []
+    structure = _structure(batch, leaves)
+    try:
+        arrays = [np.asarray(leaf) for leaf in leaves]
+    except (TypeError, ValueError):
+        return None
+    if not all(a.dtype.kind in "biufc" for a in arrays):
+        return None
+    return structure, tuple((a.shape, a.dtype.str) for a in arrays)
+
+
+def pull_uniform(feed: Feed, count: int) -> tuple[list[Any], bool]:
+    """Up to ``count`` batches of one structure, dtype and shape from ``feed`` (a batch that
+    differs, or is not numeric, is put back for the next call; the plain step then says what is
+    wrong with it); returns them and whether the data ended."""
+    batches: list[Any] = []
+    first = None
+    while len(batches) < count:
+        batch = feed.next()
+        if batch is END:
+            return batches, True
+        this = signature(batch)
+        if this is None or (batches and this != first):
+            feed.put_back(batch)
+            return batches, False
+        first = this
+        batches.append(batch)
+    return batches, False
+
+
+def empty() -> Chunk:
+    """The chunk of a call that found no batch left."""
+    return Chunk(steps=0, output=StepOutput(loss=np.zeros(0)), exhausted=True)
+
+
+def assemble(
+    control: Sequence[int],
+    state_values: Sequence[float],
+    initial: tuple[tuple[float, ...], ...],
+    stacked: Mapping[str, Any],
+    batches: Sequence[Any] = (),
+    feed: Feed | None = None,
+    ended: bool = False,
+) -> Chunk:
+    """The ``Chunk`` of a compiled call.
+
+    ``control`` is (steps done, stopped, exhausted, then each stopper leaf's verdict);
+    ``state_values`` the leaves' states, flat, shaped as ``initial``; ``stacked`` the outputs
+    with a row per step (``"loss"``, ``"values"``, optional ``"gradients"`` and
+    ``"target_gradients"``). ``batches`` were pulled from ``feed`` for the call; those past the
+    steps done go back, and ``ended`` says the feed had no more.
+
+    >>> chunk = assemble([2, 1, 0, 1], [0.5], ((0.0,),), {"loss": [1.0, 0.5], "values": {}})
+    >>> chunk.steps, chunk.states, chunk.mets, chunk.stopped
+    (2, ((0.5,),), (True,), True)
+    """
+    steps, stopped, exhausted, mets = control[0], control[1], control[2], control[3:]
+    values = iter(state_values)
+    states = tuple(tuple(next(values) for _ in state) for state in initial)
+    if feed is not None:
+        for batch in reversed(batches[steps:]):  # pulled, not used: the next call's first
+            feed.put_back(batch)
+    return Chunk(
+        steps=steps,
+        output=StepOutput(
+            loss=stacked["loss"],
+            gradients=stacked.get("gradients"),
+            target_gradients=stacked.get("target_gradients"),
+            values=stacked["values"],
+        ),
+        states=states,
+        mets=tuple(bool(met) for met in mets),
+        stopped=bool(stopped),
+        exhausted=bool(exhausted) or (ended and steps == len(batches)),
+    )

@@ -1,0 +1,154 @@
+"""What a user's loss function may return, and how a step's results become a ``StepOutput``.
+
+Written once for every framework; a strategy supplies only the conversion of one value to its
+array type (``convert``: the array, or ``None`` when the value is not numeric).
+
+The loss contract
+-----------------
+A loss returns its scalar loss, or a dict with
+
+* ``"loss"``: the scalar that drives the update (required);
+* ``"values"`` (optional): a dict of named numbers to report in ``StepRecord.values`` and the
+  history, not to differentiate (accuracy, say);
+* any other ``str`` key: a further *target*, whose gradients a strategy that can compute them
+  reports in ``StepOutput.target_gradients``. A strategy that cannot refuses targets with a hint
+  (``LossContract.targets``), and one that needs them may require the dict (``dict_only``).
+
+The loss is called with the batch when the Trainer has data, and without it otherwise
+(``check_arity``). A variable whose gradient is ``None`` is named (``check_gradients``).
+
+>>> contract = LossContract("Demo", "loss")
+>>> parts = contract.split({"loss": 1.0, "values": {"acc": 0.5}})
+>>> parts.loss, dict(parts.values), parts.targets
+(1.0, {'acc': 0.5}, {})
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from steploop import _validate
+from steploop.strategy import StepOutput
+
+#: The keys of the loss dict that are not targets.
+RESERVED = ("loss", "values")
+
+
+@attrs.frozen
+class Parts:
+    """A loss's result split by the contract: the loss, the values to report, the targets."""
+
+    loss: Any
+    values: Mapping[Any, Any] = attrs.field(factory=dict)
+    targets: dict[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class LossContract:
+    """The loss contract of one strategy (``owner``), whose function is called ``label``.
+
+    ``targets`` is ``None`` when the strategy reports target gradients, else the hint given when
+    a loss returns targets; ``dict_only`` requires the dict form; ``array`` names the
+    framework's array type in messages.
+    """
+
+    owner: str
+    label: str
+    targets: str | None = "this strategy computes one gradient"
+    dict_only: bool = False
+    array: str = "tensor"
+
+    def split(self, value: Any) -> Parts:
+        """``value`` (what the loss returned) as ``Parts``, or an error naming what is wrong."""
+        where = f"{self.owner}: {self.label}"
+        if not isinstance(value, Mapping):
+            if self.dict_only:
+                got = f"a {self.array}" if hasattr(value, "shape") else type(value).__name__
+                raise TypeError(
+                    f"{where} must return a dict of named {self.array}s with a 'loss' entry, "
+                    f"got {got}"
+                )
+            return Parts(loss=value)
+        if "loss" not in value:
+            keys = sorted(map(str, value))
+            raise ValueError(f"{where} must return a dict with a 'loss' entry, got keys {keys}")
+        extra = [key for key in value if key not in RESERVED]
+        if extra and self.targets is not None:
+            raise ValueError(
+                f"{where} returned targets {sorted(map(str, extra))} besides 'loss'; {self.targets}"
+            )
+        for key in extra:
+            if not isinstance(key, str):
+                raise TypeError(f"{where}'s keys must be str, got {key!r}")
+        values = value.get("values", {})
+        if not isinstance(values, Mapping):
+            raise TypeError(
+                f"{where}'s 'values' entry must be a dict of named {self.array}s, "
+                f"got {type(values).__name__}"
+            )
+        for key in values:
+            if not isinstance(key, str):
+                raise TypeError(f"{where}'s 'values' keys must be str, got {key!r}")
+        return Parts(value["loss"], values, {key: value[key] for key in extra})
+
+    def values(self, parts: Parts, convert: Callable[[Any], Any]) -> dict[str, Any]:
+        """The reported values converted by ``convert`` (``None``: not numeric, refused)."""
+        checked = {}
+        for key, value in parts.values.items():
+            array = convert(value)
+            if array is None:
+                raise TypeError(
+                    f"{self.owner}: {self.label}'s value {key!r} must be a number or numeric "
+                    f"{self.array}, got {type(value).__name__}"
+                )
+            checked[key] = array
+        return checked
+
+    def check_arity(self, function: Any, takes_batch: bool, leading: Sequence[str] = ()) -> None:
+        """Raise ``TypeError`` unless ``function`` takes ``leading`` arguments and, when the
+        Trainer has data, the batch."""
+        if takes_batch:
+            how = f"{self.label}({', '.join([*leading, 'batch'])}), since the Trainer has data"
+        else:
+            how = f"{self.label}({', '.join(leading)}) (no data was given to the Trainer)"
+        label = f"{self.owner}: {self.label}"
+        _validate.accepts(label, function, len(leading) + int(takes_batch), how)
+
+    def check_gradients(self, names: Sequence[str], gradients: Sequence[Any], fix: str) -> None:
+        """Raise a ``ValueError`` naming every variable whose gradient is ``None``; ``fix`` says
+        how to remove a variable (``"var_list"``, ``"params"``)."""
+        missing = [name for name, g in zip(names, gradients, strict=True) if g is None]
+        if missing:
+            raise ValueError(
+                f"{self.owner}: the loss does not depend on variable(s) {missing} (their "
+                f"gradient is None); remove them from {fix} or use them in the loss"
+            )
+
+
+def step_output(
+    names: Sequence[str],
+    loss: Any,
+    gradients: Sequence[Any] | None = None,
+    target_gradients: Mapping[str, Sequence[Any]] | None = None,
+    values: Mapping[str, Any] | None = None,
+) -> StepOutput:
+    """A ``StepOutput`` from gradients listed in the order of the variables ``names``.
+
+    >>> step_output(["w"], 1.0, [0.5], {"z": [2.0]}).target_gradients
+    {'z': {'w': 2.0}}
+    """
+
+    def named(grads: Sequence[Any]) -> dict[str, Any]:
+        return dict(zip(names, grads, strict=True))
+
+    return StepOutput(
+        loss=loss,
+        gradients=None if gradients is None else named(gradients),
+        target_gradients=None
+        if target_gradients is None
+        else {key: named(grads) for key, grads in target_gradients.items()},
+        values=dict(values or {}),
+    )
