@@ -1,4 +1,5 @@
-"""StepStrategy defaults: NumPy conversion of nested values, arity check, no-op release."""
+"""StepStrategy: a narrow contract (step, to_host, reports_gradients, variables, check) and
+optional capabilities the Trainer recognises by their methods (Protocols)."""
 
 import numpy as np
 import pytest
@@ -13,8 +14,7 @@ class Plain(sl.StepStrategy):
 
 def test_defaults():
     strategy = Plain()
-    strategy.release()  # the default release is a no-op: it sets nothing, the strategy steps on
-    assert vars(strategy) == {} and strategy.step() == sl.StepOutput(loss=1.0)
+    assert strategy.step() == sl.StepOutput(loss=1.0)
     assert strategy.variables() == {}
     assert strategy.reports_gradients is False
     converted = strategy.to_host({"a": [1, 2], "b": {"c": 3.0}})
@@ -30,3 +30,32 @@ def test_check_compares_step_with_how_the_trainer_calls_it():
 def test_step_is_abstract():
     with pytest.raises(TypeError, match="abstract"):
         sl.StepStrategy()
+
+
+def test_capabilities_are_recognised_by_their_methods():
+    """A strategy with only step has no optional capability; one with the methods has it."""
+    from steploop.capabilities import Checkpointable, DataAware, Fusable, Releasing, StopsItself
+
+    protocols = (Checkpointable, DataAware, Fusable, Releasing, StopsItself)
+    assert [isinstance(Plain(), p) for p in protocols] == [False] * 5
+
+    class Full(Plain):
+        ready_to_fuse = True
+
+        def save(self, prefix): ...
+        def restore(self, prefix): ...
+        def prepare_data(self, data): ...
+        def data_from(self, data, position): ...
+        def run_steps(self, count, first_step, stopper, feed, keep): ...
+        def release(self): ...
+        def stop_after(self, step, values): ...
+
+    assert [isinstance(Full(), p) for p in protocols] == [True] * 5
+
+
+def test_a_strategy_without_capabilities_still_fuses_and_releases_nothing():
+    """Fused calls of a plain strategy run its step in a Python loop: same history."""
+    one, fused = (sl.Trainer(Plain(), [sl.MaxSteps(7)], steps_per_call=k) for k in (1, 4))
+    assert one.run().steps == fused.run().steps == 7
+    assert one.history == fused.history
+    assert "Release(Plain)" in fused.describe()

@@ -35,6 +35,7 @@ from steploop import _validate
 from steploop.callbacks.base import Callback
 from steploop.callbacks.every import Every
 from steploop.callbacks.stopping import StoppingCriterion
+from steploop.capabilities import Checkpointable
 from steploop.history import History
 from steploop.records import Stop
 from steploop.schedule import Schedule, as_schedule, every_repr
@@ -133,11 +134,20 @@ def prefix_of(directory: str, step: int) -> str:
     return os.path.join(directory, f"ckpt-{step}")
 
 
+def _checkpointable(strategy: Any) -> Checkpointable:
+    if not isinstance(strategy, Checkpointable):
+        raise TypeError(
+            f"{type(strategy).__name__} cannot be checkpointed: implement save(prefix) and "
+            "restore(prefix)"
+        )
+    return strategy
+
+
 def save(trainer: Trainer, directory: str, keep: int) -> int:
     """Write a checkpoint of ``trainer`` at its current step; return the step."""
     step = trainer.step
     prefix = prefix_of(directory, step)
-    trainer.strategy.save(prefix)
+    _checkpointable(trainer.strategy).save(prefix)
     state = json.dumps(trainer.state()).encode()
     atomic_write(f"{prefix}.trainer.json", lambda file: file.write(state))
     history = {name: np.asarray(trainer.history[name]) for name in trainer.history}
@@ -213,7 +223,7 @@ def restore(trainer: Trainer, directory: str) -> tuple[int, History] | None:
         raise ValueError(
             f"checkpoint {prefix!r} has no state for {missing}; it has {sorted(saved)}"
         )
-    trainer.strategy.restore(prefix)
+    _checkpointable(trainer.strategy).restore(prefix)
     for callback in stateful:
         callback.set_state(saved[callback.state_key])
     step = int(state["step"])
@@ -252,7 +262,7 @@ class Checkpoint(Callback):
     fires_last = True  # it saves the other callbacks' state after they saw the step
 
     def validate(self, trainer: Trainer) -> str | None:
-        if trainer.strategy.can_checkpoint:
+        if isinstance(trainer.strategy, Checkpointable):
             return None
         name = type(trainer.strategy).__name__
         return f"needs a strategy that can be saved; {name} does not implement save and restore"

@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from steploop.capabilities import Fusable
 from steploop.records import Lazy, StepRecord
-from steploop.strategy import Chunk, StepOutput, host_loss
+from steploop.strategy import Chunk, StepOutput, host_loss, run_steps_in_python
 
 if TYPE_CHECKING:
     from steploop.fused import Stopper
@@ -122,7 +123,10 @@ class FusedCall:
     ) -> FusedCall:
         """Do up to ``count`` steps from step ``first`` in one call of ``strategy`` (it keeps
         every step's gradients if ``keep``)."""
-        chunk = strategy.run_steps(count, first, stopper, feed, keep)
+        if isinstance(strategy, Fusable):
+            chunk = strategy.run_steps(count, first, stopper, feed, keep)
+        else:
+            chunk = run_steps_in_python(strategy, count, first, stopper, feed, keep)
         if isinstance(chunk, Chunk) and not 0 <= chunk.steps <= count:
             raise ValueError(
                 f"{type(strategy).__name__}.run_steps did {chunk.steps} steps; it was asked for "

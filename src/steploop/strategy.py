@@ -4,45 +4,42 @@ Contract
 --------
 * ``step()`` (no data) or ``step(batch)`` (with ``Trainer(data=...)``) performs exactly one
   update and returns a ``StepOutput``. It is the one method a subclass must write.
-* ``release()`` frees whatever the step kept alive for its callbacks (a persistent gradient tape,
-  say). The Trainer calls it after the step's last ``on_step_end`` hook, and on error, so no such
-  resource outlives its step. The default does nothing.
-* ``variables()`` returns the current values of the variables by name, as NumPy arrays; the
-  Trainer calls it only when a callback reads ``StepRecord.variables``.
-* ``to_host(tree)`` turns the framework values of a ``StepOutput`` into NumPy; the Trainer calls
-  it lazily, once per quantity a callback reads.
-* ``check(takes_batch)`` lets a strategy reject, when the Trainer is built, a loss that cannot be
-  called the way the Trainer will call it.
 * ``reports_gradients`` says whether ``StepOutput.gradients`` is filled, so criteria that need
   gradients are refused at construction when they would never see any.
+* ``to_host(tree)`` turns the framework values of a ``StepOutput`` into NumPy; the Trainer calls
+  it lazily, once per quantity a callback reads (default: ``numpy.asarray``).
+* ``variables()`` returns the current values of the variables by name, as NumPy arrays; the
+  Trainer calls it only when a callback reads ``StepRecord.variables`` (default: none).
+* ``check(takes_batch)`` lets a strategy reject, when the Trainer is built, a loss that cannot be
+  called the way the Trainer will call it (default: ``step``'s own signature is checked).
 
 The values in a ``StepOutput`` may be framework objects (tensors); nothing is copied to the host
 until ``to_host`` is called.
 
-Fused steps (``Trainer(steps_per_call=K)``)
--------------------------------------------
-* ``run_steps(count, first_step, stopper, feed, keep_gradients)`` performs up to ``count`` steps
-  in one call and returns a ``Chunk``: a ``StepOutput`` whose quantities have one leading row per
-  step, and how many steps ran. After each step it evaluates ``stopper`` (the in-graph stopping
-  criteria, see ``steploop.fused``) and ends the call at the first step where it fires, or when
-  ``feed`` has no batch left. The default runs ``step`` in a Python loop, so every strategy can be
-  fused; a framework strategy overrides it to run the loop inside one compiled call.
-* ``ready_to_fuse`` says whether ``run_steps`` can run now; a TensorFlow strategy is not until one
-  plain step has built its variables and optimiser slots (the Trainer then does one plain step).
+Optional capabilities
+---------------------
+A strategy has a capability when it has its methods; the Trainer asks with ``isinstance`` against
+the ``typing.Protocol``s of ``steploop.capabilities`` (``Fusable``, ``Checkpointable``,
+``DataAware``, ``Releasing``, ``StopsItself``), once, when it is built:
 
-Data, checkpoints, own stops (all optional)
--------------------------------------------
-* ``prepare_data(data)`` returns the iterable the Trainer takes batches from (TensorFlow: a
-  ``tf.data.Dataset`` gets a prefetch); ``data_from(data, position)`` an iterator from batch
-  ``position`` on, for a resumed run.
-* ``save(prefix)`` / ``restore(prefix)`` write and read the variables and optimiser state
-  (``can_checkpoint`` says whether they exist); ``steploop.Checkpoint`` needs them. ``restore``
-  matches variables by name, not by position, and raises a ``ValueError`` naming any variable
-  missing, extra, renamed, reshaped or re-typed (``steploop.checkpoint.check_variables``); it may
-  finish at the first step when the variables are found only then (a TensorFlow strategy without
-  ``var_list`` whose loss takes a batch).
-* ``stop_after(step, values)`` may ask the run to end after a step (a non-finite step under
-  ``on_nonfinite="stop"``); the Trainer stops with status ``nonfinite`` and that reason.
+* ``Fusable``: ``run_steps(count, first_step, stopper, feed, keep_gradients)`` performs up to
+  ``count`` steps in one call and returns a ``Chunk`` (each quantity with a leading row per
+  step), ending after the step where ``stopper`` (the in-graph stopping criteria, see
+  ``steploop.fused``) fires or when ``feed`` has no batch left; ``ready_to_fuse`` says whether it
+  can run now (a TensorFlow strategy is not until one plain step built its optimiser slots).
+  Without it, fused calls run ``step`` in a Python loop (``run_steps_in_python``): same results,
+  so every strategy can be fused.
+* ``Checkpointable``: ``save(prefix)`` / ``restore(prefix)`` write and read the variables and
+  optimiser state; ``steploop.Checkpoint`` needs them. ``restore`` matches variables by name and
+  raises a ``ValueError`` naming any variable missing, extra, renamed, reshaped or re-typed
+  (``steploop.checkpoint.check_variables``).
+* ``DataAware``: ``prepare_data(data)`` returns the iterable the Trainer takes batches from
+  (TensorFlow: a ``tf.data.Dataset`` gets a prefetch); ``data_from(data, position)`` an iterator
+  from batch ``position`` on, for a resumed run (without it: ``batches_from``).
+* ``Releasing``: ``release()`` frees whatever the step kept alive for its callbacks (a persistent
+  gradient tape); the Trainer calls it after the step's last ``on_step_end`` hook, and on error.
+* ``StopsItself``: ``stop_after(step, values)`` may ask the run to end after a step (a
+  non-finite step under ``on_nonfinite="stop"``); the Trainer stops with status ``nonfinite``.
 """
 
 from __future__ import annotations
@@ -151,9 +148,6 @@ class StepStrategy(abc.ABC):
     def step(self, batch: Any = None) -> StepOutput:
         """Perform one update (on ``batch`` when the Trainer has data) and report it."""
 
-    def release(self) -> None:  # noqa: B027 - an optional hook, not abstract
-        """Free what the last step kept for its callbacks (default: nothing)."""
-
     def variables(self) -> Mapping[str, np.ndarray]:
         """Current variable values by name, as NumPy arrays (default: none)."""
         return {}
@@ -164,100 +158,73 @@ class StepStrategy(abc.ABC):
             return {key: self.to_host(value) for key, value in tree.items()}
         return np.asarray(tree)
 
-    def stop_after(self, step: int, values: Mapping[str, Any]) -> str | None:
-        """Why the run must stop after ``step`` (reported ``values``), or ``None``: a strategy's
-        own stop, such as a non-finite step under ``on_nonfinite='stop'`` (default: never)."""
-        return None
-
-    # -- checkpoints --------------------------------------------------------------------------
-    @property
-    def can_checkpoint(self) -> bool:
-        """True when the strategy implements ``save`` and ``restore``."""
-        return type(self).save is not StepStrategy.save
-
-    def save(self, prefix: str) -> None:
-        """Write the variables and optimiser state to files whose names start with ``prefix``."""
-        raise NotImplementedError(
-            f"{type(self).__name__} cannot be checkpointed: implement save(prefix) and "
-            "restore(prefix)"
-        )
-
-    def restore(self, prefix: str) -> None:
-        """Read back what ``save(prefix)`` wrote, matching variables by name."""
-        raise NotImplementedError(
-            f"{type(self).__name__} cannot be checkpointed: implement save(prefix) and "
-            "restore(prefix)"
-        )
-
-    def prepare_data(self, data: Any) -> Any:
-        """The iterable the Trainer takes batches from (default: ``data`` as given); a framework
-        strategy may add prefetching here."""
-        return data
-
-    def data_from(self, data: Any, position: int) -> Iterator[Any]:
-        """An iterator over ``data`` from batch number ``position`` on (0: the start); used when a
-        resumed run carries on where its checkpoint left the data."""
-        iterator = iter(data)
-        return itertools.islice(iterator, position, None) if position else iterator
-
-    @property
-    def ready_to_fuse(self) -> bool:
-        """Whether ``run_steps`` can run now (default: always)."""
-        return True
-
-    def run_steps(
-        self,
-        count: int,
-        first_step: int,
-        stopper: Stopper,
-        feed: Feed | None,
-        keep_gradients: bool,
-    ) -> Chunk:
-        """Do up to ``count`` steps, ending after the step where ``stopper`` fires or when
-        ``feed`` is exhausted; the default calls ``step`` in a Python loop."""
-        rows: list[Quantities] = []  # each step's output on the host, converted once
-        targets: list[Any] = []
-        states = stopper.initial()
-        mets: tuple[Any, ...] = ()
-        stopped = exhausted = False
-        gradients_needed = keep_gradients or stopper.needs_gradients
-        for index in range(count):
-            if feed is None:
-                output = self.step()
-            else:
-                batch = feed.next()
-                if batch is END:
-                    exhausted = True
-                    break
-                output = self.step(batch)
-            gradients = output.gradients if gradients_needed else None
-            row = Quantities(
-                step=first_step + index,
-                loss=host_loss(self, output),
-                values=self.to_host(dict(output.values)) if output.values else {},
-                gradients=self.to_host(dict(gradients)) if gradients else {},
-            )
-            rows.append(row)
-            if keep_gradients and output.target_gradients is not None:
-                targets.append(self.to_host(dict(output.target_gradients)))
-            if stopper:
-                stopped, states, mets = stopper.evaluate(HOST, states, row)
-            if stopped or self.stop_after(row.step, row.values):
-                stopped = True
-                break
-        return Chunk(
-            steps=len(rows),
-            output=_stacked(rows, targets, keep_gradients and self.reports_gradients),
-            states=states,
-            mets=tuple(bool(met) for met in mets),
-            stopped=bool(stopped),
-            exhausted=exhausted,
-        )
-
     def check(self, takes_batch: bool) -> None:
         """Raise ``TypeError`` if ``step`` cannot be called as the Trainer will call it."""
         how = "step(batch), since the Trainer has data" if takes_batch else "step()"
         _validate.accepts(f"{type(self).__name__}.step", self.step, int(takes_batch), how)
+
+
+def run_steps_in_python(
+    strategy: StepStrategy,
+    count: int,
+    first_step: int,
+    stopper: Stopper,
+    feed: Feed | None,
+    keep_gradients: bool,
+) -> Chunk:
+    """Do up to ``count`` steps of ``strategy``, ending after the step where ``stopper`` fires or
+    when ``feed`` is exhausted: ``run_steps`` for a strategy that is not ``Fusable``, calling
+    ``step`` in a Python loop (results equal step by step)."""
+    rows: list[Quantities] = []  # each step's output on the host, converted once
+    targets: list[Any] = []
+    states = stopper.initial()
+    mets: tuple[Any, ...] = ()
+    stopped = exhausted = False
+    gradients_needed = keep_gradients or stopper.needs_gradients
+    stops_itself = getattr(strategy, "stop_after", None)
+    for index in range(count):
+        if feed is None:
+            output = strategy.step()
+        else:
+            batch = feed.next()
+            if batch is END:
+                exhausted = True
+                break
+            output = strategy.step(batch)
+        gradients = output.gradients if gradients_needed else None
+        row = Quantities(
+            step=first_step + index,
+            loss=host_loss(strategy, output),
+            values=strategy.to_host(dict(output.values)) if output.values else {},
+            gradients=strategy.to_host(dict(gradients)) if gradients else {},
+        )
+        rows.append(row)
+        if keep_gradients and output.target_gradients is not None:
+            targets.append(strategy.to_host(dict(output.target_gradients)))
+        if stopper:
+            stopped, states, mets = stopper.evaluate(HOST, states, row)
+        if stopped or (stops_itself is not None and stops_itself(row.step, row.values)):
+            stopped = True
+            break
+    return Chunk(
+        steps=len(rows),
+        output=_stacked(rows, targets, keep_gradients and strategy.reports_gradients),
+        states=states,
+        mets=tuple(bool(met) for met in mets),
+        stopped=bool(stopped),
+        exhausted=exhausted,
+    )
+
+
+def batches_from(data: Any, position: int) -> Iterator[Any]:
+    """An iterator over ``data`` from batch number ``position`` on (0: the start): ``data_from``
+    for a strategy that is not ``DataAware``.
+
+    >>> list(batches_from([1, 2, 3], 1))
+    [2, 3]
+    """
+    iterator = iter(data)
+    return itertools.islice(iterator, position, None) if position else iterator
 
 
 def _stack(trees: list[Any]) -> Any:

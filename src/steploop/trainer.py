@@ -39,11 +39,12 @@ from typing import Any
 from steploop import _arguments, _validate, checkpoint
 from steploop.callbacks.base import Callback, CallbackList, as_callbacks, overridden_hooks
 from steploop.callbacks.cleanup import Release
+from steploop.capabilities import DataAware, Fusable, Releasing, StopsItself
 from steploop.fusion import FusionPlan, step_hooks
 from steploop.history import History
 from steploop.readback import FusedCall, expire_variables, plain_record
 from steploop.records import STATUSES, RunResult, StepRecord, Stop
-from steploop.strategy import END, Feed, StepStrategy
+from steploop.strategy import END, Feed, StepStrategy, batches_from
 
 log = logging.getLogger("steploop")
 
@@ -77,14 +78,17 @@ class Trainer:
         strategy.check(takes_batch=data is not None)
         _arguments.check_gradients(strategy, user_callbacks)
         self._strategy = strategy
-        self._asks_stop = type(strategy).stop_after is not StepStrategy.stop_after
+        self._asks_stop = isinstance(strategy, StopsItself)
+        self._data_from = strategy.data_from if isinstance(strategy, DataAware) else batches_from
         self._user_callbacks = tuple(user_callbacks)
         self._callbacks = CallbackList((*user_callbacks, Release(strategy)), checked=True)
         self._has_step_begin = any("on_step_begin" in overridden_hooks(c) for c in self._callbacks)
         self._plan = FusionPlan(user_callbacks, self._steps_per_call)
         self._stopper = self._plan.stopper
         self._replayed = [c for c in self._callbacks if step_hooks(c)]
-        self._data = strategy.prepare_data(data) if data is not None else None
+        self._data = data
+        if data is not None and isinstance(strategy, DataAware):
+            self._data = strategy.prepare_data(data)
         self._feed: Feed | None = None
         self._history = History()
         self._step = 0
@@ -231,7 +235,7 @@ class Trainer:
                 self._stopper.refresh()
                 if self._data is not None and self._feed is None:
                     # one batch a step: a restored trainer skips the batches its steps consumed
-                    self._feed = Feed(self._strategy.data_from(self._data, self._step))
+                    self._feed = Feed(self._data_from(self._data, self._step))
                 while self._stop is None:
                     if limit is not None and done >= limit:
                         final = Stop(f"run(max_steps={limit}) did its {limit} steps", "budget")
@@ -317,7 +321,7 @@ class Trainer:
 
     def _strategy_stop(self, record: StepRecord) -> None:
         if self._asks_stop:
-            reason = self._strategy.stop_after(record.step, record.values)
+            reason = self._strategy.stop_after(record.step, record.values)  # type: ignore[attr-defined]
             if reason is not None:
                 self.stop(reason, "nonfinite")
 
@@ -328,7 +332,8 @@ class Trainer:
 
     def _chunk_size(self, budget: int | None) -> int:
         """How many steps the next call does: 1 (a plain step) or a fused chunk's length."""
-        ready = self._strategy.ready_to_fuse
+        strategy = self._strategy
+        ready = not isinstance(strategy, Fusable) or strategy.ready_to_fuse
         if self._feed is not None and self._feed.has_pending:
             ready = False  # a batch put back starts the next call: a plain step takes it
         return self._plan.call_size(self._step, budget, ready)
@@ -353,7 +358,8 @@ class Trainer:
         self._strategy_stop(record)
         for stop in self._stopper.take_back(chunk, record):
             self.stop(stop.reason, stop.status)
-        self._strategy.release()
+        if isinstance(self._strategy, Releasing):
+            self._strategy.release()
 
     def _exhausted(self) -> Stop:
         return Stop(f"data exhausted after {self._step} steps", "exhausted")

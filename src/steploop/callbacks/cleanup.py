@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from steploop.callbacks.base import Callback
+from steploop.capabilities import Releasing
 
 if TYPE_CHECKING:
     from steploop.records import RunResult, StepRecord
@@ -32,22 +33,25 @@ class Release(Callback):
 
     def __init__(self, strategy: StepStrategy) -> None:
         self.strategy = strategy
+        #: the strategy's ``release`` (``None`` when it is not ``Releasing``: nothing to free)
+        self._release = strategy.release if isinstance(strategy, Releasing) else None
 
     def on_step_end(self, trainer: Trainer, record: StepRecord) -> None:
-        self.strategy.release()
+        if self._release is not None:
+            self._release()
 
     @property
     def _needed_on_step_end(self) -> bool:
-        """False when the strategy keeps nothing to release (its ``release`` is the no-op)."""
-        from steploop.strategy import StepStrategy
-
-        return type(self.strategy).release is not StepStrategy.release
+        """False when the strategy keeps nothing to release."""
+        return self._release is not None
 
     def on_error(self, trainer: Trainer, error: BaseException) -> None:
-        self.strategy.release()
+        if self._release is not None:
+            self._release()
 
     def on_run_end(self, trainer: Trainer, result: RunResult) -> None:
-        self.strategy.release()
+        if self._release is not None:
+            self._release()
 
     def __repr__(self) -> str:
         return f"Release({type(self.strategy).__name__})"

@@ -25,7 +25,14 @@ from steploop import _validate
 from steploop.fused import Stopper
 from steploop.nonfinite import KEY, NonFinite, describe
 from steploop.outputs import LossContract
-from steploop.strategy import Chunk, Feed, StepOutput, StepStrategy
+from steploop.strategy import (
+    Chunk,
+    Feed,
+    StepOutput,
+    StepStrategy,
+    batches_from,
+    run_steps_in_python,
+)
 from steploop.tf import _apply, checkpointing, fused
 from steploop.tf._checks import check_eager, check_optimizer, check_var_list
 from steploop.tf._flatcall import ConcreteCalls
@@ -233,7 +240,7 @@ class TFStep(checkpointing.ByName, StepStrategy):
         """A ``tf.data.Dataset`` skips the consumed batches inside the pipeline."""
         if position and isinstance(data, tf.data.Dataset):
             return iter(data.skip(position))
-        return super().data_from(data, position)
+        return batches_from(data, position)
 
     @property
     def ready_to_fuse(self) -> bool:
@@ -252,11 +259,11 @@ class TFStep(checkpointing.ByName, StepStrategy):
         """Run up to ``count`` steps in one compiled call (see ``steploop.tf.fused``)."""
         check_eager(type(self).__name__)
         if not self._compile or self._specs is None:
-            return super().run_steps(count, first_step, stopper, feed, keep_gradients)
+            return run_steps_in_python(self, count, first_step, stopper, feed, keep_gradients)
         loop = fused.Loop(self._update, self._specs, self._jit, self._graph_stop)
         chunk = self._fused.run(loop, count, first_step, stopper, feed, keep_gradients)
         if chunk is None:  # no batch of the stacked kind to start with: one plain step
-            return super().run_steps(1, first_step, stopper, feed, keep_gradients)
+            return run_steps_in_python(self, 1, first_step, stopper, feed, keep_gradients)
         return chunk
 
     def variables(self) -> Mapping[str, np.ndarray]:

@@ -1,0 +1,72 @@
+"""What a strategy can do beyond ``step``: optional capabilities, declared as Protocols.
+
+A strategy has a capability when it has the capability's methods; nothing needs to be inherited
+or registered. The Trainer asks once, when it is built (``isinstance(strategy, Fusable)``), and
+falls back to the core's defaults otherwise (see ``steploop.strategy``).
+
+>>> from steploop.numpy import GradientDescent
+>>> gd = GradientDescent(lambda x: ((x - 4) ** 2, 2 * (x - 4)), 0.0, learning_rate=0.1)
+>>> isinstance(gd, Checkpointable), isinstance(gd, StopsItself), isinstance(gd, Fusable)
+(True, True, False)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from steploop.fused import Stopper
+    from steploop.strategy import Chunk, Feed
+
+
+@runtime_checkable
+class Fusable(Protocol):
+    """Runs several steps in one call (a compiled loop): the Trainer's fused calls use it."""
+
+    @property
+    def ready_to_fuse(self) -> bool:
+        """Whether ``run_steps`` can run now (e.g. after a first plain step built the slots)."""
+
+    def run_steps(
+        self, count: int, first_step: int, stopper: Stopper, feed: Feed | None, keep: bool
+    ) -> Chunk:
+        """Up to ``count`` steps, ending after the step where ``stopper`` fires."""
+
+
+@runtime_checkable
+class Checkpointable(Protocol):
+    """Writes and reads its variables and optimiser state by name: ``Checkpoint`` needs it."""
+
+    def save(self, prefix: str) -> None:
+        """Write to files whose names start with ``prefix``."""
+
+    def restore(self, prefix: str) -> None:
+        """Read what ``save(prefix)`` wrote, matching variables by name."""
+
+
+@runtime_checkable
+class DataAware(Protocol):
+    """Adapts the Trainer's data (prefetching, skipping consumed batches its own way)."""
+
+    def prepare_data(self, data: Any) -> Any:
+        """The iterable the Trainer takes batches from."""
+
+    def data_from(self, data: Any, position: int) -> Iterator[Any]:
+        """An iterator over ``data`` from batch number ``position`` on."""
+
+
+@runtime_checkable
+class Releasing(Protocol):
+    """Keeps something alive for the step's callbacks (a persistent tape) and frees it after."""
+
+    def release(self) -> None:
+        """Free what the last step kept."""
+
+
+@runtime_checkable
+class StopsItself(Protocol):
+    """May end the run after a step (a non-finite step under ``on_nonfinite="stop"``)."""
+
+    def stop_after(self, step: int, values: Mapping[str, Any]) -> str | None:
+        """Why the run must stop after ``step``, or ``None``."""
