@@ -21,15 +21,29 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from steploop import _validate
+from steploop import _validate, checks, variable_record
 from steploop.fused import Stopper
 from steploop.nonfinite import KEY, NonFinite, describe
 from steploop.outputs import LossContract
 from steploop.strategy import Chunk, Feed, StepOutput, StepStrategy
 from steploop.tf import _apply, checkpointing, fused
-from steploop.tf._checks import check_eager, check_optimizer, check_var_list
 from steploop.tf._flatcall import ConcreteCalls
-from steploop.tf.naming import unique_names
+from steploop.tf.naming import unique_names, variable_name
+
+
+def _is_variable(value: Any) -> bool:
+    return isinstance(value, (tf.Variable, keras.Variable))
+
+
+def check_eager(owner: str) -> None:
+    """Refuse a step taken while TensorFlow builds a graph (a Trainer inside a ``tf.function``)."""
+    if not tf.executing_eagerly():
+        raise RuntimeError(
+            f"{owner}: a Trainer runs its own compiled steps and must be called from eager "
+            "Python, not inside a tf.function; call trainer.run() outside it (for speed, keep "
+            "the strategy's compile=True, the default, and fuse steps with "
+            "Trainer(steps_per_call=K))"
+        )
 
 
 def _as_tensor(value: Any) -> tf.Tensor | None:
@@ -74,15 +88,26 @@ class TFStep(checkpointing.ByName, StepStrategy):
         self._fn = _validate.callable_(
             f"{owner}: {self._fn_label}", loss, f"a function returning {self._returns}"
         )
-        self._optimizer = check_optimizer(owner, optimizer)
-        self._var_list = check_var_list(owner, var_list)
-        for flag, value in (
-            ("watch_accessed_variables", watch_accessed_variables),
-            ("compile", compile),
-            ("jit_compile", jit_compile),
-        ):
-            if not isinstance(value, bool):
-                raise TypeError(f"{owner}: {flag} must be a bool, got {type(value).__name__}")
+        self._optimizer = checks.optimizer(
+            owner,
+            optimizer,
+            "apply_gradients",
+            "keras.optimizers.SGD(learning_rate=0.01)",
+            lambda kind: (
+                f"keras.optimizers.{kind.__name__}"
+                if getattr(keras.optimizers, kind.__name__, None) is kind
+                else kind.__name__
+            ),
+            _is_variable,
+        )
+        kind = "a tf.Variable or keras.Variable"
+        self._var_list = checks.var_list(owner, var_list, _is_variable, kind, variable_name)
+        checks.flags(
+            owner,
+            watch_accessed_variables=watch_accessed_variables,
+            compile=compile,
+            jit_compile=jit_compile,
+        )
         self._policy = NonFinite.of(owner, on_nonfinite)
         if on_nonfinite == "rollback" and not isinstance(
             getattr(optimizer, "variables", None), (list, tuple)
@@ -103,6 +128,7 @@ class TFStep(checkpointing.ByName, StepStrategy):
         self._contract = LossContract(
             owner, self._fn_label, targets=self._targets, dict_only=self._dict_only
         )
+        self._where = f"{owner}: {self._fn_label}"
         self._watch_accessed = watch_accessed_variables
         self._compile = compile
         self._jit = jit_compile
@@ -118,12 +144,10 @@ class TFStep(checkpointing.ByName, StepStrategy):
         if self._var_list is not None:
             self._set_variables(self._var_list)
         self._pending_error: Exception | None = None
-        #: A restore waiting for the variables (found at the first step): (prefix, record)
-        self._pending_restore: tuple[str, dict[str, Any]] | None = None
 
     def _set_variables(self, variables: tuple[Any, ...]) -> None:
         self._variables, self._names = variables, unique_names(variables)
-        self._order = checkpointing.canonical_order(self._names)
+        self._order = variable_record.canonical_order(self._names)
 
     # -- StepStrategy -----------------------------------------------------------------------
     @property
@@ -178,25 +202,9 @@ class TFStep(checkpointing.ByName, StepStrategy):
         if all(isinstance(leaf, tf.Tensor) for leaf in leaves):
             return batch
         owner = type(self).__name__
-
-        def convert(leaf: Any) -> Any:
-            if isinstance(leaf, tf.Tensor):
-                return leaf
-            if leaf is None or isinstance(leaf, (str, bytes)):
-                raise TypeError(
-                    f"{owner}: a batch from data has a part {leaf!r}; batches hold tensors, "
-                    "arrays or numbers (in tuples, lists or dicts)"
-                )
-            try:
-                return tf.convert_to_tensor(leaf)
-            except (TypeError, ValueError) as error:
-                first = str(error).strip().splitlines()[0] if str(error).strip() else ""
-                raise TypeError(
-                    f"{owner}: a batch from data has a part that is not a tensor or a rectangular "
-                    f"numeric array ({type(leaf).__name__}: {first})"
-                ) from None
-
-        return tf.nest.map_structure(convert, batch)
+        return tf.nest.map_structure(
+            lambda leaf: checks.batch_part(owner, leaf, tf.convert_to_tensor), batch
+        )
 
     def _traced(self, function: Callable[..., Any], *arguments: Any) -> Any:
         """Call ``function``; an error steploop raised while tracing reaches the caller as is."""
@@ -275,31 +283,16 @@ class TFStep(checkpointing.ByName, StepStrategy):
 
     def _float_tensor(self, value: Any, what: str) -> tf.Tensor:
         """``value`` as a floating-point tensor, or a clear error naming ``what`` it was for."""
-        owner = f"{type(self).__name__}: {self._fn_label}"
         tensor = _as_tensor(value)
-        if tensor is None:
-            shown = (
-                repr(value)
-                if isinstance(value, (str, bytes)) or value is None
-                else (type(value).__name__)
-            )
-            raise TypeError(f"{owner} must return a numeric tensor for {what!r}, got {shown}")
-        if not tensor.dtype.is_floating:
-            raise TypeError(
-                f"{owner} must return a floating-point tensor for {what!r}, got {tensor.dtype.name}"
-            )
-        return tensor
+        dtype = None if tensor is None or tensor.dtype.is_floating else tensor.dtype.name
+        return checks.returned_number(self._where, value, what, tensor, dtype)
 
     def _checked_loss(self, value: Any) -> tf.Tensor:
         """``value`` as a floating scalar tensor, or a clear error naming what is wrong."""
         with self._checking():
             tensor = self._float_tensor(value, "loss")
-            if tensor.shape.rank is not None and tensor.shape.rank != 0:
-                raise ValueError(
-                    f"{type(self).__name__}: {self._fn_label} must return a scalar for 'loss', "
-                    f"got a tensor of shape {tuple(tensor.shape)}; reduce it, e.g. with "
-                    "tf.reduce_mean"
-                )
+            shape = None if tensor.shape.rank is None else tuple(tensor.shape)
+            checks.scalar_loss(self._where, shape, "tf.reduce_mean")
         return tensor
 
     def _split(self, value: Any) -> tuple[tf.Tensor, dict[str, tf.Tensor], dict[str, tf.Tensor]]:
@@ -316,12 +309,8 @@ class TFStep(checkpointing.ByName, StepStrategy):
             return self._var_list
         watched = tuple(v for v in tape.watched_variables() if getattr(v, "trainable", True))
         if not watched:
-            raise self._fail(
-                ValueError(
-                    f"{type(self).__name__}: the {self._fn_label} read no trainable variable, so "
-                    "there is nothing to optimise; pass var_list or use the variables in it"
-                )
-            )
+            owner = type(self).__name__
+            raise self._fail(variable_record.no_variables(owner, self._fn_label, "optimise"))
         if (
             self._variables is None
             or len(watched) != len(self._variables)
@@ -352,7 +341,7 @@ class TFStep(checkpointing.ByName, StepStrategy):
         """Positions of ``variables`` sorted by name (cached for the strategy's variables)."""
         if variables is self._variables:
             return self._order
-        return checkpointing.canonical_order(unique_names(variables))
+        return variable_record.canonical_order(unique_names(variables))
 
     def nonfinite_quantity(self, code: int) -> str:
         """What a ``values["nonfinite"]`` code means (see ``steploop.nonfinite``)."""
