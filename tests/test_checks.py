@@ -69,3 +69,15 @@ def test_returned_numbers_and_scalar_losses():
     checks.scalar_loss("S: loss", None, "mean")
     with pytest.raises(ValueError, match=r"got a tensor of shape \(2, 1\); reduce it"):
         checks.scalar_loss("S: loss", (2, 1), "mean")
+
+
+def test_compiling_flags_and_rollback_state():
+    checks.compiling("S", True, True, watch=False)
+    with pytest.raises(TypeError, match="S: watch must be a bool, got str"):
+        checks.compiling("S", True, False, watch="no")
+    with pytest.raises(ValueError, match="jit_compile=True compiles the step with XLA"):
+        checks.compiling("S", False, True)
+    checks.rollback("S", "rollback", type("Opt", (), {"variables": []})(), "a list")
+    checks.rollback("S", "skip", object(), "a list")
+    with pytest.raises(ValueError, match=r"needs an optimizer .* \(a list\); object has none"):
+        checks.rollback("S", "rollback", object(), "a list")

@@ -31,6 +31,31 @@ def flags(owner: str, **values: Any) -> None:
             raise TypeError(f"{owner}: {name} must be a bool, got {type(value).__name__}")
 
 
+def compiling(owner: str, compile: Any, jit_compile: Any, **others: Any) -> None:
+    """Check a strategy's ``compile`` and ``jit_compile`` flags (and the bool flags ``others``):
+    bools, and XLA only on a compiled step.
+
+    >>> compiling("Demo", compile=False, jit_compile=True)
+    Traceback (most recent call last):
+    ValueError: Demo: jit_compile=True compiles the step with XLA, which needs compile=True
+    """
+    flags(owner, **others, compile=compile, jit_compile=jit_compile)
+    if jit_compile and not compile:
+        raise ValueError(
+            f"{owner}: jit_compile=True compiles the step with XLA, which needs compile=True"
+        )
+
+
+def rollback(owner: str, policy: str, optimizer: Any, kind: str) -> None:
+    """Refuse ``on_nonfinite='rollback'`` with an optimizer whose state is not a list
+    ``variables`` (``kind`` names an optimizer that has one), which a rollback saves."""
+    if policy == "rollback" and not isinstance(getattr(optimizer, "variables", None), list | tuple):
+        raise ValueError(
+            f"{owner}: on_nonfinite='rollback' needs an optimizer whose state is a list "
+            f"`variables` ({kind}); {type(optimizer).__name__} has none"
+        )
+
+
 def var_list(
     owner: str,
     value: Any,

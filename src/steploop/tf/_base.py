@@ -7,14 +7,15 @@ call (``steploop.tf.fused``), and makes sure a mistake found while tracing reach
 the clear ``TypeError``/``ValueError`` steploop raised, not wrapped in TensorFlow's traceback.
 
 What is not TensorFlow's lives in the core and is shared with every framework: the loss contract
-(``steploop.outputs``), ``on_nonfinite`` (``steploop.nonfinite``; TensorFlow's mechanics are in
-``steploop.tf._apply``), and the assembly of a fused call (``steploop.chunks``).
+(``steploop.outputs``), the argument and batch checks (``steploop.checks``), the relay of an error
+raised while tracing (``steploop.relay``), ``on_nonfinite`` (``steploop.nonfinite``; TensorFlow's
+mechanics are in ``steploop.tf._apply``), the fused loop (``steploop.loop_body``,
+``steploop.chunks``) and restore by name (``steploop.variable_record``).
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import keras
@@ -23,8 +24,9 @@ import tensorflow as tf
 
 from steploop import _validate, checks, variable_record
 from steploop.fused import Stopper
-from steploop.nonfinite import KEY, NonFinite, describe
+from steploop.nonfinite import KEY, NonFinite, ReportsNonFinite
 from steploop.outputs import LossContract
+from steploop.relay import ErrorRelay
 from steploop.strategy import Chunk, Feed, StepOutput, StepStrategy
 from steploop.tf import _apply, checkpointing, fused
 from steploop.tf._flatcall import ConcreteCalls
@@ -64,7 +66,7 @@ def _numeric(value: Any) -> tf.Tensor | None:
     return tensor
 
 
-class TFStep(checkpointing.ByName, StepStrategy):
+class TFStep(checkpointing.ByName, ReportsNonFinite, StepStrategy):
     """Base of the TensorFlow strategies (internal): checks, names, compiling."""
 
     _fn_label = "loss"
@@ -102,24 +104,11 @@ class TFStep(checkpointing.ByName, StepStrategy):
         )
         kind = "a tf.Variable or keras.Variable"
         self._var_list = checks.var_list(owner, var_list, _is_variable, kind, variable_name)
-        checks.flags(
-            owner,
-            watch_accessed_variables=watch_accessed_variables,
-            compile=compile,
-            jit_compile=jit_compile,
+        checks.compiling(
+            owner, compile, jit_compile, watch_accessed_variables=watch_accessed_variables
         )
         self._policy = NonFinite.of(owner, on_nonfinite)
-        if on_nonfinite == "rollback" and not isinstance(
-            getattr(optimizer, "variables", None), (list, tuple)
-        ):
-            raise ValueError(
-                f"{owner}: on_nonfinite='rollback' needs an optimizer whose state is a list "
-                f"`variables` (a Keras 3 optimizer); {type(optimizer).__name__} has none"
-            )
-        if jit_compile and not compile:
-            raise ValueError(
-                f"{owner}: jit_compile=True compiles the step with XLA, which needs compile=True"
-            )
+        checks.rollback(owner, on_nonfinite, optimizer, "a Keras 3 optimizer")
         if not watch_accessed_variables and self._var_list is None:
             raise ValueError(
                 f"{owner}: watch_accessed_variables=False watches only var_list, "
@@ -133,6 +122,8 @@ class TFStep(checkpointing.ByName, StepStrategy):
         self._compile = compile
         self._jit = jit_compile
         self._specs: dict[str, Any] | None = None
+        relay = ErrorRelay()  # a check's error while tracing reaches step's caller as is
+        self._traced, self._checking, self._fail = relay.call, relay.checking, relay.fail
         self._calls = ConcreteCalls(self._traced)
         self._fused = fused.FusedCalls(self._calls)
         self._loops = self._fused.loops
@@ -143,7 +134,6 @@ class TFStep(checkpointing.ByName, StepStrategy):
         self._order: tuple[int, ...] = ()  # the variables' positions sorted by name
         if self._var_list is not None:
             self._set_variables(self._var_list)
-        self._pending_error: Exception | None = None
 
     def _set_variables(self, variables: tuple[Any, ...]) -> None:
         self._variables, self._names = variables, unique_names(variables)
@@ -205,30 +195,6 @@ class TFStep(checkpointing.ByName, StepStrategy):
         return tf.nest.map_structure(
             lambda leaf: checks.batch_part(owner, leaf, tf.convert_to_tensor), batch
         )
-
-    def _traced(self, function: Callable[..., Any], *arguments: Any) -> Any:
-        """Call ``function``; an error steploop raised while tracing reaches the caller as is."""
-        try:
-            return function(*arguments)
-        except Exception:
-            error, self._pending_error = self._pending_error, None
-            if error is not None:
-                raise error from None
-            raise
-
-    @contextlib.contextmanager
-    def _checking(self) -> Iterator[None]:
-        """Checks inside: an error they raise reaches ``step``'s caller as is (``_traced``)."""
-        try:
-            yield
-        except (TypeError, ValueError) as error:
-            self._pending_error = error
-            raise
-
-    def _fail(self, error: Exception) -> Exception:
-        """Remember ``error`` so ``step`` re-raises it as is; return it to be raised here."""
-        self._pending_error = error
-        return error
 
     # -- fused steps ------------------------------------------------------------------------
     def prepare_data(self, data: Any) -> Any:
@@ -342,14 +308,6 @@ class TFStep(checkpointing.ByName, StepStrategy):
         if variables is self._variables:
             return self._order
         return variable_record.canonical_order(unique_names(variables))
-
-    def nonfinite_quantity(self, code: int) -> str:
-        """What a ``values["nonfinite"]`` code means (see ``steploop.nonfinite``)."""
-        return describe(code, self._names or ())
-
-    def stop_after(self, step: int, values: Mapping[str, Any]) -> str | None:
-        """Under ``on_nonfinite='stop'``: why the run must stop after ``step``, or ``None``."""
-        return self._policy.stop_after(step, values, self._names or ())
 
     def _graph_stop(self, output: StepOutput) -> Any:
         """The in-graph form of ``stop_after`` for fused loops (``None``: never stops)."""
