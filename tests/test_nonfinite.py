@@ -83,3 +83,16 @@ def test_the_core_modules_import_no_framework():
         with open(sys.modules[module].__file__) as file:
             source = file.read()
         assert "tensorflow" not in source.split('"""', 2)[2]
+
+
+def test_a_strategy_reports_its_codes_by_the_names_of_its_variables():
+    """ReportsNonFinite answers stop_after and nonfinite_quantity from _policy and _names."""
+    from steploop.nonfinite import NonFinite, ReportsNonFinite
+
+    strategy = ReportsNonFinite()
+    strategy._policy, strategy._names = NonFinite.of("S", "stop"), None
+    assert strategy.nonfinite_quantity(2) == "quantity 2"  # names not known yet
+    strategy._names = ("w",)
+    assert strategy.nonfinite_quantity(2) == "gradient of 'w'"
+    assert strategy.stop_after(4, {"nonfinite": 1}).startswith("non-finite loss at step 4")
+    assert strategy.stop_after(4, {"nonfinite": 0}) is None

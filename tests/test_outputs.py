@@ -91,3 +91,11 @@ def test_step_output_names_gradients_by_variable():
     assert out.target_gradients == {"z": {"a": 3, "b": 4}}
     assert out.values == {"v": 5}
     assert step_output(["a"], 1.0).gradients is None
+
+
+def test_unique_names_keep_the_first_and_number_the_repeats():
+    """Repeats get _1, _2, ... in order, never clashing with a name already taken."""
+    from steploop.outputs import unique
+
+    assert unique(["v", "v_1", "v", "v"]) == ("v", "v_1", "v_2", "v_3")
+    assert unique([]) == ()

@@ -142,6 +142,22 @@ class NonFinite:
         )
 
 
+class ReportsNonFinite:
+    """``stop_after`` and ``nonfinite_quantity`` of a strategy (a mixin), from its ``_policy``
+    and the names of its variables ``_names`` (``None`` while they are not known)."""
+
+    _policy: NonFinite
+    _names: Sequence[str] | None
+
+    def nonfinite_quantity(self, code: int) -> str:
+        """What a ``values["nonfinite"]`` code means (see ``steploop.nonfinite``)."""
+        return describe(code, self._names or ())
+
+    def stop_after(self, step: int, values: Mapping[str, Any]) -> str | None:
+        """Under ``on_nonfinite='stop'``: why the run must stop after ``step``, or ``None``."""
+        return self._policy.stop_after(step, values, self._names or ())
+
+
 def describe(code: int, names: Sequence[str]) -> str:
     """What a ``values["nonfinite"]`` code means, given the variables' names.
 

@@ -25,7 +25,7 @@ The loss is called with the batch when the Trainer has data, and without it othe
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -126,6 +126,25 @@ class LossContract:
                 f"{self.owner}: the loss does not depend on variable(s) {missing} (their "
                 f"gradient is None); remove them from {fix} or use them in the loss"
             )
+
+
+def unique(names: Iterable[str]) -> tuple[str, ...]:
+    """``names`` made unique in order, by appending ``_1``, ``_2``, ... to repeats: the names a
+    strategy reports its variables (and their gradients) under.
+
+    >>> unique(["v", "v", "x", "v"])
+    ('v', 'v_1', 'x', 'v_2')
+    """
+    taken: set[str] = set()
+    result = []
+    for base in names:
+        name, suffix = base, 0
+        while name in taken:
+            suffix += 1
+            name = f"{base}_{suffix}"
+        taken.add(name)
+        result.append(name)
+    return tuple(result)
 
 
 def step_output(

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import steploop as sl
+from steploop import variable_record
 from steploop.tf import PersistentTapeStep, TapeStep, checkpointing
 
 OPTIMIZERS = {
@@ -87,7 +88,7 @@ def test_the_record_lists_names_shapes_dtypes_and_the_optimizer_order(tf, keras,
     step = TapeStep(loss, keras.optimizers.Adam(0.05), var_list=[b, a])
     step.step()
     step.save(str(tmp_path / "ckpt-1"))
-    record = checkpointing.read_record("TapeStep.restore", str(tmp_path / "ckpt-1"))
+    record = variable_record.read("TapeStep.restore", str(tmp_path / "ckpt-1"))
     assert record["variables"] == [
         {"name": "a", "shape": [2], "dtype": "float32"},
         {"name": "b", "shape": [3, 1], "dtype": "float32"},

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from steploop import _validate, checkpoint
-from steploop.nonfinite import NonFinite
+from steploop.nonfinite import NonFinite, ReportsNonFinite
 from steploop.outputs import LossContract, step_output
 from steploop.strategy import StepOutput, StepStrategy
 
@@ -77,7 +77,7 @@ class _Saved:
         self._params.update(self._saved)
 
 
-class GradientDescent(StepStrategy):
+class GradientDescent(ReportsNonFinite, StepStrategy):
     """Gradient descent on NumPy parameters.
 
     ``loss_and_grad(params)`` (or ``loss_and_grad(params, batch)`` with data) returns
@@ -103,6 +103,7 @@ class GradientDescent(StepStrategy):
     """
 
     reports_gradients: ClassVar[bool] = True
+    _names: tuple[str, ...]
 
     def __init__(
         self,
@@ -212,10 +213,6 @@ class GradientDescent(StepStrategy):
         if self._single:
             return next(iter(self.params.values())).copy()
         return {key: value.copy() for key, value in self.params.items()}
-
-    def stop_after(self, step: int, values: Mapping[str, Any]) -> str | None:
-        """Under ``on_nonfinite='stop'``: why the run must stop after ``step``, or ``None``."""
-        return self._policy.stop_after(step, values, self._names)
 
     def variables(self) -> Mapping[str, np.ndarray]:
         return {key: value.copy() for key, value in self.params.items()}

@@ -7,24 +7,26 @@ call (``steploop.tf.fused``), and makes sure a mistake found while tracing reach
 the clear ``TypeError``/``ValueError`` steploop raised, not wrapped in TensorFlow's traceback.
 
 What is not TensorFlow's lives in the core and is shared with every framework: the loss contract
-(``steploop.outputs``), ``on_nonfinite`` (``steploop.nonfinite``; TensorFlow's mechanics are in
-``steploop.tf._apply``), and the assembly of a fused call (``steploop.chunks``).
+(``steploop.outputs``), the argument and batch checks (``steploop.checks``), the relay of an error
+raised while tracing (``steploop.relay``), ``on_nonfinite`` (``steploop.nonfinite``; TensorFlow's
+mechanics are in ``steploop.tf._apply``), the fused loop (``steploop.loop_body``,
+``steploop.chunks``) and restore by name (``steploop.variable_record``).
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from steploop import _validate
+from steploop import _validate, checks, variable_record
 from steploop.fused import Stopper
-from steploop.nonfinite import KEY, NonFinite, describe
+from steploop.nonfinite import KEY, NonFinite, ReportsNonFinite
 from steploop.outputs import LossContract
+from steploop.relay import ErrorRelay
 from steploop.strategy import (
     Chunk,
     Feed,
@@ -34,9 +36,23 @@ from steploop.strategy import (
     run_steps_in_python,
 )
 from steploop.tf import _apply, checkpointing, fused
-from steploop.tf._checks import check_eager, check_optimizer, check_var_list
 from steploop.tf._flatcall import ConcreteCalls
-from steploop.tf.naming import unique_names
+from steploop.tf.naming import unique_names, variable_name
+
+
+def _is_variable(value: Any) -> bool:
+    return isinstance(value, (tf.Variable, keras.Variable))
+
+
+def check_eager(owner: str) -> None:
+    """Refuse a step taken while TensorFlow builds a graph (a Trainer inside a ``tf.function``)."""
+    if not tf.executing_eagerly():
+        raise RuntimeError(
+            f"{owner}: a Trainer runs its own compiled steps and must be called from eager "
+            "Python, not inside a tf.function; call trainer.run() outside it (for speed, keep "
+            "the strategy's compile=True, the default, and fuse steps with "
+            "Trainer(steps_per_call=K))"
+        )
 
 
 def _as_tensor(value: Any) -> tf.Tensor | None:
@@ -57,7 +73,7 @@ def _numeric(value: Any) -> tf.Tensor | None:
     return tensor
 
 
-class TFStep(checkpointing.ByName, StepStrategy):
+class TFStep(checkpointing.ByName, ReportsNonFinite, StepStrategy):
     """Base of the TensorFlow strategies (internal): checks, names, compiling."""
 
     _fn_label = "loss"
@@ -81,27 +97,25 @@ class TFStep(checkpointing.ByName, StepStrategy):
         self._fn = _validate.callable_(
             f"{owner}: {self._fn_label}", loss, f"a function returning {self._returns}"
         )
-        self._optimizer = check_optimizer(owner, optimizer)
-        self._var_list = check_var_list(owner, var_list)
-        for flag, value in (
-            ("watch_accessed_variables", watch_accessed_variables),
-            ("compile", compile),
-            ("jit_compile", jit_compile),
-        ):
-            if not isinstance(value, bool):
-                raise TypeError(f"{owner}: {flag} must be a bool, got {type(value).__name__}")
+        self._optimizer = checks.optimizer(
+            owner,
+            optimizer,
+            "apply_gradients",
+            "keras.optimizers.SGD(learning_rate=0.01)",
+            lambda kind: (
+                f"keras.optimizers.{kind.__name__}"
+                if getattr(keras.optimizers, kind.__name__, None) is kind
+                else kind.__name__
+            ),
+            _is_variable,
+        )
+        kind = "a tf.Variable or keras.Variable"
+        self._var_list = checks.var_list(owner, var_list, _is_variable, kind, variable_name)
+        checks.compiling(
+            owner, compile, jit_compile, watch_accessed_variables=watch_accessed_variables
+        )
         self._policy = NonFinite.of(owner, on_nonfinite)
-        if on_nonfinite == "rollback" and not isinstance(
-            getattr(optimizer, "variables", None), (list, tuple)
-        ):
-            raise ValueError(
-                f"{owner}: on_nonfinite='rollback' needs an optimizer whose state is a list "
-                f"`variables` (a Keras 3 optimizer); {type(optimizer).__name__} has none"
-            )
-        if jit_compile and not compile:
-            raise ValueError(
-                f"{owner}: jit_compile=True compiles the step with XLA, which needs compile=True"
-            )
+        checks.rollback(owner, on_nonfinite, optimizer, "a Keras 3 optimizer")
         if not watch_accessed_variables and self._var_list is None:
             raise ValueError(
                 f"{owner}: watch_accessed_variables=False watches only var_list, "
@@ -110,10 +124,13 @@ class TFStep(checkpointing.ByName, StepStrategy):
         self._contract = LossContract(
             owner, self._fn_label, targets=self._targets, dict_only=self._dict_only
         )
+        self._where = f"{owner}: {self._fn_label}"
         self._watch_accessed = watch_accessed_variables
         self._compile = compile
         self._jit = jit_compile
         self._specs: dict[str, Any] | None = None
+        relay = ErrorRelay()  # a check's error while tracing reaches step's caller as is
+        self._traced, self._checking, self._fail = relay.call, relay.checking, relay.fail
         self._calls = ConcreteCalls(self._traced)
         self._fused = fused.FusedCalls(self._calls)
         self._loops = self._fused.loops
@@ -124,13 +141,10 @@ class TFStep(checkpointing.ByName, StepStrategy):
         self._order: tuple[int, ...] = ()  # the variables' positions sorted by name
         if self._var_list is not None:
             self._set_variables(self._var_list)
-        self._pending_error: Exception | None = None
-        #: A restore waiting for the variables (found at the first step): (prefix, record)
-        self._pending_restore: tuple[str, dict[str, Any]] | None = None
 
     def _set_variables(self, variables: tuple[Any, ...]) -> None:
         self._variables, self._names = variables, unique_names(variables)
-        self._order = checkpointing.canonical_order(self._names)
+        self._order = variable_record.canonical_order(self._names)
 
     # -- StepStrategy -----------------------------------------------------------------------
     @property
@@ -185,49 +199,9 @@ class TFStep(checkpointing.ByName, StepStrategy):
         if all(isinstance(leaf, tf.Tensor) for leaf in leaves):
             return batch
         owner = type(self).__name__
-
-        def convert(leaf: Any) -> Any:
-            if isinstance(leaf, tf.Tensor):
-                return leaf
-            if leaf is None or isinstance(leaf, (str, bytes)):
-                raise TypeError(
-                    f"{owner}: a batch from data has a part {leaf!r}; batches hold tensors, "
-                    "arrays or numbers (in tuples, lists or dicts)"
-                )
-            try:
-                return tf.convert_to_tensor(leaf)
-            except (TypeError, ValueError) as error:
-                first = str(error).strip().splitlines()[0] if str(error).strip() else ""
-                raise TypeError(
-                    f"{owner}: a batch from data has a part that is not a tensor or a rectangular "
-                    f"numeric array ({type(leaf).__name__}: {first})"
-                ) from None
-
-        return tf.nest.map_structure(convert, batch)
-
-    def _traced(self, function: Callable[..., Any], *arguments: Any) -> Any:
-        """Call ``function``; an error steploop raised while tracing reaches the caller as is."""
-        try:
-            return function(*arguments)
-        except Exception:
-            error, self._pending_error = self._pending_error, None
-            if error is not None:
-                raise error from None
-            raise
-
-    @contextlib.contextmanager
-    def _checking(self) -> Iterator[None]:
-        """Checks inside: an error they raise reaches ``step``'s caller as is (``_traced``)."""
-        try:
-            yield
-        except (TypeError, ValueError) as error:
-            self._pending_error = error
-            raise
-
-    def _fail(self, error: Exception) -> Exception:
-        """Remember ``error`` so ``step`` re-raises it as is; return it to be raised here."""
-        self._pending_error = error
-        return error
+        return tf.nest.map_structure(
+            lambda leaf: checks.batch_part(owner, leaf, tf.convert_to_tensor), batch
+        )
 
     # -- fused steps ------------------------------------------------------------------------
     def prepare_data(self, data: Any) -> Any:
@@ -282,31 +256,16 @@ class TFStep(checkpointing.ByName, StepStrategy):
 
     def _float_tensor(self, value: Any, what: str) -> tf.Tensor:
         """``value`` as a floating-point tensor, or a clear error naming ``what`` it was for."""
-        owner = f"{type(self).__name__}: {self._fn_label}"
         tensor = _as_tensor(value)
-        if tensor is None:
-            shown = (
-                repr(value)
-                if isinstance(value, (str, bytes)) or value is None
-                else (type(value).__name__)
-            )
-            raise TypeError(f"{owner} must return a numeric tensor for {what!r}, got {shown}")
-        if not tensor.dtype.is_floating:
-            raise TypeError(
-                f"{owner} must return a floating-point tensor for {what!r}, got {tensor.dtype.name}"
-            )
-        return tensor
+        dtype = None if tensor is None or tensor.dtype.is_floating else tensor.dtype.name
+        return checks.returned_number(self._where, value, what, tensor, dtype)
 
     def _checked_loss(self, value: Any) -> tf.Tensor:
         """``value`` as a floating scalar tensor, or a clear error naming what is wrong."""
         with self._checking():
             tensor = self._float_tensor(value, "loss")
-            if tensor.shape.rank is not None and tensor.shape.rank != 0:
-                raise ValueError(
-                    f"{type(self).__name__}: {self._fn_label} must return a scalar for 'loss', "
-                    f"got a tensor of shape {tuple(tensor.shape)}; reduce it, e.g. with "
-                    "tf.reduce_mean"
-                )
+            shape = None if tensor.shape.rank is None else tuple(tensor.shape)
+            checks.scalar_loss(self._where, shape, "tf.reduce_mean")
         return tensor
 
     def _split(self, value: Any) -> tuple[tf.Tensor, dict[str, tf.Tensor], dict[str, tf.Tensor]]:
@@ -323,12 +282,8 @@ class TFStep(checkpointing.ByName, StepStrategy):
             return self._var_list
         watched = tuple(v for v in tape.watched_variables() if getattr(v, "trainable", True))
         if not watched:
-            raise self._fail(
-                ValueError(
-                    f"{type(self).__name__}: the {self._fn_label} read no trainable variable, so "
-                    "there is nothing to optimise; pass var_list or use the variables in it"
-                )
-            )
+            owner = type(self).__name__
+            raise self._fail(variable_record.no_variables(owner, self._fn_label, "optimise"))
         if (
             self._variables is None
             or len(watched) != len(self._variables)
@@ -359,15 +314,7 @@ class TFStep(checkpointing.ByName, StepStrategy):
         """Positions of ``variables`` sorted by name (cached for the strategy's variables)."""
         if variables is self._variables:
             return self._order
-        return checkpointing.canonical_order(unique_names(variables))
-
-    def nonfinite_quantity(self, code: int) -> str:
-        """What a ``values["nonfinite"]`` code means (see ``steploop.nonfinite``)."""
-        return describe(code, self._names or ())
-
-    def stop_after(self, step: int, values: Mapping[str, Any]) -> str | None:
-        """Under ``on_nonfinite='stop'``: why the run must stop after ``step``, or ``None``."""
-        return self._policy.stop_after(step, values, self._names or ())
+        return variable_record.canonical_order(unique_names(variables))
 
     def _graph_stop(self, output: StepOutput) -> Any:
         """The in-graph form of ``stop_after`` for fused loops (``None``: never stops)."""

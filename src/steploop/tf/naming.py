@@ -2,13 +2,15 @@
 
 Keras variables are named by their ``path`` (``"mlp/dense/kernel"``), plain ``tf.Variable`` by
 their name without the ``":0"`` suffix; the names of one strategy are made unique by appending
-``_1``, ``_2``, ... to repeats, in order.
+``_1``, ``_2``, ... to repeats, in order (``steploop.outputs.unique``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
+
+from steploop.outputs import unique
 
 
 def variable_name(variable: Any) -> str:
@@ -32,14 +34,4 @@ def unique_names(variables: Iterable[Any]) -> tuple[str, ...]:
     >>> unique_names([tf.Variable(0.0), tf.Variable(1.0), tf.Variable(2.0, name="x")])
     ('Variable', 'Variable_1', 'x')
     """
-    taken: set[str] = set()
-    names = []
-    for variable in variables:
-        base = name = variable_name(variable)
-        suffix = 0
-        while name in taken:
-            suffix += 1
-            name = f"{base}_{suffix}"
-        taken.add(name)
-        names.append(name)
-    return tuple(names)
+    return unique(map(variable_name, variables))

@@ -24,18 +24,10 @@ class TFOps:
     """TensorFlow versions of the namespace's functions."""
 
     name = "tensorflow"
-
-    @staticmethod
-    def any_(a: Any, b: Any) -> tf.Tensor:
-        return tf.logical_or(a, b)
-
-    @staticmethod
-    def all_(a: Any, b: Any) -> tf.Tensor:
-        return tf.logical_and(a, b)
-
-    @staticmethod
-    def not_(a: Any) -> tf.Tensor:
-        return tf.logical_not(a)
+    any_ = staticmethod(tf.logical_or)
+    all_ = staticmethod(tf.logical_and)
+    not_ = staticmethod(tf.logical_not)
+    number = staticmethod(_f64)
 
     @staticmethod
     def where(condition: Any, a: Any, b: Any) -> tf.Tensor:
@@ -52,10 +44,6 @@ class TFOps:
     @staticmethod
     def sqrt(a: Any) -> tf.Tensor:
         return tf.sqrt(_f64(a))
-
-    @staticmethod
-    def number(a: Any) -> tf.Tensor:
-        return _f64(a)
 
     @staticmethod
     def global_norm(gradients: Mapping[str, Any]) -> tf.Tensor:

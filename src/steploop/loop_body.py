@@ -1,0 +1,180 @@
+"""The framework-neutral body of a compiled multi-step loop (a fused ``run_steps`` call).
+
+A framework runs up to K steps in one compiled call with its own loop primitive (TensorFlow's
+``tf.while_loop`` and ``TensorArray``s, JAX's ``lax.while_loop``); what the loop does is stated
+here once, and the framework supplies only its array namespace (``ops``, see ``steploop.ops``)
+and its loop mechanics:
+
+* ``take``: where the call's batches come from (``Source``: none, the framework's own iterator,
+  or up to K batches pulled from the ``Feed`` to be stacked, see ``chunks.pull_uniform``), and
+  the limit of steps the loop runs;
+* ``kept``: which of a step's outputs are stacked, a row per step (loss and values always, the
+  gradients when asked for and reported); ``parts``: a ``StepOutput`` as those trees;
+* ``States``: the stopping program's leaf states, threaded through the loop as one flat float64
+  vector (``unpack`` inside the loop, ``flat`` for its result and its argument);
+* ``after_step``: after each step, the stopping program (``Stopper.evaluate``) and the strategy's
+  own stop (a non-finite step, say), giving ``(stop, states, verdicts)`` as the framework's
+  arrays, so every iteration carries values of one type;
+* ``control``: the loop's result numbers (steps done, stopped, exhausted, then each leaf's
+  verdict), which ``chunks.assemble`` reads back.
+
+Invariant: the loop ends after K steps, at the first step where ``after_step`` says stop, or when
+the source has no batch left; it runs the very step body and criteria a plain step runs, so a
+fused call gives what K plain steps give.
+
+>>> from steploop.callbacks.stopping import MaxSteps
+>>> from steploop.fused import Stopper
+>>> from steploop.ops import HOST
+>>> from steploop.strategy import StepOutput
+>>> stopper = Stopper([MaxSteps(3)])
+>>> after_step(HOST, stopper, 3, StepOutput(loss=1.0), States.of(stopper).initial, None)
+(True, ((),), (True,))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Final
+
+import attrs
+
+from steploop import chunks
+from steploop.fused import Quantities, Stopper
+from steploop.strategy import Chunk, Feed, StepOutput
+
+#: Where a fused call takes its batches from.
+NO_DATA: Final = "none"
+ITERATOR: Final = "iterator"
+STACKED: Final = "stacked"
+
+#: The outputs a loop can stack, in order.
+OUTPUTS: Final = ("loss", "values", "gradients", "target_gradients")
+
+
+@attrs.frozen
+class Source:
+    """The batches of one call: ``mode`` (``NO_DATA``, ``ITERATOR``, ``STACKED``), the batches
+    pulled to be stacked, whether the feed ended, and the most steps the loop may run."""
+
+    mode: str
+    limit: int
+    batches: list[Any] = attrs.field(factory=list)
+    ended: bool = False
+
+
+def take(feed: Feed | None, count: int, native: Callable[[Any], bool]) -> Source | Chunk | None:
+    """The ``Source`` of a call of up to ``count`` steps. ``native(iterator)`` says whether the
+    framework's loop pulls from the feed's iterator itself (with no batch put back pending).
+    ``chunks.empty()`` when no batch is left; ``None`` when the next batch cannot be stacked
+    (the caller then takes one plain step, which says what is wrong with it).
+
+    >>> take(None, 4, lambda iterator: False)
+    Source(mode='none', limit=4, batches=[], ended=False)
+    >>> take(Feed(iter([[1.0], [2.0]])), 4, lambda iterator: False).limit
+    2
+    """
+    if feed is None:
+        return Source(NO_DATA, count)
+    if native(feed.iterator) and not feed.has_pending:
+        return Source(ITERATOR, count)
+    batches, ended = chunks.pull_uniform(feed, count)
+    if not batches:
+        return chunks.empty() if ended else None
+    return Source(STACKED, len(batches), batches, ended)
+
+
+def kept(reported: Sequence[str], keep_gradients: bool) -> list[str]:
+    """The outputs a loop stacks: loss and values, and the ``reported`` gradients when kept.
+
+    >>> kept(["loss", "values", "gradients"], True), kept(["loss", "values", "gradients"], False)
+    (['loss', 'values', 'gradients'], ['loss', 'values'])
+    """
+    return ["loss", "values"] + [k for k in OUTPUTS[2:] if keep_gradients and k in reported]
+
+
+def parts(output: StepOutput, absent: Any = None) -> dict[str, Any]:
+    """``output`` as the trees a loop stacks, by ``OUTPUTS`` key (plain dicts; ``absent`` for the
+    gradients a strategy does not report).
+
+    >>> parts(StepOutput(loss=1.0, gradients={"w": 2.0}))
+    {'loss': 1.0, 'values': {}, 'gradients': {'w': 2.0}, 'target_gradients': None}
+    """
+    targets = output.target_gradients
+    return {
+        "loss": output.loss,
+        "values": dict(output.values),
+        "gradients": absent if output.gradients is None else dict(output.gradients),
+        "target_gradients": absent
+        if targets is None
+        else {key: dict(value) for key, value in targets.items()},
+    }
+
+
+@attrs.frozen
+class States:
+    """The leaf states of a ``Stopper`` as one flat vector: ``initial`` (host floats), the size
+    of each leaf's state.
+
+    >>> layout = States(((1.0, 2.0), (), (3.0,)))
+    >>> layout.flat(layout.initial), layout.unpack([1.0, 2.0, 3.0])
+    ([1.0, 2.0, 3.0], ((1.0, 2.0), (), (3.0,)))
+    """
+
+    initial: tuple[tuple[float, ...], ...]
+
+    @classmethod
+    def of(cls, stopper: Stopper) -> States:
+        return cls(stopper.initial())
+
+    def unpack(self, vector: Any) -> tuple[tuple[Any, ...], ...]:
+        """The leaves' states from the flat ``vector`` (indexed element by element)."""
+        states, start = [], 0
+        for state in self.initial:
+            states.append(tuple(vector[start + j] for j in range(len(state))))
+            start += len(state)
+        return tuple(states)
+
+    @staticmethod
+    def flat(states: Sequence[Sequence[Any]]) -> list[Any]:
+        """The leaves' states as one list, in order."""
+        return [value for state in states for value in state]
+
+
+def after_step(
+    ops: Any,
+    stopper: Stopper,
+    step: Any,
+    output: StepOutput,
+    states: tuple[tuple[Any, ...], ...],
+    extra_stop: Callable[[StepOutput], Any] | None,
+) -> tuple[Any, tuple[tuple[Any, ...], ...], tuple[Any, ...]]:
+    """``(stop, states, verdicts)`` after step number ``step`` gave ``output``: the stopping
+    program evaluated with ``ops`` from ``states``, or'ed with the strategy's ``extra_stop``
+    (``None``, or a function that returns ``None`` when the strategy never stops). Numbers are
+    ``ops.number`` (float64) and conditions ``ops.any_`` results, whatever the criteria return.
+    """
+    quantities = Quantities(
+        step=step,
+        loss=ops.number(output.loss),
+        values=dict(output.values),
+        gradients=dict(output.gradients or {}),
+    )
+    stop: Any = False
+    mets: tuple[Any, ...] = ()
+    if stopper:
+        stop, states, mets = stopper.evaluate(ops, states, quantities)
+        states = tuple(tuple(ops.number(value) for value in state) for state in states)
+    own = None if extra_stop is None else extra_stop(output)
+    if own is not None:
+        stop = ops.any_(stop, own)
+    return ops.any_(stop, False), states, tuple(ops.any_(met, False) for met in mets)
+
+
+def control(steps: Any, stopped: Any, exhausted: Any, mets: Sequence[Any]) -> list[Any]:
+    """The loop's control numbers in the order ``chunks.assemble`` reads them; the framework
+    casts them to one integer type and stacks them (each result costs a copy to the host).
+
+    >>> control(3, True, False, [True, False])
+    [3, True, False, True, False]
+    """
+    return [steps, stopped, exhausted, *mets]
