@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from steploop.records import STATUSES
 from steploop.strategy import StepStrategy
 
 if TYPE_CHECKING:
@@ -70,3 +71,23 @@ def describe_data(data: Any) -> str:
         return f"{type(data).__name__} of {len(data)} batches"
     except TypeError:
         return type(data).__name__
+
+
+def check_stop(reason: Any, status: Any) -> None:
+    """The arguments of ``Trainer.stop``."""
+    if not isinstance(reason, str) or not reason:
+        raise TypeError(f"stop: reason must be a non-empty str, got {reason!r}")
+    if status not in STATUSES or status == "error":
+        allowed = [word for word in STATUSES if word != "error"]
+        raise ValueError(f"stop: status must be one of {allowed}, got {status!r}")
+
+
+def check_can_end(max_steps: Any, data: Any, callbacks: Sequence[Callback]) -> None:
+    """Refuse a ``run()`` that nothing could end (no callback that may stop it, no
+    ``max_steps``, no data) rather than loop forever."""
+    if max_steps is None and data is None and not any(c.may_stop for c in callbacks):
+        raise ValueError(
+            "nothing would end this run: no callback can stop it, max_steps is None and "
+            "there is no data; add a stopping criterion (e.g. steploop.MaxSteps(1000)) or "
+            "pass max_steps"
+        )

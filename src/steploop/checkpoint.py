@@ -188,6 +188,12 @@ def criteria_nodes(callbacks: Sequence[Callback]) -> Iterator[tuple[str, Stoppin
                 yield f"{path} {criterion!r}", criterion
 
 
+def forget_verdicts(callbacks: Sequence[Callback]) -> None:
+    """Drop every criterion's remembered verdict (a new Trainer: one from another one's run)."""
+    for _, criterion in criteria_nodes(callbacks):
+        criterion.forget_verdict()
+
+
 def trainer_state(trainer: Trainer) -> dict[str, Any]:
     """The Trainer's part of a checkpoint: its step, its stateful callbacks' states by key, and
     the verdicts of the criteria met at that step."""
@@ -229,8 +235,10 @@ def restore(trainer: Trainer, directory: str) -> tuple[int, History] | None:
     step = int(state["step"])
     verdicts = state.get("verdicts", {})
     for key, criterion in criteria_nodes(trainer.callbacks):
+        criterion.forget_verdict()
         met = verdicts.get(key)
-        criterion._remember(step, None if met is None else Stop(*met))
+        if met is not None:
+            criterion._remember(step, Stop(*met))
     return step, History.from_columns(columns)
 
 

@@ -43,7 +43,7 @@ from steploop.capabilities import DataAware, Fusable, Releasing, StopsItself
 from steploop.fusion import FusionPlan, step_hooks
 from steploop.history import History
 from steploop.readback import FusedCall, expire_variables, plain_record
-from steploop.records import STATUSES, RunResult, StepRecord, Stop
+from steploop.records import RunResult, StepRecord, Stop
 from steploop.strategy import END, Feed, StepStrategy, batches_from
 
 log = logging.getLogger("steploop")
@@ -79,6 +79,7 @@ class Trainer:
         _arguments.check_gradients(strategy, user_callbacks)
         self._strategy = strategy
         self._asks_stop = isinstance(strategy, StopsItself)
+        self._fusable = isinstance(strategy, Fusable)
         self._data_from = strategy.data_from if isinstance(strategy, DataAware) else batches_from
         self._user_callbacks = tuple(user_callbacks)
         self._callbacks = CallbackList((*user_callbacks, Release(strategy)), checked=True)
@@ -100,7 +101,7 @@ class Trainer:
         if self._steps_per_call > 1:
             self._plan.warn_host_stoppers(stacklevel=3)
         _arguments.check_callbacks(self, self._user_callbacks)
-
+        checkpoint.forget_verdicts(self._user_callbacks)  # made in another Trainer
     # -- checkpoints ----------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
         """What a checkpoint keeps besides the strategy and the history: the step count (the data
@@ -165,11 +166,7 @@ class Trainer:
 
         ``status`` is the word ``RunResult.status`` will carry (``stopped`` by default).
         """
-        if not isinstance(reason, str) or not reason:
-            raise TypeError(f"stop: reason must be a non-empty str, got {reason!r}")
-        if status not in STATUSES or status == "error":
-            allowed = [word for word in STATUSES if word != "error"]
-            raise ValueError(f"stop: status must be one of {allowed}, got {status!r}")
+        _arguments.check_stop(reason, status)
         if self._stop is None:
             self._stop = Stop(reason, status)
             self._stop_step = self._step
@@ -183,16 +180,7 @@ class Trainer:
         is refused with a ``ValueError`` rather than left to loop forever; ``iterate()`` leaves
         that to the caller's ``break``.
         """
-        if (
-            max_steps is None
-            and self._data is None
-            and not any(callback.may_stop for callback in self._user_callbacks)
-        ):
-            raise ValueError(
-                "nothing would end this run: no callback can stop it, max_steps is None and "
-                "there is no data; add a stopping criterion (e.g. steploop.MaxSteps(1000)) or "
-                "pass max_steps"
-            )
+        _arguments.check_can_end(max_steps, self._data, self._user_callbacks)
         self._check_idle()
         limit = None if max_steps is None else _validate.count("max_steps", max_steps, minimum=0)
         for _ in self._iterate(limit, emit=False):
@@ -205,8 +193,8 @@ class Trainer:
 
         Leaving the loop with ``break`` ends the run (status ``stopped``; ``on_run_end`` hooks
         run); ``Trainer.result`` then holds its result and a later call carries on. With
-        ``steps_per_call > 1`` the steps after the record left at have already run: they are
-        counted and in the history, but their callbacks do not run.
+        ``steps_per_call > 1`` the steps after the record left at have already run: every
+        callback still sees each of them, in order, before the run ends.
         """
         limit = None if max_steps is None else _validate.count("max_steps", max_steps, minimum=0)
         self._check_idle()
@@ -229,6 +217,7 @@ class Trainer:
             emit or any(c.reads_gradients for c in self._replayed)
         )
         replaying: FusedCall | None = None  # a fused call whose records are being delivered
+        plain = self._steps_per_call == 1
         try:
             try:
                 callbacks.on_run_begin(self)
@@ -240,7 +229,8 @@ class Trainer:
                     if limit is not None and done >= limit:
                         final = Stop(f"run(max_steps={limit}) did its {limit} steps", "budget")
                         break
-                    count = self._chunk_size(None if limit is None else limit - done)
+                    budget = None if limit is None else limit - done
+                    count = 1 if plain else self._chunk_size(budget)
                     if count == 1:
                         record = self._plain_step()
                         if record is None:
@@ -332,8 +322,7 @@ class Trainer:
 
     def _chunk_size(self, budget: int | None) -> int:
         """How many steps the next call does: 1 (a plain step) or a fused chunk's length."""
-        strategy = self._strategy
-        ready = not isinstance(strategy, Fusable) or strategy.ready_to_fuse
+        ready = not self._fusable or self._strategy.ready_to_fuse  # type: ignore[attr-defined]
         if self._feed is not None and self._feed.has_pending:
             ready = False  # a batch put back starts the next call: a plain step takes it
         return self._plan.call_size(self._step, budget, ready)

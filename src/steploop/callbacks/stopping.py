@@ -69,20 +69,23 @@ class StoppingCriterion(Callback):
             self.load(state)
         return self._stop(self.reason(record)) if met else None
 
+    def state(self) -> tuple[Any, ...]:
+        """The state after the last step ``test`` saw (``init()`` before the first). It is held
+        here and nowhere else; ``test`` itself is a pure function of it."""
+        state: tuple[Any, ...] | None = self.__dict__.get("_state")
+        if state is None:
+            state = self.__dict__["_state"] = tuple(self.init())
+        return state
+
+    def load(self, state: tuple[Any, ...]) -> None:
+        """Take ``state`` (as ``test`` returned it, or host numbers) as the running state."""
+        self.__dict__["_state"] = state if type(state) is tuple else tuple(state)
+
     # -- the array form -----------------------------------------------------------------------
     def init(self) -> tuple[float, ...]:
         """The state ``test`` starts from, as numbers (default: none, a stateless criterion)."""
         return ()
 
-    def state(self) -> tuple[Any, ...]:
-        """The state after the last step ``test`` saw (``init()`` before the first). It is held
-        here and nowhere else; ``test`` itself is a pure function of it."""
-        state: tuple[Any, ...] | None = self.__dict__.get("_state")
-        return self.init() if state is None else state
-
-    def load(self, state: tuple[Any, ...]) -> None:
-        """Take ``state`` (as ``test`` returned it, or host numbers) as the running state."""
-        self.__dict__["_state"] = tuple(state)
 
     @property
     def has_state(self) -> bool:  # type: ignore[override]
@@ -138,14 +141,23 @@ class StoppingCriterion(Callback):
         return self._remember(record.step, self.check(trainer, record))
 
     def _remember(self, step: int, stop: Stop | None) -> Stop | None:
-        self.__dict__["_verdict"] = (step, stop, _settings(self))
+        # only a verdict that stops is kept (the common case costs nothing): ``verdict_at``
+        # answers for its step alone, and a Trainer forgets verdicts when it is built or restored
+        if stop is not None:
+            self.__dict__["_verdict"] = (step, stop, _settings(self))
         return stop
+
+    def forget_verdict(self) -> None:
+        """Drop the remembered verdict (a new Trainer, or one restored to another step)."""
+        self.__dict__.pop("_verdict", None)
 
     def verdict_at(self, step: int) -> Stop | None:
         """The ``Stop`` this criterion returned at ``step`` (``None`` if it was not met there, if
         it did not see that step, or if its settings changed since)."""
         verdict = self.__dict__.get("_verdict")
-        if verdict is None or verdict[0] != step or verdict[2] != _settings(self):
+        if verdict is None or verdict[0] != step or verdict[1] is None:
+            return None
+        if verdict[2] != _settings(self):
             return None
         stop: Stop | None = verdict[1]
         return stop
@@ -164,8 +176,9 @@ class StoppingCriterion(Callback):
             trainer.stop(stop.reason, status=stop.status)
 
     def on_step_end(self, trainer: Trainer, record: StepRecord) -> None:
-        stop = self.evaluate(trainer, record)
+        stop = self.check(trainer, record)  # evaluate(), inlined: this runs at every step
         if stop is not None:
+            self._remember(record.step, stop)
             trainer.stop(stop.reason, status=stop.status)
 
     def on_run_end(self, trainer: Trainer, result: RunResult) -> None:
