@@ -12,7 +12,7 @@ README = pathlib.Path(__file__).resolve().parent.parent / "README.md"
 def test_readme_python_blocks_run():
     pytest.importorskip("tensorflow")  # the blocks import tensorflow and keras themselves
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
-    assert len(blocks) == 5
+    assert len(blocks) == 6
     namespace: dict = {}
     for block in blocks:
         exec(compile(block, str(README), "exec"), namespace)
@@ -36,9 +36,43 @@ def test_readme_callback_stops_the_run():
 
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
     namespace: dict = {"sl": sl}
-    exec(compile(blocks[4], str(README), "exec"), namespace)
+    exec(compile(blocks[5], str(README), "exec"), namespace)
     result = sl.Trainer(quadratic(0.1), callbacks=[namespace["StopWhenClose"]()]).run()
     assert result.status == "stopped"
     assert result.stop_reason == f"x within 1e-3 of 4 at step {result.steps}"
     # after step k, x = 4 - 4 * 0.8**k: within 1e-3 of 4 first when 0.8**k < 2.5e-4
     assert result.steps == math.ceil(math.log(2.5e-4) / math.log(0.8)) == 38
+
+
+def test_readme_strategy_for_a_new_framework():
+    """The Momentum block (no TensorFlow): fused equals step by step, it resumes by name, its
+    non-finite policy stops a diverging run naming the loss, and the history has its values."""
+    import tempfile
+
+    import numpy as np
+
+    import steploop as sl
+
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+    namespace: dict = {"sl": sl, "tempfile": tempfile}
+    exec(compile(blocks[4], str(README), "exec"), namespace)
+    fused = namespace["momentum_result"]
+    plain = namespace["momentum_trainer"]().run()
+    assert (fused.steps, fused.stop_reason) == (plain.steps, plain.stop_reason)
+    assert fused.status == "converged" and fused.history == plain.history
+    assert np.array_equal(fused.history["x"], plain.history["x"])
+    resumed = namespace["momentum_resumed"]
+    assert resumed.step == plain.steps and resumed.run().steps == plain.steps
+    momentum = namespace["Momentum"]
+
+    def blows_up(params):
+        x = params["x"]
+        loss = np.inf if x > 10 else (x - 4.0) ** 2
+        return {"loss": loss, "values": {"x": x}}, {"x": 2 * (x - 4.0)}
+
+    diverging = momentum(blows_up, {"x": 0.0}, lr=2.0, on_nonfinite="stop")
+    result = sl.Trainer(diverging, [sl.MaxSteps(50)]).run()
+    assert result.status == "nonfinite" and "non-finite loss at step" in result.stop_reason
+    assert np.isfinite(diverging.params["x"])  # the bad step's update was not applied
+    with pytest.raises(ValueError, match="Momentum: on_nonfinite must be one of"):
+        momentum(blows_up, {"x": 0.0}, on_nonfinite="ignore")

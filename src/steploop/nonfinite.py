@@ -71,6 +71,36 @@ class Saved(Protocol):
         """Put the state back as it was when saved."""
 
 
+class _HostGuard:
+    """``GuardOps`` on plain Python booleans and ints: for a strategy whose step runs on the
+    host (NumPy, or any eager framework whose flags are Python booleans)."""
+
+    @staticmethod
+    def first(flags: Sequence[bool]) -> tuple[bool, int]:
+        index = next((i for i, flag in enumerate(flags) if flag), -1)
+        return index >= 0, index + 1
+
+    @staticmethod
+    def when(condition: bool, action: Callable[[], None]) -> None:
+        if condition:
+            action()
+
+    @staticmethod
+    def any_(a: bool, b: bool) -> bool:
+        return a or b
+
+    @staticmethod
+    def not_(a: bool) -> bool:
+        return not a
+
+    @staticmethod
+    def rolled_back(bad: bool, after: bool, code: int) -> int:
+        return -1 if after and not bad else code
+
+
+HOST_GUARD = _HostGuard()
+
+
 @attrs.frozen
 class NonFinite:
     """A checked ``on_nonfinite`` policy and what follows from it.

@@ -2,19 +2,19 @@
 
 It uses the same core pieces as the TensorFlow strategies: the loss contract
 (``steploop.outputs``: ``"loss"``, ``"values"``, targets), ``on_nonfinite``
-(``steploop.nonfinite``; NumPy supplies only ``HOST_GUARD`` and the saved parameters), and fused
-calls through the core default ``StepStrategy.run_steps``.
+(``steploop.nonfinite``, with its ``HOST_GUARD``; NumPy supplies only the saved parameters),
+and fused calls through the core default ``steploop.strategy.run_steps_in_python``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import numpy as np
 
 from steploop import _validate, checkpoint
-from steploop.nonfinite import NonFinite, ReportsNonFinite
+from steploop.nonfinite import HOST_GUARD, NonFinite, ReportsNonFinite
 from steploop.outputs import LossContract, step_output
 from steploop.strategy import StepOutput, StepStrategy
 
@@ -34,33 +34,6 @@ def _numeric(value: Any) -> np.ndarray | None:
     return array if array.dtype.kind in "biuf" else None
 
 
-class _HostGuard:
-    """``steploop.nonfinite.GuardOps`` on plain Python booleans and ints."""
-
-    @staticmethod
-    def first(flags: Sequence[bool]) -> tuple[bool, int]:
-        index = next((i for i, flag in enumerate(flags) if flag), -1)
-        return index >= 0, index + 1
-
-    @staticmethod
-    def when(condition: bool, action: Callable[[], None]) -> None:
-        if condition:
-            action()
-
-    @staticmethod
-    def any_(a: bool, b: bool) -> bool:
-        return a or b
-
-    @staticmethod
-    def not_(a: bool) -> bool:
-        return not a
-
-    @staticmethod
-    def rolled_back(bad: bool, after: bool, code: int) -> int:
-        return -1 if after and not bad else code
-
-
-HOST_GUARD = _HostGuard()
 
 
 class _Saved:
