@@ -19,7 +19,7 @@ def pieces(draw, total_max=60):
     return draw(st.lists(st.integers(min_value=0, max_value=total_max), min_size=1, max_size=8))
 
 
-#: Chunk lengths for ``Trainer(steps_per_call=K)``.
+#: FusedResult lengths for ``Trainer(steps_per_call=K)``.
 steps_per_call = st.integers(min_value=1, max_value=40)
 
 

@@ -16,8 +16,8 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from steploop.fused import Stopper
-    from steploop.strategy import Chunk, Feed
+    from steploop.criteria_program import CriteriaProgram
+    from steploop.strategy import BatchCursor, FusedResult
 
 
 @runtime_checkable
@@ -29,8 +29,13 @@ class Fusable(Protocol):
         """Whether ``run_steps`` can run now (e.g. after a first plain step built the slots)."""
 
     def run_steps(
-        self, count: int, first_step: int, stopper: Stopper, feed: Feed | None, keep: bool
-    ) -> Chunk:
+        self,
+        count: int,
+        first_step: int,
+        stopper: CriteriaProgram,
+        feed: BatchCursor | None,
+        keep: bool,
+    ) -> FusedResult:
         """Up to ``count`` steps, ending after the step where ``stopper`` fires."""
 
 

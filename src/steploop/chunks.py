@@ -1,13 +1,14 @@
 """The framework-neutral parts of a compiled fused call (``StepStrategy.run_steps``).
 
 A framework that runs K steps in one compiled call needs its batches stacked, so they must share
-one structure, dtype and shape: ``pull_uniform`` takes up to K such batches from the ``Feed`` and
-puts back the first one that differs. After the call, ``assemble`` builds the ``Chunk`` from the
-call's control numbers, the stopper's state vector and the stacked outputs, and puts back the
-batches that were pulled but not used (the call stopped early), so the next call starts with them.
+one structure, dtype and shape: ``pull_uniform`` takes up to K such batches from the
+``BatchCursor`` and puts back the first one that differs. After the call, ``assemble`` builds the
+``FusedResult`` from the call's control numbers, the stopper's state vector and the stacked
+outputs, and puts back the batches that were pulled but not used (the call stopped early), so the
+next call starts with them.
 
->>> from steploop.strategy import Feed
->>> feed = Feed(iter([[1.0, 2.0], [3.0, 4.0], [5.0]]))
+>>> from steploop.strategy import BatchCursor
+>>> feed = BatchCursor(iter([[1.0, 2.0], [3.0, 4.0], [5.0]]))
 >>> batches, ended = pull_uniform(feed, 3)
 >>> len(batches), ended, feed.next()
 (2, False, [5.0])
@@ -20,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from steploop.strategy import END, Chunk, Feed, StepOutput
+from steploop.strategy import END, BatchCursor, FusedResult, StepOutput
 
 
 def _structure(batch: Any, leaves: list[Any]) -> Any:
@@ -50,7 +51,7 @@ def signature(batch: Any) -> Any:
     return structure, tuple((a.shape, a.dtype.str) for a in arrays)
 
 
-def pull_uniform(feed: Feed, count: int) -> tuple[list[Any], bool]:
+def pull_uniform(feed: BatchCursor, count: int) -> tuple[list[Any], bool]:
     """Up to ``count`` batches of one structure, dtype and shape from ``feed`` (a batch that
     differs, or is not numeric, is put back for the next call; the plain step then says what is
     wrong with it); returns them and whether the data ended."""
@@ -69,9 +70,9 @@ def pull_uniform(feed: Feed, count: int) -> tuple[list[Any], bool]:
     return batches, False
 
 
-def empty() -> Chunk:
+def empty() -> FusedResult:
     """The chunk of a call that found no batch left."""
-    return Chunk(steps=0, output=StepOutput(loss=np.zeros(0)), exhausted=True)
+    return FusedResult(steps=0, output=StepOutput(loss=np.zeros(0)), exhausted=True)
 
 
 def assemble(
@@ -80,10 +81,10 @@ def assemble(
     initial: tuple[tuple[float, ...], ...],
     stacked: Mapping[str, Any],
     batches: Sequence[Any] = (),
-    feed: Feed | None = None,
+    feed: BatchCursor | None = None,
     ended: bool = False,
-) -> Chunk:
-    """The ``Chunk`` of a compiled call.
+) -> FusedResult:
+    """The ``FusedResult`` of a compiled call.
 
     ``control`` is (steps done, stopped, exhausted, then each stopper leaf's verdict);
     ``state_values`` the leaves' states, flat, shaped as ``initial``; ``stacked`` the outputs
@@ -92,16 +93,16 @@ def assemble(
     steps done go back, and ``ended`` says the feed had no more.
 
     >>> chunk = assemble([2, 1, 0, 1], [0.5], ((0.0,),), {"loss": [1.0, 0.5], "values": {}})
-    >>> chunk.steps, chunk.states, chunk.mets, chunk.stopped
+    >>> chunk.steps, chunk.states, chunk.verdicts, chunk.stopped
     (2, ((0.5,),), (True,), True)
     """
-    steps, stopped, exhausted, mets = control[0], control[1], control[2], control[3:]
+    steps, stopped, exhausted, verdicts = control[0], control[1], control[2], control[3:]
     values = iter(state_values)
     states = tuple(tuple(next(values) for _ in state) for state in initial)
     if feed is not None:
         for batch in reversed(batches[steps:]):  # pulled, not used: the next call's first
             feed.put_back(batch)
-    return Chunk(
+    return FusedResult(
         steps=steps,
         output=StepOutput(
             loss=stacked["loss"],
@@ -110,7 +111,7 @@ def assemble(
             values=stacked["values"],
         ),
         states=states,
-        mets=tuple(bool(met) for met in mets),
+        verdicts=tuple(bool(met) for met in verdicts),
         stopped=bool(stopped),
         exhausted=bool(exhausted) or (ended and steps == len(batches)),
     )

@@ -2,9 +2,10 @@
 
 ``FusionPlan`` reads the callbacks once, when the Trainer is built:
 
-* the stopping criteria with an array form go into the in-graph program (``Stopper``), so a fused
-  call ends exactly where one of them is met; a composite with host-only parts contributes its
-  array-form parts (``StoppingCriterion.exact_part``), so only the host-only part can run past;
+* the stopping criteria with an array form go into the in-graph program (``CriteriaProgram``),
+  so a fused call ends exactly where one of them is met; a composite with host-only parts
+  contributes its array-form parts (``StoppingCriterion.exact_part``), so only the host-only part
+  can run past;
 * ``records_needed``: whether any callback needs each step's record (else ``run()`` takes a
   call's rows at once);
 * ``call_size``: how many steps the next call may do, ending where a callback needs live state
@@ -15,7 +16,7 @@
 >>> from steploop.callbacks.criteria import MaxSteps, TimeLimit
 >>> plan = FusionPlan([TimeLimit(600) | MaxSteps(20)], steps_per_call=1)
 >>> plan.stopper
-Stopper([MaxSteps(20)])
+CriteriaProgram([MaxSteps(20)])
 >>> plan.call_size(step=15, budget=None)
 1
 """
@@ -28,7 +29,7 @@ from collections.abc import Sequence
 
 from steploop.callbacks.base import Callback, overridden_hooks
 from steploop.callbacks.stopping import StoppingCriterion
-from steploop.fused import Stopper
+from steploop.criteria_program import CriteriaProgram
 from steploop.records import Stop
 
 log = logging.getLogger("steploop")
@@ -49,7 +50,7 @@ class FusionPlan:
         criteria = [c for c in self.callbacks if isinstance(c, StoppingCriterion)]
         in_graph = [c for c in criteria if c.array_form]
         bounds = [part for c in criteria if not c.array_form if (part := c.exact_part())]
-        self.stopper = Stopper(in_graph + bounds)
+        self.stopper = CriteriaProgram(in_graph + bounds)
         #: True when the program holds parts of host-checked composites: it may end a call where
         #: no criterion is met on the host (an ``&`` whose host-only part is not met)
         self.bounded = bool(bounds)

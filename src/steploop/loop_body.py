@@ -6,15 +6,15 @@ here once, and the framework supplies only its array namespace (``ops``, see ``s
 and its loop mechanics:
 
 * ``take``: where the call's batches come from (``Source``: none, the framework's own iterator,
-  or up to K batches pulled from the ``Feed`` to be stacked, see ``chunks.pull_uniform``), and
-  the limit of steps the loop runs;
+  or up to K batches pulled from the ``BatchCursor`` to be stacked, see ``chunks.pull_uniform``),
+  and the limit of steps the loop runs;
 * ``kept``: which of a step's outputs are stacked, a row per step (loss and values always, the
   gradients when asked for and reported); ``parts``: a ``StepOutput`` as those trees;
 * ``States``: the stopping program's leaf states, threaded through the loop as one flat float64
   vector (``unpack`` inside the loop, ``flat`` for its result and its argument);
-* ``after_step``: after each step, the stopping program (``Stopper.evaluate``) and the strategy's
-  own stop (a non-finite step, say), giving ``(stop, states, verdicts)`` as the framework's
-  arrays, so every iteration carries values of one type;
+* ``after_step``: after each step, the stopping program (``CriteriaProgram.evaluate``) and the
+  strategy's own stop (a non-finite step, say), giving ``(stop, states, verdicts)`` as the
+  framework's arrays, so every iteration carries values of one type;
 * ``control``: the loop's result numbers (steps done, stopped, exhausted, then each leaf's
   verdict), which ``chunks.assemble`` reads back.
 
@@ -23,10 +23,10 @@ the source has no batch left; it runs the very step body and criteria a plain st
 fused call gives what K plain steps give.
 
 >>> from steploop.callbacks.stopping import MaxSteps
->>> from steploop.fused import Stopper
+>>> from steploop.criteria_program import CriteriaProgram
 >>> from steploop.ops import HOST
 >>> from steploop.strategy import StepOutput
->>> stopper = Stopper([MaxSteps(3)])
+>>> stopper = CriteriaProgram([MaxSteps(3)])
 >>> after_step(HOST, stopper, 3, StepOutput(loss=1.0), States.of(stopper).initial, None)
 (True, ((),), (True,))
 """
@@ -39,8 +39,8 @@ from typing import Any, Final
 import attrs
 
 from steploop import chunks
-from steploop.fused import Quantities, Stopper
-from steploop.strategy import Chunk, Feed, StepOutput
+from steploop.criteria_program import CriteriaProgram, Quantities
+from steploop.strategy import BatchCursor, FusedResult, StepOutput
 
 #: Where a fused call takes its batches from.
 NO_DATA: Final = "none"
@@ -62,7 +62,9 @@ class Source:
     ended: bool = False
 
 
-def take(feed: Feed | None, count: int, native: Callable[[Any], bool]) -> Source | Chunk | None:
+def take(
+    feed: BatchCursor | None, count: int, native: Callable[[Any], bool]
+) -> Source | FusedResult | None:
     """The ``Source`` of a call of up to ``count`` steps. ``native(iterator)`` says whether the
     framework's loop pulls from the feed's iterator itself (with no batch put back pending).
     ``chunks.empty()`` when no batch is left; ``None`` when the next batch cannot be stacked
@@ -70,7 +72,7 @@ def take(feed: Feed | None, count: int, native: Callable[[Any], bool]) -> Source
 
     >>> take(None, 4, lambda iterator: False)
     Source(mode='none', limit=4, batches=[], ended=False)
-    >>> take(Feed(iter([[1.0], [2.0]])), 4, lambda iterator: False).limit
+    >>> take(BatchCursor(iter([[1.0], [2.0]])), 4, lambda iterator: False).limit
     2
     """
     if feed is None:
@@ -112,8 +114,8 @@ def parts(output: StepOutput, absent: Any = None) -> dict[str, Any]:
 
 @attrs.frozen
 class States:
-    """The leaf states of a ``Stopper`` as one flat vector: ``initial`` (host floats), the size
-    of each leaf's state.
+    """The leaf states of a ``CriteriaProgram`` as one flat vector: ``initial`` (host floats),
+    the size of each leaf's state.
 
     >>> layout = States(((1.0, 2.0), (), (3.0,)))
     >>> layout.flat(layout.initial), layout.unpack([1.0, 2.0, 3.0])
@@ -123,7 +125,7 @@ class States:
     initial: tuple[tuple[float, ...], ...]
 
     @classmethod
-    def of(cls, stopper: Stopper) -> States:
+    def of(cls, stopper: CriteriaProgram) -> States:
         return cls(stopper.initial())
 
     def unpack(self, vector: Any) -> tuple[tuple[Any, ...], ...]:
@@ -142,7 +144,7 @@ class States:
 
 def after_step(
     ops: Any,
-    stopper: Stopper,
+    stopper: CriteriaProgram,
     step: Any,
     output: StepOutput,
     states: tuple[tuple[Any, ...], ...],
@@ -160,21 +162,21 @@ def after_step(
         gradients=dict(output.gradients or {}),
     )
     stop: Any = False
-    mets: tuple[Any, ...] = ()
+    verdicts: tuple[Any, ...] = ()
     if stopper:
-        stop, states, mets = stopper.evaluate(ops, states, quantities)
+        stop, states, verdicts = stopper.evaluate(ops, states, quantities)
         states = tuple(tuple(ops.number(value) for value in state) for state in states)
     own = None if extra_stop is None else extra_stop(output)
     if own is not None:
         stop = ops.any_(stop, own)
-    return ops.any_(stop, False), states, tuple(ops.any_(met, False) for met in mets)
+    return ops.any_(stop, False), states, tuple(ops.any_(met, False) for met in verdicts)
 
 
-def control(steps: Any, stopped: Any, exhausted: Any, mets: Sequence[Any]) -> list[Any]:
+def control(steps: Any, stopped: Any, exhausted: Any, verdicts: Sequence[Any]) -> list[Any]:
     """The loop's control numbers in the order ``chunks.assemble`` reads them; the framework
     casts them to one integer type and stacks them (each result costs a copy to the host).
 
     >>> control(3, True, False, [True, False])
     [3, True, False, True, False]
     """
-    return [steps, stopped, exhausted, *mets]
+    return [steps, stopped, exhausted, *verdicts]

@@ -20,11 +20,11 @@ import numpy as np
 
 from steploop.capabilities import Fusable
 from steploop.records import Lazy, StepRecord
-from steploop.strategy import Chunk, StepOutput, host_loss, run_steps_in_python
+from steploop.strategy import FusedResult, StepOutput, checked_loss, run_steps_in_python
 
 if TYPE_CHECKING:
-    from steploop.fused import Stopper
-    from steploop.strategy import Feed, StepStrategy
+    from steploop.criteria_program import CriteriaProgram
+    from steploop.strategy import BatchCursor, StepStrategy
 
 
 def _expired(message: Callable[[], str]) -> Lazy:
@@ -43,7 +43,7 @@ def _row(tree: Any, index: int) -> Any:
 
 def plain_record(strategy: StepStrategy, step: int, output: StepOutput) -> StepRecord:
     """The record of a plain step: ``output`` checked, its loss and values on the host."""
-    loss = host_loss(strategy, output)
+    loss = checked_loss(strategy, output)
     values = strategy.to_host(dict(output.values)) if output.values else {}
     gradients, targets = output.gradients, output.target_gradients
     return StepRecord(
@@ -76,19 +76,26 @@ class FusedCall:
     """The steps one ``run_steps`` call did, from step ``first`` on.
 
     >>> from steploop.numpy import GradientDescent
-    >>> from steploop.fused import Stopper
+    >>> from steploop.criteria_program import CriteriaProgram
     >>> strategy = GradientDescent(lambda x: ((x - 4) ** 2, 2 * (x - 4)), 0.0, learning_rate=0.1)
-    >>> call = FusedCall.run(strategy, 3, 1, Stopper([]), None, True, steps_per_call=3)
+    >>> call = FusedCall.run(strategy, 3, 1, CriteriaProgram([]), None, True, steps_per_call=3)
     >>> call.steps, call.losses.round(4).tolist(), call.record(2).step, call.pending
     (3, [16.0, 10.24, 6.5536], 3, True)
     """
 
     def __init__(
-        self, strategy: StepStrategy, chunk: Chunk, first: int, keep: bool, steps_per_call: int
+        self,
+        strategy: StepStrategy,
+        chunk: FusedResult,
+        first: int,
+        keep: bool,
+        steps_per_call: int,
     ) -> None:
         name = type(strategy).__name__
-        if not isinstance(chunk, Chunk):
-            raise TypeError(f"{name}.run_steps must return a Chunk, got {type(chunk).__name__}")
+        if not isinstance(chunk, FusedResult):
+            raise TypeError(
+                f"{name}.run_steps must return a FusedResult, got {type(chunk).__name__}"
+            )
         losses = np.asarray(strategy.to_host(chunk.output.loss))
         if losses.ndim != 1 or len(losses) < chunk.steps or losses.dtype.kind not in "fiu":
             raise ValueError(
@@ -116,8 +123,8 @@ class FusedCall:
         strategy: StepStrategy,
         count: int,
         first: int,
-        stopper: Stopper,
-        feed: Feed | None,
+        stopper: CriteriaProgram,
+        feed: BatchCursor | None,
         keep: bool,
         steps_per_call: int,
     ) -> FusedCall:
@@ -127,7 +134,7 @@ class FusedCall:
             chunk = strategy.run_steps(count, first, stopper, feed, keep)
         else:
             chunk = run_steps_in_python(strategy, count, first, stopper, feed, keep)
-        if isinstance(chunk, Chunk) and not 0 <= chunk.steps <= count:
+        if isinstance(chunk, FusedResult) and not 0 <= chunk.steps <= count:
             raise ValueError(
                 f"{type(strategy).__name__}.run_steps did {chunk.steps} steps; it was asked for "
                 f"{count}"

@@ -23,12 +23,12 @@ the ``typing.Protocol``s of ``steploop.capabilities`` (``Fusable``, ``Checkpoint
 ``DataAware``, ``Releasing``, ``StopsItself``), once, when it is built:
 
 * ``Fusable``: ``run_steps(count, first_step, stopper, feed, keep_gradients)`` performs up to
-  ``count`` steps in one call and returns a ``Chunk`` (each quantity with a leading row per
+  ``count`` steps in one call and returns a ``FusedResult`` (each quantity with a leading row per
   step), ending after the step where ``stopper`` (the in-graph stopping criteria, see
-  ``steploop.fused``) fires or when ``feed`` has no batch left; ``ready_to_fuse`` says whether it
-  can run now (a TensorFlow strategy is not until one plain step built its optimiser slots).
-  Without it, fused calls run ``step`` in a Python loop (``run_steps_in_python``): same results,
-  so every strategy can be fused.
+  ``steploop.criteria_program``) fires or when ``feed`` has no batch left; ``ready_to_fuse``
+  says whether it can run now (a TensorFlow strategy is not until one plain step built its
+  optimiser slots). Without it, fused calls run ``step`` in a Python loop
+  (``run_steps_in_python``): same results, so every strategy can be fused.
 * ``Checkpointable``: ``save(prefix)`` / ``restore(prefix)`` write and read the variables and
   optimiser state; ``steploop.Checkpoint`` needs them. ``restore`` matches variables by name and
   raises a ``ValueError`` naming any variable missing, extra, renamed, reshaped or re-typed
@@ -53,13 +53,13 @@ import attrs
 import numpy as np
 
 from steploop import _validate
-from steploop.fused import Quantities
+from steploop.criteria_program import Quantities
 from steploop.ops import HOST
 
 if TYPE_CHECKING:
-    from steploop.fused import Stopper
+    from steploop.criteria_program import CriteriaProgram
 
-#: What ``Feed.next`` returns when the data is exhausted.
+#: What ``BatchCursor.next`` returns when the data is exhausted.
 END: Final = object()
 
 
@@ -82,31 +82,31 @@ class StepOutput:
 
 
 @attrs.frozen
-class Chunk:
+class FusedResult:
     """What ``run_steps`` returns: ``steps`` steps done in one call.
 
     ``output`` holds each quantity with a leading axis of at least ``steps`` rows (row ``i`` is
     step ``first_step + i``; rows past ``steps`` are padding). ``states`` are the stopper's leaf
-    states after the last step and ``mets`` its leaves' verdicts at that step, as host numbers;
+    states after the last step and ``verdicts`` its leaves' verdicts at that step, as host numbers;
     ``stopped`` says the stopper fired at the last step, ``exhausted`` that the data ran out.
     """
 
     steps: int
     output: StepOutput
     states: tuple[tuple[float, ...], ...] = ()
-    mets: tuple[bool, ...] = ()
+    verdicts: tuple[bool, ...] = ()
     stopped: bool = False
     exhausted: bool = False
 
 
-class Feed:
+class BatchCursor:
     """The Trainer's position in its data, shared by plain and fused steps.
 
     ``next()`` returns the next batch or ``END``; ``put_back(batch)`` returns one batch to the
     front (a strategy that pulled one batch too many, or a step that did not run). A strategy that
     pulls batches itself (inside a compiled loop) uses ``iterator`` when ``has_pending`` is false.
 
-    >>> feed = Feed(iter([1, 2]))
+    >>> feed = BatchCursor(iter([1, 2]))
     >>> feed.next(), feed.put_back(1), feed.next(), feed.next(), feed.next() is END
     (1, None, 1, 2, True)
     """
@@ -168,17 +168,17 @@ def run_steps_in_python(
     strategy: StepStrategy,
     count: int,
     first_step: int,
-    stopper: Stopper,
-    feed: Feed | None,
+    stopper: CriteriaProgram,
+    feed: BatchCursor | None,
     keep_gradients: bool,
-) -> Chunk:
+) -> FusedResult:
     """Do up to ``count`` steps of ``strategy``, ending after the step where ``stopper`` fires or
     when ``feed`` is exhausted: ``run_steps`` for a strategy that is not ``Fusable``, calling
     ``step`` in a Python loop (results equal step by step)."""
     rows: list[Quantities] = []  # each step's output on the host, converted once
     targets: list[Any] = []
     states = stopper.initial()
-    mets: tuple[Any, ...] = ()
+    verdicts: tuple[Any, ...] = ()
     stopped = exhausted = False
     gradients_needed = keep_gradients or stopper.needs_gradients
     stops_itself = getattr(strategy, "stop_after", None)
@@ -194,7 +194,7 @@ def run_steps_in_python(
         gradients = output.gradients if gradients_needed else None
         row = Quantities(
             step=first_step + index,
-            loss=host_loss(strategy, output),
+            loss=checked_loss(strategy, output),
             values=strategy.to_host(dict(output.values)) if output.values else {},
             gradients=strategy.to_host(dict(gradients)) if gradients else {},
         )
@@ -202,15 +202,15 @@ def run_steps_in_python(
         if keep_gradients and output.target_gradients is not None:
             targets.append(strategy.to_host(dict(output.target_gradients)))
         if stopper:
-            stopped, states, mets = stopper.evaluate(HOST, states, row)
+            stopped, states, verdicts = stopper.evaluate(HOST, states, row)
         if stopped or (stops_itself is not None and stops_itself(row.step, row.values)):
             stopped = True
             break
-    return Chunk(
+    return FusedResult(
         steps=len(rows),
         output=_stacked(rows, targets, keep_gradients and strategy.reports_gradients),
         states=states,
-        mets=tuple(bool(met) for met in mets),
+        verdicts=tuple(bool(met) for met in verdicts),
         stopped=bool(stopped),
         exhausted=exhausted,
     )
@@ -247,7 +247,7 @@ def _stacked(rows: list[Quantities], targets: list[Any], gradients: bool) -> Ste
     )
 
 
-def host_loss(strategy: StepStrategy, output: Any) -> float:
+def checked_loss(strategy: StepStrategy, output: Any) -> float:
     """The loss of ``output`` (a ``StepOutput``) as a float, or an error naming the strategy."""
     name = type(strategy).__name__
     if not isinstance(output, StepOutput):

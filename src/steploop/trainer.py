@@ -44,7 +44,7 @@ from steploop.fusion import FusionPlan, step_hooks
 from steploop.history import History
 from steploop.readback import FusedCall, expire_variables, plain_record
 from steploop.records import RunResult, StepRecord, Stop
-from steploop.strategy import END, Feed, StepStrategy, batches_from
+from steploop.strategy import END, BatchCursor, StepStrategy, batches_from
 
 log = logging.getLogger("steploop")
 
@@ -90,7 +90,7 @@ class Trainer:
         self._data = data
         if data is not None and isinstance(strategy, DataAware):
             self._data = strategy.prepare_data(data)
-        self._feed: Feed | None = None
+        self._feed: BatchCursor | None = None
         self._history = History()
         self._step = 0
         self._stop: Stop | None = None
@@ -221,10 +221,10 @@ class Trainer:
         try:
             try:
                 callbacks.on_run_begin(self)
-                self._stopper.refresh()
+                self._stopper.invalidate()
                 if self._data is not None and self._feed is None:
                     # one batch a step: a restored trainer skips the batches its steps consumed
-                    self._feed = Feed(self._data_from(self._data, self._step))
+                    self._feed = BatchCursor(self._data_from(self._data, self._step))
                 while self._stop is None:
                     if limit is not None and done >= limit:
                         final = Stop(f"run(max_steps={limit}) did its {limit} steps", "budget")

@@ -128,13 +128,13 @@ class StoppingCriterion(Callback):
         """The leaves without an array form (checked on the host, after a fused call)."""
         return tuple(leaf for leaf in self.leaves() if not leaf.array_form)
 
-    def combine(self, ops: Any, mets: Iterator[Any]) -> Any:
+    def combine(self, ops: Any, verdicts: Iterator[Any]) -> Any:
         """This criterion's verdict from its leaves' verdicts, taken in ``leaves()`` order."""
-        return next(mets)
+        return next(verdicts)
 
-    def stop_from(self, mets: Iterator[Any], q: Any) -> Stop | None:
+    def stop_from(self, verdicts: Iterator[Any], q: Any) -> Stop | None:
         """The ``Stop`` that ``check`` would have returned, from its leaves' verdicts at ``q``."""
-        return self._remember(q.step, self._stop(self.reason(q)) if next(mets) else None)
+        return self._remember(q.step, self._stop(self.reason(q)) if next(verdicts) else None)
 
     def evaluate(self, trainer: Trainer, record: StepRecord) -> Stop | None:
         """``check`` the step, and remember the verdict (``check_before`` reads it)."""
@@ -267,8 +267,9 @@ class _Composite(StoppingCriterion):
     def check_before(self, trainer: Trainer) -> Stop | None:
         return self._join([part.check_before(trainer) for part in self.parts])
 
-    def stop_from(self, mets: Iterator[Any], q: Any) -> Stop | None:
-        return self._remember(q.step, self._join([part.stop_from(mets, q) for part in self.parts]))
+    def stop_from(self, verdicts: Iterator[Any], q: Any) -> Stop | None:
+        stops = [part.stop_from(verdicts, q) for part in self.parts]
+        return self._remember(q.step, self._join(stops))
 
     def exact_part(self) -> StoppingCriterion | None:
         if self.array_form:
@@ -285,11 +286,11 @@ class _Composite(StoppingCriterion):
         for index, part in enumerate(self.parts):
             yield from part.nodes(f"{path}.parts[{index}]")
 
-    def combine(self, ops: Any, mets: Iterator[Any]) -> Any:
-        verdicts = [part.combine(ops, mets) for part in self.parts]
+    def combine(self, ops: Any, verdicts: Iterator[Any]) -> Any:
+        joined = [part.combine(ops, verdicts) for part in self.parts]
         join = getattr(ops, self.operator)
-        result = verdicts[0]
-        for verdict in verdicts[1:]:
+        result = joined[0]
+        for verdict in joined[1:]:
             result = join(result, verdict)
         return result
 

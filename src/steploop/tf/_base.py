@@ -23,13 +23,13 @@ import numpy as np
 import tensorflow as tf
 
 from steploop import _validate, checks, variable_record
-from steploop.fused import Stopper
+from steploop.criteria_program import CriteriaProgram
 from steploop.nonfinite import KEY, NonFinite, ReportsNonFinite
 from steploop.outputs import LossContract
 from steploop.relay import ErrorRelay
 from steploop.strategy import (
-    Chunk,
-    Feed,
+    BatchCursor,
+    FusedResult,
     StepOutput,
     StepStrategy,
     batches_from,
@@ -226,10 +226,10 @@ class TFStep(checkpointing.ByName, ReportsNonFinite, StepStrategy):
         self,
         count: int,
         first_step: int,
-        stopper: Stopper,
-        feed: Feed | None,
+        stopper: CriteriaProgram,
+        feed: BatchCursor | None,
         keep_gradients: bool,
-    ) -> Chunk:
+    ) -> FusedResult:
         """Run up to ``count`` steps in one compiled call (see ``steploop.tf.fused``)."""
         check_eager(type(self).__name__)
         if not self._compile or self._specs is None:

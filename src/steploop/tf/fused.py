@@ -20,9 +20,9 @@ import attrs
 import tensorflow as tf
 
 from steploop import chunks, loop_body
-from steploop.fused import Stopper
+from steploop.criteria_program import CriteriaProgram
 from steploop.loop_body import ITERATOR, NO_DATA, STACKED
-from steploop.strategy import Chunk, Feed, StepOutput
+from steploop.strategy import BatchCursor, FusedResult, StepOutput
 from steploop.tf._flatcall import ConcreteCalls
 from steploop.tf.ops import TF_OPS
 
@@ -49,7 +49,7 @@ class Loop:
 
 
 def build_loop(
-    loop: Loop, count: int, stopper: Stopper, keep_gradients: bool, mode: str
+    loop: Loop, count: int, stopper: CriteriaProgram, keep_gradients: bool, mode: str
 ) -> Callable[..., Any]:
     """A ``tf.function(first_step, limit, state_vector[, data])`` running up to ``count`` steps
     of ``loop.body``. It returns the control numbers (``loop_body.control``, as int32), the
@@ -68,7 +68,7 @@ def build_loop(
         def one_step(i: Any, states: Any, arrays: Any, batch: tuple[Any, ...]) -> Any:
             output = step_body(*batch)
             step = first_step + tf.cast(i, tf.int64)
-            stop, states, mets = loop_body.after_step(
+            stop, states, verdicts = loop_body.after_step(
                 TF_OPS, stopper, step, output, states, loop.extra_stop
             )
             written = loop_body.parts(output, absent={})
@@ -76,31 +76,33 @@ def build_loop(
                 key: tf.nest.map_structure(lambda a, v: a.write(i, v), arrays[key], written[key])
                 for key in kept
             }
-            return i + 1, stop, tf.constant(False), states, mets, arrays
+            return i + 1, stop, tf.constant(False), states, verdicts, arrays
 
         def cond(i: Any, stopped: Any, exhausted: Any, *rest: Any) -> Any:
             return tf.logical_and(i < limit, tf.logical_not(tf.logical_or(stopped, exhausted)))
 
-        def step(i: Any, stopped: Any, exhausted: Any, states: Any, mets: Any, arrays: Any) -> Any:
+        def step(
+            i: Any, stopped: Any, exhausted: Any, states: Any, verdicts: Any, arrays: Any
+        ) -> Any:
             if mode == ITERATOR:
                 optional = data.get_next_as_optional()
                 return tf.cond(
                     optional.has_value(),
                     lambda: one_step(i, states, arrays, (optional.get_value(),)),
-                    lambda: (i, tf.constant(False), tf.constant(True), states, mets, arrays),
+                    lambda: (i, tf.constant(False), tf.constant(True), states, verdicts, arrays),
                 )
             batch = (tf.nest.map_structure(lambda t: t[i], data),) if mode == STACKED else ()
             return one_step(i, states, arrays, batch)
 
         arrays = {key: tf.nest.map_structure(array, loop.specs[key]) for key in kept}
-        mets = tuple(tf.constant(False) for _ in stopper.leaves)
+        verdicts = tuple(tf.constant(False) for _ in stopper.leaves)
         flags = (tf.constant(0), tf.constant(False), tf.constant(False))
-        start = (*flags, layout.unpack(state_vector), mets, arrays)
-        i, stopped, exhausted, states, mets, arrays = tf.while_loop(
+        start = (*flags, layout.unpack(state_vector), verdicts, arrays)
+        i, stopped, exhausted, states, verdicts, arrays = tf.while_loop(
             cond, step, start, maximum_iterations=count
         )
         stacked = {key: tf.nest.map_structure(lambda a: a.stack(), arrays[key]) for key in kept}
-        numbers = loop_body.control(i, stopped, exhausted, mets)
+        numbers = loop_body.control(i, stopped, exhausted, verdicts)
         flat = layout.flat(states)
         states = tf.stack(flat) if flat else tf.zeros([0], tf.float64)
         return tf.stack([tf.cast(n, tf.int32) for n in numbers]), states, stacked
@@ -131,16 +133,16 @@ class FusedCalls:
         loop: Loop,
         count: int,
         first_step: int,
-        stopper: Stopper,
-        feed: Feed | None,
+        stopper: CriteriaProgram,
+        feed: BatchCursor | None,
         keep_gradients: bool,
-    ) -> Chunk | None:
+    ) -> FusedResult | None:
         """Up to ``count`` steps in one compiled call; ``None`` when ``feed``'s next batch
         cannot be stacked (the caller then takes one plain step)."""
         source = loop_body.take(feed, count, lambda it: isinstance(it, tf.data.Iterator))
         if not isinstance(source, loop_body.Source):
             return source
-        key = (count, stopper.key(), keep_gradients, source.mode)
+        key = (count, stopper.cache_key(), keep_gradients, source.mode)
         function = self.loops.get(key)
         if function is None:
             function = self.loops[key] = build_loop(

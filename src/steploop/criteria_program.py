@@ -1,6 +1,6 @@
 """The in-graph stopping program of a fused multi-step call, and the quantities it reads.
 
-``Stopper`` gathers the Trainer's stopping criteria that have an array form (see
+``CriteriaProgram`` gathers the Trainer's stopping criteria that have an array form (see
 ``steploop.callbacks.stopping``) into one program. A strategy's ``run_steps`` evaluates it after
 every step, with the framework's array namespace, starting from ``initial()`` (the criteria's
 current state); the first step where it fires ends the call. Afterwards the Trainer either loads
@@ -10,7 +10,7 @@ step-by-step run would have given.
 
 >>> from steploop.callbacks.stopping import LossBelow, MaxSteps
 >>> from steploop.ops import HOST
->>> stopper = Stopper([LossBelow(0.5) | MaxSteps(3)])
+>>> stopper = CriteriaProgram([LossBelow(0.5) | MaxSteps(3)])
 >>> stopper.evaluate(HOST, stopper.initial(), Quantities(step=3, loss=1.0))
 (True, ((), ()), (False, True))
 """
@@ -53,7 +53,7 @@ def _key(criterion: StoppingCriterion) -> Any:
     return (kind, id(criterion))  # unknown settings: one loop per object
 
 
-class Stopper:
+class CriteriaProgram:
     """The array-form stopping criteria of a Trainer, evaluated as one program.
 
     ``criteria`` are top-level criteria, in callback order; their leaves carry the state.
@@ -63,7 +63,9 @@ class Stopper:
         self.criteria = tuple(criteria)
         for criterion in self.criteria:
             if not criterion.array_form:
-                raise ValueError(f"{criterion!r} has no array form; it cannot run in a Stopper")
+                raise ValueError(
+                    f"{criterion!r} has no array form; it cannot run in a CriteriaProgram"
+                )
         self.leaves = tuple(leaf for criterion in self.criteria for leaf in criterion.leaves())
         self.needs_gradients = any(c.requires_gradients for c in self.criteria)
         self._key: tuple[Any, ...] | None = None
@@ -71,17 +73,18 @@ class Stopper:
     def __bool__(self) -> bool:
         return bool(self.criteria)
 
-    def key(self) -> tuple[Any, ...]:
+    def cache_key(self) -> tuple[Any, ...]:
         """Identifies the program by its criteria's kinds, settings and composition (not by the
         objects), so a compiled loop serves every Trainer with the same criteria. Computed on first
-        use after ``refresh`` (the Trainer calls it as each run starts, so settings changed
+        use after ``invalidate`` (the Trainer calls it as each run starts, so settings changed
         between runs take effect)."""
         if self._key is None:
             self._key = tuple(_key(criterion) for criterion in self.criteria)
         return self._key
 
-    def refresh(self) -> None:
-        """Forget ``key``: it is recomputed from the criteria's current settings when next read."""
+    def invalidate(self) -> None:
+        """Forget ``cache_key``: it is recomputed from the criteria's current settings when next
+        read."""
         self._key = None
 
     def initial(self) -> tuple[tuple[float, ...], ...]:
@@ -92,17 +95,17 @@ class Stopper:
         self, ops: Any, states: tuple[tuple[Any, ...], ...], q: Any
     ) -> tuple[Any, tuple[tuple[Any, ...], ...], tuple[Any, ...]]:
         """``(stop, new_states, leaf_verdicts)`` after the step ``q``."""
-        mets, new_states = [], []
+        leaf_verdicts, new_states = [], []
         for leaf, state in zip(self.leaves, states, strict=True):
             met, new_state = leaf.test(ops, state, q)
-            mets.append(met)
+            leaf_verdicts.append(met)
             new_states.append(tuple(new_state))
-        verdicts = iter(mets)
+        remaining = iter(leaf_verdicts)
         stop: Any = False
         for index, criterion in enumerate(self.criteria):
-            verdict = criterion.combine(ops, verdicts)
+            verdict = criterion.combine(ops, remaining)
             stop = verdict if index == 0 else ops.any_(stop, verdict)
-        return stop, tuple(new_states), tuple(mets)
+        return stop, tuple(new_states), tuple(leaf_verdicts)
 
     def load(self, states: tuple[tuple[Any, ...], ...]) -> None:
         """Give each leaf its state back (after a fused call)."""
@@ -115,13 +118,13 @@ class Stopper:
         if not self.criteria:
             return []
         self.load(chunk.states)
-        return self.stops(chunk.mets, q) if chunk.stopped else []
+        return self.stops(chunk.verdicts, q) if chunk.stopped else []
 
-    def stops(self, mets: tuple[Any, ...], q: Any) -> list[Stop]:
+    def stops(self, verdicts: tuple[Any, ...], q: Any) -> list[Stop]:
         """The stop requests the criteria make at step ``q``, given their leaves' verdicts."""
-        verdicts = iter(mets)
-        found = [criterion.stop_from(verdicts, q) for criterion in self.criteria]
+        remaining = iter(verdicts)
+        found = [criterion.stop_from(remaining, q) for criterion in self.criteria]
         return [stop for stop in found if stop is not None]
 
     def __repr__(self) -> str:
-        return f"Stopper({list(self.criteria)!r})"
+        return f"CriteriaProgram({list(self.criteria)!r})"
