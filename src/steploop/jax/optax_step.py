@@ -30,10 +30,11 @@ import numpy as np
 import optax
 
 from steploop import _validate, checks
-from steploop.jax import _guard
+from steploop.criteria_program import CriteriaProgram
+from steploop.jax import _guard, fused
 from steploop.nonfinite import KEY, NonFinite, ReportsNonFinite
 from steploop.outputs import LossContract, step_output, unique
-from steploop.strategy import StepOutput, StepStrategy
+from steploop.strategy import BatchCursor, FusedResult, StepOutput, StepStrategy
 
 OWNER = "OptaxStep"
 
@@ -91,7 +92,8 @@ def _checked_params(params: Any) -> Any:
                 f"{OWNER}: {where} must be a floating-point array, got dtype {dtype}; "
                 "pass e.g. jnp.asarray(value, jnp.float32)"
             )
-    return jax.tree_util.tree_map(lambda leaf: jnp.array(leaf, copy=True), params)
+    # copies, strongly typed: jnp.array(0.0) is float32 as its dtype says, in every step
+    return jax.tree_util.tree_map(lambda leaf: jnp.array(leaf, dtype=jnp.result_type(leaf)), params)
 
 
 def _check_optimizer(optimizer: Any) -> Any:
@@ -146,6 +148,7 @@ class OptaxStep(ReportsNonFinite, StepStrategy):
         self.opt_state = self._optimizer.init(self.params)
         self._takes_batch: bool | None = None
         self._function: Callable[..., Any] = jax.jit(self._update) if jit else self._update
+        self._fused = fused.FusedCalls(self._update, self._graph_stop)
 
     @property
     def optimizer(self) -> Any:
@@ -164,7 +167,7 @@ class OptaxStep(ReportsNonFinite, StepStrategy):
         takes_batch = self._takes_batch if self._takes_batch is not None else batch is not None
         arguments = (self.as_batch(batch),) if takes_batch else ()
         self.params, self.opt_state, trees = self._function(self.params, self.opt_state, *arguments)
-        return self.output(trees)
+        return fused.output(trees)
 
     def as_batch(self, batch: Any) -> Any:
         """``batch`` with every leaf a JAX array, or an error naming the bad part."""
@@ -172,18 +175,27 @@ class OptaxStep(ReportsNonFinite, StepStrategy):
             lambda leaf: checks.batch_part(OWNER, leaf, jnp.asarray), batch
         )
 
-    def output(self, trees: Mapping[str, Any]) -> StepOutput:
-        """The ``StepOutput`` of the trees a pure step returns (``loop_body.parts``'s keys)."""
-        return StepOutput(
-            loss=trees["loss"],
-            gradients=trees["gradients"],
-            target_gradients=trees["target_gradients"] or None,
-            values=trees["values"],
-        )
-
     def variables(self) -> Mapping[str, np.ndarray]:
         leaves = jax.tree_util.tree_leaves(self.params)
         return {name: np.array(leaf) for name, leaf in zip(self._names, leaves, strict=True)}
+
+    # -- fused calls (steploop.jax.fused) ----------------------------------------------------
+    @property
+    def ready_to_fuse(self) -> bool:
+        """Always: a JAX step builds no state at its first call."""
+        return True
+
+    def run_steps(
+        self,
+        count: int,
+        first_step: int,
+        stopper: CriteriaProgram,
+        feed: BatchCursor | None,
+        keep_gradients: bool,
+    ) -> FusedResult:
+        """Up to ``count`` steps in one jitted ``lax.while_loop`` (see ``steploop.jax.fused``);
+        with ``jit=False``, ``count`` plain steps in Python."""
+        return self._fused.run(self, count, first_step, stopper, feed, keep_gradients)
 
     # -- the pure step ------------------------------------------------------------------------
     def _update(self, params: Any, opt_state: Any, *batch: Any) -> tuple[Any, Any, dict[str, Any]]:
