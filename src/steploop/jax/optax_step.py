@@ -31,7 +31,7 @@ import optax
 
 from steploop import _validate, checks
 from steploop.criteria_program import CriteriaProgram
-from steploop.jax import _guard, fused
+from steploop.jax import _guard, checkpointing, fused
 from steploop.nonfinite import KEY, NonFinite, ReportsNonFinite
 from steploop.outputs import LossContract, step_output, unique
 from steploop.strategy import BatchCursor, FusedResult, StepOutput, StepStrategy
@@ -65,9 +65,7 @@ def path_names(tree: Any) -> tuple[str, ...]:
     >>> path_names({"layers": [{"kernel": 0.0, "bias": 0.0}], "scale": 1.0})
     ('layers/0/bias', 'layers/0/kernel', 'scale')
     """
-    leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
-    keys = [jax.tree_util.keystr(path, simple=True, separator="/") for path, _ in leaves]
-    return unique(key or "params" for key in keys)
+    return tuple(checkpointing.named_leaves(tree))
 
 
 def _checked_params(params: Any) -> Any:
@@ -178,6 +176,18 @@ class OptaxStep(ReportsNonFinite, StepStrategy):
     def variables(self) -> Mapping[str, np.ndarray]:
         leaves = jax.tree_util.tree_leaves(self.params)
         return {name: np.array(leaf) for name, leaf in zip(self._names, leaves, strict=True)}
+
+    # -- checkpoints (steploop.jax.checkpointing) -------------------------------------------
+    def save(self, prefix: str) -> None:
+        """Write the parameters and the optimiser state by pytree path under ``prefix``."""
+        checkpointing.save(prefix, self.params, self.opt_state, type(self._optimizer).__name__)
+
+    def restore(self, prefix: str) -> None:
+        """Read the parameters and the optimiser state back by pytree path; a variable missing,
+        extra, renamed, reshaped or re-typed is a ``ValueError`` naming it."""
+        self.params, self.opt_state = checkpointing.restore(
+            f"{OWNER}.restore", prefix, self.params, self.opt_state
+        )
 
     # -- fused calls (steploop.jax.fused) ----------------------------------------------------
     @property
