@@ -33,7 +33,7 @@ from steploop import _validate, checks
 from steploop.criteria_program import CriteriaProgram
 from steploop.jax import _guard, checkpointing, fused
 from steploop.nonfinite import KEY, NonFinite, ReportsNonFinite
-from steploop.outputs import LossContract, step_output, unique
+from steploop.outputs import LossContract, step_output
 from steploop.strategy import BatchCursor, FusedResult, StepOutput, StepStrategy
 
 OWNER = "OptaxStep"
