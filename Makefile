@@ -7,7 +7,7 @@ export TF_CPP_MIN_LOG_LEVEL := 3
 
 BENCH_STAMP := $(VENV)/.bench-installed
 
-# The core's own venv: steploop and its test extra only, no TensorFlow, so the core tests show
+# The core's own venv: steploop and its test extra only, no TensorFlow nor JAX, so the core tests show
 # they need none (tests/tf/, the TensorFlow doctests and the TensorFlow examples skip there).
 CORE_VENV := .venv-core
 CORE_PY := $(CORE_VENV)/bin/python
@@ -19,8 +19,9 @@ $(STAMP): pyproject.toml Makefile
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH (or make PYTHON=python3)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	# tensorflow-cpu for development (lighter); users install steploop[tensorflow].
-	$(PY) -m pip install --quiet "tensorflow-cpu>=2.16" -e ".[test,dev]"
+	# tensorflow-cpu for development (lighter); users install steploop[tensorflow]. JAX (CPU) and
+	# optax come with the jax extra.
+	$(PY) -m pip install --quiet "tensorflow-cpu>=2.16" -e ".[test,dev,jax]"
 	# tf_keras (Keras 2 optimizers, which still have minimize) for the article-equivalence tests;
 	# --no-deps, or it would pull the full tensorflow package on top of tensorflow-cpu.
 	$(PY) -m pip install --quiet --no-deps "tf_keras>=2.16"
@@ -49,6 +50,7 @@ $(CORE_STAMP): pyproject.toml Makefile
 
 test-core: $(CORE_STAMP)
 	@! $(CORE_PY) -c "import tensorflow" 2>/dev/null || { echo "$(CORE_VENV) has TensorFlow: the core run must go without it"; exit 1; }
+	@! $(CORE_PY) -c "import jax" 2>/dev/null || { echo "$(CORE_VENV) has JAX: the core run must go without it"; exit 1; }
 	$(CORE_PY) -m pytest -q
 
 # Side-by-side timings (benchmarks/bench.py): prints the Markdown tables the README quotes.

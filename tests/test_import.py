@@ -10,7 +10,7 @@ def test_import_steploop_does_not_import_tensorflow():
     code = (
         "import sys, steploop, steploop.numpy;"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in "
-        "('tensorflow', 'keras', 'tf_keras', 'torch', 'jax', 'tqdm')))"
+        "('tensorflow', 'keras', 'tf_keras', 'torch', 'jax', 'jaxlib', 'optax', 'tqdm')))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -1,0 +1,171 @@
+"""The compiled multi-step loop behind ``OptaxStep.run_steps``.
+
+One ``jax.jit``-compiled ``lax.while_loop`` runs up to K steps of the body ``steploop.loop_body``
+states once for every framework (the batches' source, the stopping program with ``JAX_OPS``,
+the outputs kept, the control numbers); this module supplies JAX's mechanics: the loop, whose
+carry holds the parameters, the optimiser state, the criteria's float64 state vector and K-row
+arrays each step's outputs are written into (``.at[i].set``), and the call. The loop ends at the
+first step where the criteria (or ``on_nonfinite="stop"``) fire, so no step past it is computed.
+
+Exactness: the step is the strategy's own pure step, traced under ``jax.enable_x64(False)`` as a
+plain jitted step is; the criteria run in float64 under the scoped ``jax.enable_x64(True)``
+around the loop (see ``steploop.jax.ops``). Batches are stacked K at a time
+(``chunks.pull_uniform``); nothing crosses to the host until the call returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from steploop import chunks, loop_body
+from steploop.criteria_program import CriteriaProgram
+from steploop.jax.ops import JAX_OPS
+from steploop.loop_body import NO_DATA
+from steploop.strategy import BatchCursor, FusedResult, StepOutput, run_steps_in_python
+
+Body = Callable[..., tuple[Any, Any, dict[str, Any]]]
+
+
+def strong(tree: Any) -> Any:
+    """``tree`` with no weakly typed leaf (a loop's carry must keep its types exactly)."""
+    return jax.tree_util.tree_map(lambda leaf: lax.convert_element_type(leaf, leaf.dtype), tree)
+
+
+def output(trees: dict[str, Any]) -> StepOutput:
+    """The ``StepOutput`` of the trees a pure step returns (``loop_body.parts``'s keys)."""
+    return StepOutput(
+        loss=trees["loss"],
+        gradients=trees["gradients"],
+        target_gradients=trees["target_gradients"] or None,
+        values=trees["values"],
+    )
+
+
+def build_loop(
+    body: Body,
+    count: int,
+    stopper: CriteriaProgram,
+    keep_gradients: bool,
+    mode: str,
+    extra_stop: Callable[[StepOutput], Any] | None,
+) -> Callable[..., Any]:
+    """A jitted ``(params, opt_state, first_step, limit, state_vector[, data])`` running up to
+    ``count`` steps of ``body``; it returns the new state, the control numbers
+    (``loop_body.control``, int32), the leaves' states as one float64 vector and the stacked
+    outputs."""
+    layout = loop_body.States.of(stopper)
+
+    def plain_step(params: Any, opt_state: Any, batch: tuple[Any, ...]) -> Any:
+        with jax.enable_x64(False):
+            params, opt_state, trees = body(params, opt_state, *batch)
+        return strong(params), strong(opt_state), trees
+
+    def run(
+        params: Any, opt_state: Any, first_step: Any, limit: Any, vector: Any, *data: Any
+    ) -> Any:
+        def batch_at(i: Any) -> tuple[Any, ...]:
+            if mode == NO_DATA:
+                return ()
+            return (jax.tree_util.tree_map(lambda stacked: stacked[i], data[0]),)
+
+        shapes = jax.eval_shape(plain_step, params, opt_state, batch_at(0))[2]
+        reported = [key for key, tree in shapes.items() if key in ("loss", "values") or tree]
+        kept = loop_body.kept(reported, keep_gradients)
+        arrays = {
+            key: jax.tree_util.tree_map(
+                lambda s: jnp.zeros((count, *s.shape), s.dtype), shapes[key]
+            )
+            for key in kept
+        }
+
+        def cond(carry: Any) -> Any:
+            i, stopped = carry[0], carry[1]
+            return (i < limit) & ~stopped
+
+        def step(carry: Any) -> Any:
+            i, _, params, opt_state, states, _, arrays = carry
+            params, opt_state, trees = plain_step(params, opt_state, batch_at(i))
+            stop, states, verdicts = loop_body.after_step(
+                JAX_OPS, stopper, first_step + i, output(trees), states, extra_stop
+            )
+            arrays = {
+                key: jax.tree_util.tree_map(lambda a, v: a.at[i].set(v), arrays[key], trees[key])
+                for key in kept
+            }
+            return i + 1, stop, params, opt_state, states, verdicts, arrays
+
+        verdicts = tuple(jnp.array(False) for _ in stopper.leaves)
+        start = (jnp.int32(0), jnp.array(False), params, opt_state, layout.unpack(vector))
+        i, stopped, params, opt_state, states, verdicts, arrays = lax.while_loop(
+            cond, step, (*start, verdicts, arrays)
+        )
+        numbers = loop_body.control(i, stopped, False, verdicts)
+        flat = layout.flat(states)
+        vector = jnp.stack(flat) if flat else jnp.zeros(0, jnp.float64)
+        control = jnp.stack([jnp.asarray(n).astype(jnp.int32) for n in numbers])
+        return params, opt_state, control, vector, arrays
+
+    return jax.jit(run)
+
+
+class FusedCalls:
+    """The compiled loops of one strategy, by kind, and the calls that run them."""
+
+    def __init__(self, body: Body, extra_stop: Callable[[StepOutput], Any]) -> None:
+        self._body = body
+        self._extra_stop = extra_stop
+        self.loops: dict[Any, Callable[..., Any]] = {}
+
+    def run(
+        self,
+        strategy: Any,
+        count: int,
+        first_step: int,
+        stopper: CriteriaProgram,
+        feed: BatchCursor | None,
+        keep_gradients: bool,
+    ) -> FusedResult:
+        """Up to ``count`` steps of ``strategy`` (an ``OptaxStep``) in one compiled call."""
+        if not strategy.jitted:
+            return run_steps_in_python(strategy, count, first_step, stopper, feed, keep_gradients)
+        source = loop_body.take(feed, count, lambda iterator: False)
+        if source is None:  # the next batch cannot be stacked: one plain step says why
+            return run_steps_in_python(strategy, 1, first_step, stopper, feed, keep_gradients)
+        if not isinstance(source, loop_body.Source):
+            return source
+        data: tuple[Any, ...] = ()
+        if source.mode != NO_DATA:
+            batches = [strategy.as_batch(batch) for batch in source.batches]
+            data = (jax.tree_util.tree_map(lambda *leaves: jnp.stack(leaves), *batches),)
+        key = (count, stopper.cache_key(), keep_gradients, source.mode)
+        function = self.loops.get(key)
+        if function is None:
+            function = self.loops[key] = build_loop(
+                self._body, count, stopper, keep_gradients, source.mode, self._extra_stop
+            )
+        initial = stopper.initial()
+        flat = loop_body.States.flat(initial)
+        with jax.enable_x64(True):
+            arguments = (
+                strong(strategy.params),
+                strong(strategy.opt_state),
+                jnp.int64(first_step),
+                jnp.int32(source.limit),
+                jnp.asarray(flat, jnp.float64).reshape(len(flat)),
+            )
+            params, opt_state, control, vector, stacked = function(*arguments, *data)
+        strategy.params, strategy.opt_state = params, opt_state
+        return chunks.assemble(
+            control.tolist(),
+            vector.tolist(),
+            initial,
+            stacked,
+            source.batches,
+            feed,
+            source.ended,
+        )

@@ -1,0 +1,284 @@
+"""``OptaxStep``: one optax update of a pytree of JAX arrays, as a steploop strategy.
+
+Contract
+--------
+* ``OptaxStep(loss, params, optimizer, *, jit=True, on_nonfinite="apply")``: ``loss(params)``
+  (or ``loss(params, batch)`` when the Trainer has data) returns a scalar, or the loss dict of
+  every strategy (``steploop.outputs``: ``"loss"``, ``"values"``, further targets whose
+  gradients are reported in ``StepOutput.target_gradients``); ``params`` is a pytree of
+  floating-point arrays; ``optimizer`` an ``optax.GradientTransformation``.
+* Inside, a step is a pure function ``(params, opt_state, *batch) -> (params, opt_state, output)``
+  (``jax.jit``-compiled unless ``jit=False``); outside, ``step.params`` and ``step.opt_state``
+  hold the current state. Nothing is donated: arrays the user passed or read stay valid.
+* Variables and gradients are named by their pytree path joined with ``/`` (``layers/0/kernel``),
+  made unique by ``steploop.outputs.unique``; a bare array is named ``params``.
+* Dtypes are the user's: float32 parameters stay float32 (no global ``jax_enable_x64``). The
+  Trainer's criteria compare in float64 on the host; a fused call (``steploop.jax.fused``)
+  evaluates them in float64 inside its loop while the step itself is traced as a plain step is.
+* ``on_nonfinite`` is a ``steploop.nonfinite`` policy, carried out functionally
+  (``steploop.jax._guard``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from steploop import _validate, checks
+from steploop.criteria_program import CriteriaProgram
+from steploop.jax import _guard, checkpointing, fused
+from steploop.nonfinite import KEY, NonFinite, ReportsNonFinite
+from steploop.outputs import LossContract, step_output
+from steploop.strategy import BatchCursor, FusedResult, StepOutput, StepStrategy
+
+OWNER = "OptaxStep"
+
+
+def _numeric(value: Any) -> Any:
+    """``value`` as a numeric JAX array, or ``None``."""
+    if value is None or isinstance(value, (str, bytes)):
+        return None
+    try:
+        array = jnp.asarray(value)
+    except (TypeError, ValueError):
+        return None
+    return array if jnp.issubdtype(array.dtype, jnp.number) else None
+
+
+def _floating(value: Any) -> tuple[Any, str | None]:
+    """``value`` as a JAX array and its dtype's name when not floating (``None`` when it is);
+    ``(None, None)`` when it is not numeric."""
+    array = _numeric(value)
+    if array is None:
+        return None, None
+    return array, None if jnp.issubdtype(array.dtype, jnp.floating) else array.dtype.name
+
+
+def path_names(tree: Any) -> tuple[str, ...]:
+    """The names of ``tree``'s leaves: their paths joined by ``/``, made unique.
+
+    >>> path_names({"layers": [{"kernel": 0.0, "bias": 0.0}], "scale": 1.0})
+    ('layers/0/bias', 'layers/0/kernel', 'scale')
+    """
+    return tuple(checkpointing.named_leaves(tree))
+
+
+def _checked_params(params: Any) -> Any:
+    """``params`` as a pytree of JAX arrays (copies), or an error naming the bad leaf."""
+    leaves = jax.tree_util.tree_flatten_with_path(params)[0]
+    if not leaves:
+        raise ValueError(
+            f"{OWNER}: params holds no array; give a pytree (dict, list, tuple) of "
+            "floating-point arrays"
+        )
+    for path, leaf in leaves:
+        where = f"params{jax.tree_util.keystr(path)}"
+        if isinstance(leaf, (bool, np.bool_, str, bytes)) or leaf is None:
+            raise TypeError(f"{OWNER}: {where} must be a floating-point array, got {leaf!r}")
+        array, dtype = _floating(leaf)
+        if array is None:
+            raise TypeError(
+                f"{OWNER}: {where} must be a floating-point array, got {type(leaf).__name__}"
+            )
+        if dtype is not None:
+            raise TypeError(
+                f"{OWNER}: {where} must be a floating-point array, got dtype {dtype}; "
+                "pass e.g. jnp.asarray(value, jnp.float32)"
+            )
+    # copies, strongly typed: jnp.array(0.0) is float32 as its dtype says, in every step
+    return jax.tree_util.tree_map(lambda leaf: jnp.array(leaf, dtype=jnp.result_type(leaf)), params)
+
+
+def _check_optimizer(optimizer: Any) -> Any:
+    if isinstance(optimizer, optax.GradientTransformation):
+        return optimizer
+    if isinstance(optimizer, type) or (callable(optimizer) and not hasattr(optimizer, "init")):
+        got = getattr(optimizer, "__name__", type(optimizer).__name__)
+        raise TypeError(
+            f"{OWNER}: optimizer must be an optax.GradientTransformation, got {got}; call it, "
+            "e.g. optax.sgd(learning_rate=0.1)"
+        )
+    got = f"the string {optimizer!r}" if isinstance(optimizer, str) else type(optimizer).__name__
+    raise TypeError(
+        f"{OWNER}: optimizer must be an optax.GradientTransformation such as "
+        f"optax.sgd(learning_rate=0.1), got {got}"
+    )
+
+
+class OptaxStep(ReportsNonFinite, StepStrategy):
+    """An optax update of ``params`` by the gradient of ``loss``.
+
+    >>> import jax.numpy as jnp, optax
+    >>> step = OptaxStep(lambda p: (p["x"] - 4.0) ** 2, {"x": jnp.array(0.0)}, optax.sgd(0.25))
+    >>> out = step.step()
+    >>> float(out.loss), float(out.gradients["x"]), float(step.params["x"])
+    (16.0, -8.0, 2.0)
+    """
+
+    reports_gradients: ClassVar[bool] = True
+    _names: tuple[str, ...]
+
+    def __init__(
+        self,
+        loss: Callable[..., Any],
+        params: Any,
+        optimizer: Any,
+        *,
+        jit: bool = True,
+        on_nonfinite: str = "apply",
+    ) -> None:
+        self._fn = _validate.callable_(
+            f"{OWNER}: loss", loss, "a function of params returning a scalar loss"
+        )
+        self._optimizer = _check_optimizer(optimizer)
+        checks.flags(OWNER, jit=jit)
+        self._jit = jit
+        self._policy = NonFinite.of(OWNER, on_nonfinite)
+        self._contract = LossContract(OWNER, "loss", targets=None, array="array")
+        self._where = f"{OWNER}: loss"
+        self.params = _checked_params(params)
+        self._names = path_names(self.params)
+        self.opt_state = self._optimizer.init(self.params)
+        self._takes_batch: bool | None = None
+        self._function: Callable[..., Any] = jax.jit(self._update) if jit else self._update
+        self._fused = fused.FusedCalls(self._update, self._graph_stop)
+
+    @property
+    def optimizer(self) -> Any:
+        return self._optimizer
+
+    @property
+    def jitted(self) -> bool:
+        return self._jit
+
+    # -- StepStrategy -------------------------------------------------------------------------
+    def check(self, takes_batch: bool) -> None:
+        self._contract.check_arity(self._fn, takes_batch, leading=("params",))
+        self._takes_batch = takes_batch
+
+    def step(self, batch: Any = None) -> StepOutput:
+        takes_batch = self._takes_batch if self._takes_batch is not None else batch is not None
+        arguments = (self.as_batch(batch),) if takes_batch else ()
+        self.params, self.opt_state, trees = self._function(self.params, self.opt_state, *arguments)
+        return fused.output(trees)
+
+    def as_batch(self, batch: Any) -> Any:
+        """``batch`` with every leaf a JAX array, or an error naming the bad part."""
+        return jax.tree_util.tree_map(
+            lambda leaf: checks.batch_part(OWNER, leaf, jnp.asarray), batch
+        )
+
+    def variables(self) -> Mapping[str, np.ndarray]:
+        leaves = jax.tree_util.tree_leaves(self.params)
+        return {name: np.array(leaf) for name, leaf in zip(self._names, leaves, strict=True)}
+
+    # -- checkpoints (steploop.jax.checkpointing) -------------------------------------------
+    def save(self, prefix: str) -> None:
+        """Write the parameters and the optimiser state by pytree path under ``prefix``."""
+        checkpointing.save(prefix, self.params, self.opt_state, type(self._optimizer).__name__)
+
+    def restore(self, prefix: str) -> None:
+        """Read the parameters and the optimiser state back by pytree path; a variable missing,
+        extra, renamed, reshaped or re-typed is a ``ValueError`` naming it."""
+        self.params, self.opt_state = checkpointing.restore(
+            f"{OWNER}.restore", prefix, self.params, self.opt_state
+        )
+
+    # -- fused calls (steploop.jax.fused) ----------------------------------------------------
+    @property
+    def ready_to_fuse(self) -> bool:
+        """Always: a JAX step builds no state at its first call."""
+        return True
+
+    def run_steps(
+        self,
+        count: int,
+        first_step: int,
+        stopper: CriteriaProgram,
+        feed: BatchCursor | None,
+        keep_gradients: bool,
+    ) -> FusedResult:
+        """Up to ``count`` steps in one jitted ``lax.while_loop`` (see ``steploop.jax.fused``);
+        with ``jit=False``, ``count`` plain steps in Python."""
+        return self._fused.run(self, count, first_step, stopper, feed, keep_gradients)
+
+    # -- the pure step ------------------------------------------------------------------------
+    def _update(self, params: Any, opt_state: Any, *batch: Any) -> tuple[Any, Any, dict[str, Any]]:
+        """One step as a pure function: the new state and the step's outputs as plain trees."""
+
+        def objective(p: Any) -> tuple[dict[str, Any], Any]:
+            parts = self._contract.split(self._fn(p, *batch))
+            scalars = {"loss": self._loss(parts.loss)}
+            for key, target in parts.targets.items():
+                scalars[key] = jnp.sum(self._number(target, key))
+            return scalars, self._contract.values(parts, _numeric)
+
+        scalars, pullback, values = jax.vjp(objective, params, has_aux=True)
+
+        def gradient(key: str) -> list[Any]:
+            unit = {
+                k: jnp.ones_like(v) if k == key else jnp.zeros_like(v) for k, v in scalars.items()
+            }
+            return jax.tree_util.tree_leaves(pullback(unit)[0])
+
+        gradients = gradient("loss")
+        targets = {key: gradient(key) for key in scalars if key != "loss"}
+        holder = _guard.Holder((params, opt_state))
+        grads_tree = jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(params), gradients)
+
+        def apply(state: Any) -> Any:
+            updates, new_opt = self._optimizer.update(grads_tree, state[1], state[0])
+            return optax.apply_updates(state[0], updates), new_opt
+
+        flags = []
+        if self._policy.reports:
+            flags = [_guard.not_finite(scalars["loss"]), *map(_guard.not_finite, gradients)]
+        code = self._policy.guard(
+            _guard.JAX_GUARD, flags, _guard.Action(holder, apply), lambda: _guard.Saved(holder)
+        )
+        output = step_output(
+            self._names,
+            scalars["loss"],
+            gradients,
+            targets,
+            self._policy.with_code(values, code),
+        )
+        new_params, new_opt_state = holder.state
+        return (
+            new_params,
+            new_opt_state,
+            {
+                "loss": output.loss,
+                "values": dict(output.values),
+                "gradients": dict(output.gradients or {}),
+                "target_gradients": {
+                    k: dict(v) for k, v in (output.target_gradients or {}).items()
+                },
+            },
+        )
+
+    def _number(self, value: Any, what: str) -> Any:
+        array, dtype = _floating(value)
+        return checks.returned_number(self._where, value, what, array, dtype)
+
+    def _loss(self, value: Any) -> Any:
+        array = self._number(value, "loss")
+        checks.scalar_loss(self._where, tuple(array.shape), "jnp.mean")
+        return array
+
+    def _graph_stop(self, output: StepOutput) -> Any:
+        """The in-loop form of ``stop_after`` (``None``: this policy never stops a run)."""
+        if self._policy.policy != "stop":
+            return None
+        return output.values[KEY] != 0
+
+    def __repr__(self) -> str:
+        return (
+            f"OptaxStep(params={list(self._names)}, jit={self._jit}, "
+            f"on_nonfinite={self._policy.policy!r})"
+        )
