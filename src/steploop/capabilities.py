@@ -12,12 +12,16 @@ falls back to the core's defaults otherwise (see ``steploop.strategy``).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeGuard, TypeVar, runtime_checkable
 
 if TYPE_CHECKING:
     from steploop.criteria_program import CriteriaProgram
     from steploop.strategy import BatchCursor, FusedResult
+
+
+_C = TypeVar("_C")
 
 
 @runtime_checkable
@@ -75,3 +79,24 @@ class StopsItself(Protocol):
 
     def stop_after(self, step: int, values: Mapping[str, Any]) -> str | None:
         """Why the run must stop after ``step``, or ``None``."""
+
+
+def has(strategy: object, capability: type[_C]) -> TypeGuard[_C]:
+    """Whether ``strategy``'s class has the capability's methods (``isinstance(strategy,
+    capability)`` for methods declared on the class), answered once per class: a Protocol's
+    ``isinstance`` inspects every method at every call, and a Trainer asks at every run.
+
+    >>> from steploop.numpy import GradientDescent
+    >>> has(GradientDescent(lambda x: (x * x, 2 * x), 1.0, learning_rate=0.1), Checkpointable)
+    True
+    """
+    return _has(type(strategy), capability)  # type: ignore[arg-type]
+
+
+@functools.cache
+def _has(kind: type, capability: type) -> bool:
+    members = [name for name in vars(capability) if not name.startswith("_")]
+    return all(
+        callable(getattr(kind, name, None)) or isinstance(getattr(kind, name, None), property)
+        for name in members
+    )

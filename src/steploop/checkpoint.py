@@ -35,7 +35,7 @@ from steploop import _validate
 from steploop.callbacks.base import Callback
 from steploop.callbacks.every import Every
 from steploop.callbacks.stopping import StoppingCriterion
-from steploop.capabilities import Checkpointable
+from steploop.capabilities import Checkpointable, has
 from steploop.history import History
 from steploop.records import Stop
 from steploop.schedule import Schedule, as_schedule, every_repr
@@ -270,7 +270,7 @@ class Checkpoint(Callback):
     fires_last = True  # it saves the other callbacks' state after they saw the step
 
     def validate(self, trainer: Trainer) -> str | None:
-        if isinstance(trainer.strategy, Checkpointable):
+        if has(trainer.strategy, Checkpointable):
             return None
         name = type(trainer.strategy).__name__
         return f"needs a strategy that can be saved; {name} does not implement save and restore"

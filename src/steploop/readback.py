@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from steploop.capabilities import Fusable
+from steploop.capabilities import Fusable, has
 from steploop.records import Lazy, StepRecord
 from steploop.strategy import FusedResult, StepOutput, checked_loss, run_steps_in_python
 
@@ -130,7 +130,7 @@ class FusedCall:
     ) -> FusedCall:
         """Do up to ``count`` steps from step ``first`` in one call of ``strategy`` (it keeps
         every step's gradients if ``keep``)."""
-        if isinstance(strategy, Fusable):
+        if has(strategy, Fusable):
             chunk = strategy.run_steps(count, first, stopper, feed, keep)
         else:
             chunk = run_steps_in_python(strategy, count, first, stopper, feed, keep)

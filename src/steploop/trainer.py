@@ -39,7 +39,7 @@ from typing import Any
 from steploop import _arguments, _validate, checkpoint
 from steploop.callbacks.base import Callback, CallbackList, as_callbacks, overridden_hooks
 from steploop.callbacks.cleanup import Release
-from steploop.capabilities import DataAware, Fusable, Releasing, StopsItself
+from steploop.capabilities import DataAware, Fusable, Releasing, StopsItself, has
 from steploop.fusion import FusionPlan, step_hooks
 from steploop.history import History
 from steploop.readback import FusedCall, expire_variables, plain_record
@@ -78,9 +78,9 @@ class Trainer:
         strategy.check(takes_batch=data is not None)
         _arguments.check_gradients(strategy, user_callbacks)
         self._strategy = strategy
-        self._asks_stop = isinstance(strategy, StopsItself)
-        self._fusable = isinstance(strategy, Fusable)
-        self._data_from = strategy.data_from if isinstance(strategy, DataAware) else batches_from
+        self._asks_stop = has(strategy, StopsItself)
+        self._fusable = has(strategy, Fusable)
+        self._data_from = strategy.data_from if has(strategy, DataAware) else batches_from
         self._user_callbacks = tuple(user_callbacks)
         self._callbacks = CallbackList((*user_callbacks, Release(strategy)), checked=True)
         self._has_step_begin = any("on_step_begin" in overridden_hooks(c) for c in self._callbacks)
@@ -88,7 +88,7 @@ class Trainer:
         self._stopper = self._plan.stopper
         self._replayed = [c for c in self._callbacks if step_hooks(c)]
         self._data = data
-        if data is not None and isinstance(strategy, DataAware):
+        if data is not None and has(strategy, DataAware):
             self._data = strategy.prepare_data(data)
         self._feed: BatchCursor | None = None
         self._history = History()
@@ -347,7 +347,7 @@ class Trainer:
         self._strategy_stop(record)
         for stop in self._stopper.take_back(chunk, record):
             self.stop(stop.reason, stop.status)
-        if isinstance(self._strategy, Releasing):
+        if has(self._strategy, Releasing):
             self._strategy.release()
 
     def _exhausted(self) -> Stop:

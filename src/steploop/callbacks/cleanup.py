@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from steploop.callbacks.base import Callback
-from steploop.capabilities import Releasing
+from steploop.capabilities import Releasing, has
 
 if TYPE_CHECKING:
     from steploop.records import RunResult, StepRecord
@@ -34,7 +34,7 @@ class Release(Callback):
     def __init__(self, strategy: StepStrategy) -> None:
         self.strategy = strategy
         #: the strategy's ``release`` (``None`` when it is not ``Releasing``: nothing to free)
-        self._release = strategy.release if isinstance(strategy, Releasing) else None
+        self._release = strategy.release if has(strategy, Releasing) else None
 
     def on_step_end(self, trainer: Trainer, record: StepRecord) -> None:
         if self._release is not None:
