@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -130,19 +131,30 @@ class _ReleaseCounts(Callback):
 
 
 def release(case: Case) -> None:
-    """A ``Releasing`` strategy's ``release()`` is called once after every step (before the next
-    step's callbacks), and extra calls are harmless: the run carries on as one run would."""
+    """A ``Releasing`` strategy's ``release()`` is called by the Trainer once after every step
+    (before the next step's callbacks; calls from inside ``step`` are not counted), and extra
+    calls are harmless: the run carries on as one run would."""
     strategy = case.fresh()
     if not isinstance(strategy, Releasing):
         case.skip(f"{type(strategy).__name__} is not Releasing (it has no release())")
-    calls: list[int] = []
-    original = strategy.release
+    calls: list[int] = []  # the calls from outside step (a step may release the last one's)
+    inside: list[int] = []
+    original, plain_step = strategy.release, strategy.step
 
     def counted() -> None:
-        calls.append(1)
+        if not inside:
+            calls.append(1)
         original()
 
+    def stepping(*args: Any) -> Any:
+        inside.append(1)
+        try:
+            return plain_step(*args)
+        finally:
+            inside.pop()
+
     strategy.release = counted  # type: ignore[method-assign]
+    strategy.step = functools.wraps(plain_step)(stepping)  # type: ignore[method-assign]
     counts = _ReleaseCounts(calls)
     trainer = case.trainer(strategy, [counts])
     first = case.steps // 2
