@@ -72,7 +72,7 @@ def history_difference(expected: History, received: History) -> str | None:
         row = int(rows[0]) if rows.size else 0
         return (
             f"history column {name!r} differs first at step {int(steps[row])}: "
-            f"got {got[row]!r}, expected {want[row]!r}"
+            f"got {got[row].item()!r}, expected {want[row].item()!r}"
         )
     return None
 
