@@ -317,3 +317,26 @@ def test_arguments_are_checked_up_front():
         check_strategy(Momentum, only=["speed"])
     with pytest.raises(CheckFailed, match="must return a StepStrategy"):
         check_strategy(lambda: object(), only=["determinism"])
+
+
+def test_the_kit_imports_no_framework_and_lists_its_names():
+    """``import steploop.testing`` brings in no framework (nor pytest); ``__all__`` is its
+    public namespace."""
+    import subprocess
+    import types
+
+    import steploop.testing
+
+    code = (
+        "import sys, steploop.testing;"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('tensorflow', 'keras', 'torch', 'jax', 'pytest')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+    public = {
+        name
+        for name, value in vars(steploop.testing).items()
+        if not name.startswith("_") and not isinstance(value, types.ModuleType)
+    }
+    assert public == set(steploop.testing.__all__)

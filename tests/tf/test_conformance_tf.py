@@ -1,6 +1,6 @@
 """The TensorFlow strategies pass every conformance check, one test per check: ``TapeStep``,
-``MinimizeStep`` and ``PersistentTapeStep`` compiled, ``TapeStep`` eager, one with data, and
-``TapeStep`` under each ``on_nonfinite`` policy."""
+``MinimizeStep`` and ``PersistentTapeStep`` compiled, ``TapeStep`` and ``PersistentTapeStep``
+eager, ``TapeStep`` with data and under each ``on_nonfinite`` policy."""
 
 import math
 
@@ -28,14 +28,14 @@ def minimize():
     )
 
 
-def persistent():
+def persistent(compile=True):
     x = tf.Variable(0.0, name="x")
 
     def forward():
         z = x - 4.0
         return {"loss": z**2, "z": z, "values": {"z": z}}
 
-    return PersistentTapeStep(forward, keras.optimizers.SGD(0.1, momentum=0.9))
+    return PersistentTapeStep(forward, keras.optimizers.SGD(0.1, momentum=0.9), compile=compile)
 
 
 def fitted(policy="apply"):
@@ -71,6 +71,12 @@ def test_minimize(check):
 @parametrize_checks(persistent, fused=FUSED)
 def test_persistent(check):
     """PersistentTapeStep (compiled, momentum, a target and a value) passes the check."""
+    check()
+
+
+@parametrize_checks(lambda: persistent(compile=False), fused=FUSED)
+def test_persistent_eager(check):
+    """PersistentTapeStep (eager: its tape open for the callbacks, then released) passes."""
     check()
 
 
