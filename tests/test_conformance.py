@@ -312,7 +312,9 @@ def test_arguments_are_checked_up_front():
     with pytest.raises(TypeError, match="re-iterable"):
         check_strategy(Momentum, data=iter([1.0, 2.0]))
     with pytest.raises(ValueError, match="steps must be"):
-        check_strategy(Momentum, steps=1)
+        checks(Momentum, steps=1)  # at once, before any check is called
+    with pytest.raises(ValueError, match="fused must hold"):
+        check_strategy(Momentum, fused=(1,))
     with pytest.raises(ValueError, match="unknown checks"):
         check_strategy(Momentum, only=["speed"])
     with pytest.raises(CheckFailed, match="must return a StepStrategy"):

@@ -59,9 +59,10 @@ def checks(
     nonfinite: NonFiniteCase | None = None,
     only: Iterable[str] | None = None,
 ) -> Iterator[tuple[str, Callable[[], None]]]:
-    """Yield ``(name, check)`` for each check (those named in ``only``, if given); calling
+    """An iterator of ``(name, check)``, one per check (those named in ``only``, if given); calling
     ``check()`` runs it: it returns when the strategy passes, raises ``CheckFailed`` when it does
-    not and ``CheckSkipped`` when the check does not apply. Nothing runs until it is called.
+    not and ``CheckSkipped`` when the check does not apply. The arguments are checked now; no
+    strategy is made until a check is called.
 
     ``make_strategy()`` returns a fresh strategy; ``data`` is ``None`` (``step()``), a
     re-iterable of batches or a function returning a fresh iterable of the same batches
@@ -74,8 +75,7 @@ def checks(
     unknown = sorted(set(names) - set(CHECKS))
     if unknown:
         raise ValueError(f"only names unknown checks {unknown}; the checks are {list(CHECKS)}")
-    for name in names:
-        yield name, _runner(name, subject)
+    return iter([(name, _runner(name, subject)) for name in names])
 
 
 def check_strategy(

@@ -105,10 +105,10 @@ def fused_equals_step_by_step(case: Case) -> None:
         budget = MaxSteps(case.steps)
         return [budget] if tol is None else [LossBelow(tol) | budget]
 
-    stopped = case.run(case.trainer(case.fresh(), criteria()))
+    stopped = case.run(case.trainer(case.fresh(), criteria()), case.steps)
     for k in case.subject.fused:
         for label, expected, callbacks, budget in (
-            (f"criteria {criteria()[0]!r}", stopped, criteria(), None),
+            (f"criteria {criteria()[0]!r}", stopped, criteria(), case.steps),
             (f"run(max_steps={case.steps})", plain, [], case.steps),
         ):
             trainer = case.trainer(case.fresh(), callbacks, steps_per_call=k)
