@@ -228,11 +228,15 @@ class UntilDataEnds(Momentum):
         return FusedResult(steps=min(steps, count), output=StepOutput(loss=np.zeros(0)))
 
 
-@pytest.mark.parametrize("broken", [NoProgress, UntilDataEnds])
-def test_fused_call_that_would_loop_forever_fails_in_bounded_time(broken):
-    """A fused call that makes no progress or ignores its count fails fused_equals_step_by_step
-    within seconds: the kit counts the strategy's calls instead of trusting it."""
-    fails_with(broken, "fused_equals_step_by_step", "times although")
+@pytest.mark.parametrize(
+    ("broken", "says"),
+    [(NoProgress, "run_steps did no step"), (UntilDataEnds, "times although")],
+)
+def test_fused_call_that_would_loop_forever_fails_in_bounded_time(broken, says):
+    """A fused call that makes no progress (the Trainer refuses it) or ignores its count (the kit
+    counts the strategy's calls instead of trusting it) fails fused_equals_step_by_step within
+    seconds."""
+    fails_with(broken, "fused_equals_step_by_step", says)
 
 
 class ReleaseCorrupts(Momentum):

@@ -255,3 +255,41 @@ def test_restore_from_nothing_says_so_on_the_log(tmp_path, caplog):
     with caplog.at_level(logging.INFO, logger="steploop"):
         assert trainer.restore(tmp_path / "b") is None
     assert f"no checkpoint in {str(tmp_path / 'b')!r} yet; nothing restored" in caplog.text
+
+
+@given(st.integers(2, 9), st.integers(1, 9), st.integers(1, 12))
+def test_an_error_inside_a_fused_call_leaves_the_trainer_where_the_variables_are(k, fail_at, more):
+    """A callback raising mid-call: the call's later steps ran, so they are counted (history and
+    step, no callbacks); a later run continues exactly like one uninterrupted run."""
+    from tests.helpers import RaiseAt
+
+    strategy = quadratic(0.05)
+    trainer = sl.Trainer(strategy, [RaiseAt(fail_at)], steps_per_call=k)
+    with pytest.raises(RuntimeError):
+        trainer.run(max_steps=20)
+    assert trainer.history["step"].tolist() == list(range(1, trainer.step + 1))
+    done = trainer.step
+    reference = quadratic(0.05)
+    sl.Trainer(reference, [sl.MaxSteps(done)]).run()
+    assert float(strategy.params["x"]) == float(reference.params["x"])
+    trainer2 = sl.Trainer(strategy, [], steps_per_call=k)
+    trainer2.run(max_steps=more)
+    sl.Trainer(reference, []).run(max_steps=more)
+    assert float(strategy.params["x"]) == float(reference.params["x"])
+
+
+def test_a_fused_call_that_does_no_step_is_refused_by_name():
+    class Lazy(sl.StepStrategy):
+        ready_to_fuse = True
+
+        def step(self):
+            return sl.StepOutput(loss=1.0)
+
+        def run_steps(self, count, first_step, stopper, feed, keep):
+            from steploop.strategy import FusedResult, StepOutput
+
+            return FusedResult(steps=0, output=StepOutput(loss=[]))
+
+    trainer = sl.Trainer(Lazy(), [sl.MaxSteps(10)], steps_per_call=4)
+    with pytest.raises(ValueError, match="Lazy.run_steps did no step, yet neither the data ended"):
+        trainer.run()

@@ -96,7 +96,4 @@ def has(strategy: object, capability: type[_C]) -> TypeGuard[_C]:
 @functools.cache
 def _has(kind: type, capability: type) -> bool:
     members = [name for name in vars(capability) if not name.startswith("_")]
-    return all(
-        callable(getattr(kind, name, None)) or isinstance(getattr(kind, name, None), property)
-        for name in members
-    )
+    return all(hasattr(kind, name) for name in members)

@@ -190,8 +190,11 @@ def criteria_nodes(callbacks: Sequence[Callback]) -> Iterator[tuple[str, Stoppin
 
 def forget_verdicts(callbacks: Sequence[Callback]) -> None:
     """Drop every criterion's remembered verdict (a new Trainer: one from another one's run)."""
-    for _, criterion in criteria_nodes(callbacks):
-        criterion.forget_verdict()
+    for callback in callbacks:
+        inner = callback.callback if isinstance(callback, Every) else callback
+        if isinstance(inner, StoppingCriterion):
+            for _, criterion in inner.nodes(""):
+                criterion.forget_verdict()
 
 
 def trainer_state(trainer: Trainer) -> dict[str, Any]:

@@ -139,6 +139,11 @@ class FusedCall:
                 f"{type(strategy).__name__}.run_steps did {chunk.steps} steps; it was asked for "
                 f"{count}"
             )
+        if isinstance(chunk, FusedResult) and not (chunk.steps or chunk.exhausted or chunk.stopped):
+            raise ValueError(
+                f"{type(strategy).__name__}.run_steps did no step, yet neither the data ended "
+                "nor a criterion stopped the call; it must do at least one step when asked"
+            )
         return cls(strategy, chunk, first, keep, steps_per_call)
 
     @property
@@ -149,6 +154,13 @@ class FusedCall:
     def pending(self) -> bool:
         """Whether some step of the call has not been handed to the callbacks yet."""
         return self.next < self.chunk.steps
+
+    def take_rest(self) -> tuple[int, np.ndarray, dict[str, np.ndarray]]:
+        """The steps not yet handed to the callbacks, as history rows (first step, losses,
+        values); they count as handed over."""
+        start, self.next = self.next, self.chunk.steps
+        rest = {key: value[start:] for key, value in self.values.items()}
+        return self.first + start, self.losses[start:], rest
 
     def take(self) -> StepRecord:
         """The record of the next step not yet handed to the callbacks."""

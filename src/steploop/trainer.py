@@ -102,6 +102,7 @@ class Trainer:
             self._plan.warn_host_stoppers(stacklevel=3)
         _arguments.check_callbacks(self, self._user_callbacks)
         checkpoint.forget_verdicts(self._user_callbacks)  # made in another Trainer
+
     # -- checkpoints ----------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
         """What a checkpoint keeps besides the strategy and the history: the step count (the data
@@ -266,11 +267,11 @@ class Trainer:
                     while replaying is not None and replaying.pending:
                         self._replay(replaying)
                 except BaseException as error:
-                    self._fail(error, started)
+                    self._fail(error, started, replaying)
                     raise
                 final = Stop(f"the caller left iterate() after step {left}", "stopped")
             except BaseException as error:
-                self._fail(error, started)
+                self._fail(error, started, replaying)
                 raise
             stop = self._stop and self._stop.late(self._stop_step, self._step)
             self._finish(stop or final, started)
@@ -337,18 +338,21 @@ class Trainer:
 
     def _commit_at_once(self, call: FusedCall) -> None:
         """Take a call whose records no callback needs: rows at once, states loaded back."""
-        chunk = call.chunk
-        if chunk.steps == 0:
-            return
-        self._history.extend(call.first, call.losses, call.values)
-        record = call.record(chunk.steps - 1)
+        if call.pending:
+            record = self._count_rest(call)
+            self._strategy_stop(record)
+            for stop in self._stopper.take_back(call.chunk, record):
+                self.stop(stop.reason, stop.status)
+            if has(self._strategy, Releasing):
+                self._strategy.release()
+
+    def _count_rest(self, call: FusedCall) -> StepRecord:
+        """Count the call's steps not yet delivered (history rows, step count), no callbacks."""
+        self._history.extend(*call.take_rest())
+        expire_variables(self._last_record)
+        self._last_record = record = call.record(call.steps - 1)
         self._step = record.step
-        self._last_record = record
-        self._strategy_stop(record)
-        for stop in self._stopper.take_back(chunk, record):
-            self.stop(stop.reason, stop.status)
-        if has(self._strategy, Releasing):
-            self._strategy.release()
+        return record
 
     def _exhausted(self) -> Stop:
         return Stop(f"data exhausted after {self._step} steps", "exhausted")
@@ -373,13 +377,14 @@ class Trainer:
         if first is not None:
             raise first
 
-    def _fail(self, error: BaseException, started: float) -> None:
+    def _fail(self, error: BaseException, started: float, call: FusedCall | None) -> None:
+        if call is not None and call.pending:  # the call's later steps ran: count them, so the
+            self._count_rest(call)  # step count and history match the variables; no callbacks
         log.debug("run failed at step %d: %r", self._step + 1, error)
         self._callbacks.call_each("on_error", self, error)
         stop = Stop(f"{type(error).__name__} after step {self._step}: {error}", "error")
         self._callbacks.call_each("on_run_end", self, self._make_result(stop, started))
 
-    # -- description ------------------------------------------------------------------------
     def describe(self) -> str:
         """Print, and return, the strategy and the callbacks in the order they fire."""
         data = _arguments.describe_data(self._data)
