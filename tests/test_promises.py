@@ -291,5 +291,5 @@ def test_a_fused_call_that_does_no_step_is_refused_by_name():
             return FusedResult(steps=0, output=StepOutput(loss=[]))
 
     trainer = sl.Trainer(Lazy(), [sl.MaxSteps(10)], steps_per_call=4)
-    with pytest.raises(ValueError, match=r"Lazy\.run_steps did no step, yet neither the data ended"):
+    with pytest.raises(ValueError, match=r"Lazy\.run_steps did no step, yet neither the data"):
         trainer.run()
