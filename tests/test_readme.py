@@ -12,7 +12,7 @@ README = pathlib.Path(__file__).resolve().parent.parent / "README.md"
 def test_readme_python_blocks_run():
     pytest.importorskip("tensorflow")  # the blocks import tensorflow and keras themselves
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
-    assert len(blocks) == 6
+    assert len(blocks) == 7
     namespace: dict = {}
     for block in blocks:
         exec(compile(block, str(README), "exec"), namespace)
@@ -36,7 +36,7 @@ def test_readme_callback_stops_the_run():
 
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
     namespace: dict = {"sl": sl}
-    exec(compile(blocks[5], str(README), "exec"), namespace)
+    exec(compile(blocks[6], str(README), "exec"), namespace)
     result = sl.Trainer(quadratic(0.1), callbacks=[namespace["StopWhenClose"]()]).run()
     assert result.status == "stopped"
     assert result.stop_reason == f"x within 1e-3 of 4 at step {result.steps}"
@@ -56,6 +56,10 @@ def test_readme_strategy_for_a_new_framework():
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
     namespace: dict = {"sl": sl, "tempfile": tempfile}
     exec(compile(blocks[4], str(README), "exec"), namespace)
+    exec(compile(blocks[5], str(README), "exec"), namespace)  # the conformance kit on it
+    report = namespace["report"]
+    assert report["fused_equals_step_by_step"] == report["checkpoint_resume"] == "passed"
+    assert all(v == "passed" or v.startswith("skipped") for v in report.values())
     fused = namespace["momentum_result"]
     plain = namespace["momentum_trainer"]().run()
     assert (fused.steps, fused.stop_reason) == (plain.steps, plain.stop_reason)
