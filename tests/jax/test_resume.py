@@ -29,7 +29,8 @@ def worker(model, directory, kill_at=None):
         command += ["--kill-at", str(kill_at)]
     paths = (os.path.join(ROOT, "src"), os.environ.get("PYTHONPATH"))
     path = os.pathsep.join(p for p in paths if p)
-    env = {**os.environ, "PYTHONPATH": path}
+    # on a GPU the pytest process holds memory too: let the worker allocate on demand
+    env = {"XLA_PYTHON_CLIENT_PREALLOCATE": "false", **os.environ, "PYTHONPATH": path}
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     if kill_at is not None:
         assert done.returncode == -signal.SIGKILL, done.stderr[-2000:]
