@@ -66,7 +66,15 @@ TEXT = {
         "keras mlp: 256 steps (exhausted: data exhausted after 256 steps)",
         "256 rows in mlp.csv (step,loss,accuracy)",
     ],
+    "jax_article.py": [
+        "grad_z = 1 at all 70 steps: True",
+        "fused = step by step (stop step, reason, history, grad_z, x bit for bit): True",
+    ],
 }
+
+#: What each example imports beyond the core (it is skipped where one is missing); the others
+#: import tensorflow and keras.
+NEEDS = {"jax_article.py": ("jax", "optax")}
 
 LOSS = r"LossBelow\(1e-12\): loss (\S+) < 1e-12 at step (\d+)"
 
@@ -98,6 +106,17 @@ NUMBERS = {
         (r"fused stop reason: " + LOSS, (LAST_LOSS, STEPS)),
         (r"step 40: loss=(\S+) x=(\S+)", (_row(40)[1], _row(40)[3])),
     ],
+    "jax_article.py": [
+        (r"\(a\) jitted: (\d+) steps, x = (\S+), converged", (STEPS, X)),
+        (r"stop reason: " + LOSS, (LAST_LOSS, STEPS)),
+        (r"step 10: loss = (\S+)", (_row(10)[1],)),
+        (r"\(b\) eager \(jit=False\): (\d+) steps, x = (\S+), converged", (STEPS, X)),
+        (
+            r"\(c\) loss and target z: (\d+) steps, x = (\S+), grad_z = (\S+), grad_loss = (\S+)",
+            (STEPS, X, 1.0, LAST_GRAD),
+        ),
+        (r"fused \(steps_per_call=64\): (\d+) steps, x = (\S+), grad_z = (\S+)", (STEPS, X, 1.0)),
+    ],
 }
 
 
@@ -116,7 +135,8 @@ def test_every_example_is_covered():
 
 @pytest.mark.parametrize("name", sorted(TEXT))
 def test_example_runs_and_prints(name):
-    pytest.importorskip("tensorflow")  # every example imports tensorflow and keras
+    for module in NEEDS.get(name, ("tensorflow", "keras")):
+        pytest.importorskip(module)
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     out = subprocess.run(  # within the 300 s per-test timeout, so this error comes first
         [sys.executable, str(EXAMPLES / name)], capture_output=True, text=True, env=env, timeout=240

@@ -1,0 +1,94 @@
+"""A JAX training run for the resume tests, run in a subprocess: it restores from ``--dir`` if it
+can, saves checkpoints there, may SIGKILL itself at ``--kill-at``, and writes what it ended with.
+
+python -m tests.jax.resume_worker --model MODEL --dir D --out F [--kill-at K]
+
+MODEL is one of ``MODELS``: ``quadratic`` (Adam on ``(x - 4)**2``, one step a call, converges
+at 61) or ``data`` (Adam on a linear regression over a list of batches, fused
+``steps_per_call=4``; the data runs out at 40). Adam's moments are in the checkpoints, so a
+resume that lost them would drift.
+"""
+
+import argparse
+import json
+import os
+import signal
+
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+import steploop as sl
+from steploop.jax import OptaxStep
+
+
+class Kill(sl.Callback):
+    """SIGKILL this process at the end of step ``step`` (no clean-up of any kind runs)."""
+
+    may_stop = False
+
+    def __init__(self, step):
+        self.step = step
+
+    def on_step_end(self, trainer, record):
+        if record.step == self.step:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+def quadratic():
+    """Adam(0.1) from x = 0 until the loss is below 1e-6 (step 61), one step a call."""
+    step = OptaxStep(lambda p: (p["x"] - 4.0) ** 2, {"x": jnp.array(0.0)}, optax.adam(0.1))
+    criteria = [sl.LossBelow(1e-6) | sl.MaxSteps(200), sl.LossChangeBelow(1e-15, patience=3)]
+    return step, criteria, None, 1, 7
+
+
+def data():
+    """Adam(0.05) on 40 batches of a linear regression, 4 steps a fused call; the data runs out."""
+    rng = np.random.default_rng(0)
+    truth = np.array([1.0, -2.0, 0.5], np.float32)
+    batches = []
+    for _ in range(40):
+        x = rng.normal(size=(8, 3)).astype(np.float32)
+        batches.append((x, x @ truth + np.float32(0.25)))
+
+    def loss(p, batch):
+        x, y = batch
+        return jnp.mean((x @ p["w"] + p["b"] - y) ** 2)
+
+    step = OptaxStep(loss, {"w": jnp.zeros(3), "b": jnp.array(0.0)}, optax.adam(0.05))
+    return step, [sl.EarlyStopping(patience=20), sl.StopOnNaN()], batches, 4, 5
+
+
+MODELS = {"quadratic": quadratic, "data": data}
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", choices=sorted(MODELS), required=True)
+    parser.add_argument("--dir", required=True)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--kill-at", type=int, default=None)
+    args = parser.parse_args()
+    step, criteria, batches, per_call, every = MODELS[args.model]()
+    callbacks = [*criteria, sl.Checkpoint(args.dir, every=every, keep=2)]
+    if args.kill_at is not None:
+        callbacks.append(Kill(args.kill_at))
+    trainer = sl.Trainer(step, callbacks, data=batches, steps_per_call=per_call)
+    restored = trainer.restore(args.dir)
+    result = trainer.run()
+    with open(args.out, "w", encoding="utf-8") as file:
+        json.dump(
+            {
+                "restored": restored,
+                "steps": result.steps,
+                "status": result.status,
+                "reason": result.stop_reason,
+                "variables": {k: v.tobytes().hex() for k, v in step.variables().items()},
+                "history": {k: trainer.history[k].tobytes().hex() for k in sorted(trainer.history)},
+            },
+            file,
+        )
+
+
+if __name__ == "__main__":
+    main()
