@@ -11,6 +11,7 @@ framework; ``steploop.tf`` holds the TensorFlow strategies and ``steploop.numpy`
 'converged'
 """
 
+from steploop.batching import Batches, batches
 from steploop.callbacks import (
     AllOf,
     AnyOf,
@@ -45,6 +46,8 @@ __all__ = [
     "at",
     "every",
     "AllOf",
+    "Batches",
+    "batches",
     "AnyOf",
     "CSVLogger",
     "Callback",
