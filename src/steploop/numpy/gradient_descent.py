@@ -119,6 +119,20 @@ class GradientDescent(ReportsNonFinite, StepStrategy):
             self.params[key] = array
         self._names = tuple(self.params)
 
+    def get_weights(self) -> dict[str, np.ndarray]:
+        """A copy of the parameters by name (``WeightsCopyable``)."""
+        return {key: value.copy() for key, value in self.params.items()}
+
+    def set_weights(self, weights: Any) -> None:
+        """Set the parameters to a copy ``get_weights`` returned (``WeightsCopyable``)."""
+        if not isinstance(weights, Mapping) or set(weights) != set(self.params):
+            got = sorted(weights) if isinstance(weights, Mapping) else type(weights).__name__
+            raise ValueError(
+                f"{type(self).__name__}.set_weights: weights must map {sorted(self.params)} "
+                f"to arrays (what get_weights returns), got {got}"
+            )
+        self.params.update({key: np.array(value, copy=True) for key, value in weights.items()})
+
     def step(self, batch: Any = None) -> StepOutput:
         arguments = (self._argument(),) if batch is None else (self._argument(), batch)
         result = self.loss_and_grad(*arguments)
