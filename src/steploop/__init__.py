@@ -31,6 +31,7 @@ from steploop.callbacks import (
     StoppingCriterion,
     TimeLimit,
 )
+from steploop.callbacks.learning_rate import LearningRateScheduler
 from steploop.checkpoint import Checkpoint
 from steploop.history import History
 from steploop.records import STATUSES, RunResult, StepRecord, Stop
@@ -57,6 +58,7 @@ __all__ = [
     "Every",
     "GradientNormBelow",
     "History",
+    "LearningRateScheduler",
     "LossBelow",
     "LossChangeBelow",
     "MaxSteps",

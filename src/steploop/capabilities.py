@@ -98,6 +98,20 @@ class WeightsCopyable(Protocol):
         """Set the variables to a copy ``get_weights`` returned."""
 
 
+@runtime_checkable
+class LearningRateControl(Protocol):
+    """Has a learning rate that may change between steps: ``LearningRateScheduler`` needs it.
+    Setting it takes effect from the next step on, in plain and fused calls alike."""
+
+    @property
+    def learning_rate(self) -> float:
+        """The learning rate the next step uses."""
+
+    @learning_rate.setter
+    def learning_rate(self, value: float) -> None:
+        """Use ``value`` from the next step on."""
+
+
 def has(strategy: object, capability: type[_C]) -> TypeGuard[_C]:
     """Whether ``strategy``'s class has the capability's methods (``isinstance(strategy,
     capability)`` for methods declared on the class), answered once per class: a Protocol's

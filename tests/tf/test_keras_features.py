@@ -65,3 +65,35 @@ def test_get_and_set_weights_by_name(tf, keras):
     assert x.numpy().tobytes() == kept["x"].tobytes()
     with pytest.raises(ValueError, match=r"TapeStep.set_weights: weights must map \['x'\]"):
         step.set_weights({"y": 1.0})
+
+
+def rate(step):
+    return 0.25 if step < 4 else 0.125
+
+
+@pytest.mark.parametrize("changes_at", [None, sl.at(4)])
+def test_learning_rate_scheduler_is_exact_in_fused_calls(tf, keras, changes_at):
+    """The Keras optimizer's rate is fn(step) at each step: fused equals plain, bit for bit."""
+    outcomes = []
+    for k in (1, 8):
+        x, step = tracker(tf, keras)
+        scheduler = sl.LearningRateScheduler(rate, changes_at)
+        trainer = sl.Trainer(step, [scheduler], data=TARGETS[:10], steps_per_call=k)
+        trainer.run()
+        outcomes.append((x.numpy().tobytes(), trainer.history["lr"].tolist()))
+    assert outcomes[0] == outcomes[1]
+    assert outcomes[0][1] == [rate(s) for s in range(1, 11)]
+    x, step = tracker(tf, keras)  # by hand: SGD with the rate of each step
+    for s, target in enumerate(TARGETS[:10], start=1):
+        step.learning_rate = rate(s)
+        step.step(target)
+    assert x.numpy().tobytes() == outcomes[0][0]
+
+
+def test_a_learning_rate_schedule_cannot_be_set(tf, keras):
+    """An optimizer driven by a LearningRateSchedule is refused with the reason."""
+    x = tf.Variable(0.0, name="x")
+    decay = keras.optimizers.schedules.ExponentialDecay(0.1, 10, 0.5)
+    step = TapeStep(lambda: x**2, keras.optimizers.SGD(decay))
+    with pytest.raises(TypeError, match="not a variable"):
+        step.learning_rate = 0.1

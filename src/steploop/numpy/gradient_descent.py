@@ -90,7 +90,7 @@ class GradientDescent(ReportsNonFinite, StepStrategy):
         self.loss_and_grad = _validate.callable_(
             "loss_and_grad", loss_and_grad, "a function returning (loss, gradient)"
         )
-        self.learning_rate = _validate.number("learning_rate", learning_rate, positive=True)
+        self.learning_rate = learning_rate
         self._policy = NonFinite.of("GradientDescent", on_nonfinite)
         self._contract = LossContract(
             "GradientDescent", "loss_and_grad", targets=None, array="array"
@@ -118,6 +118,15 @@ class GradientDescent(ReportsNonFinite, StepStrategy):
                 raise ValueError(f"params[{key!r}] must be finite, got {array}")
             self.params[key] = array
         self._names = tuple(self.params)
+
+    @property
+    def learning_rate(self) -> float:
+        """The step size of the next step (``LearningRateControl``)."""
+        return self._learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, value: float) -> None:
+        self._learning_rate = _validate.number("learning_rate", value, positive=True)
 
     def get_weights(self) -> dict[str, np.ndarray]:
         """A copy of the parameters by name (``WeightsCopyable``)."""

@@ -247,6 +247,22 @@ class TFStep(checkpointing.ByName, ReportsNonFinite, StepStrategy):
         return {name: v.numpy() for name, v in zip(self._names, self._variables, strict=True)}
 
     # -- for subclasses ---------------------------------------------------------------------
+    @property
+    def learning_rate(self) -> float:
+        """The Keras optimizer's learning rate for the next step (``LearningRateControl``)."""
+        return float(np.asarray(self.optimizer.learning_rate))
+
+    @learning_rate.setter
+    def learning_rate(self, value: float) -> None:
+        rate = self.optimizer.learning_rate
+        if not hasattr(rate, "assign"):
+            raise TypeError(
+                f"{type(self).__name__}.learning_rate: the optimizer's learning rate is "
+                f"{type(rate).__name__}, not a variable (a LearningRateSchedule?); pass a "
+                "number to the optimizer to set it from a callback"
+            )
+        rate.assign(_validate.number("learning_rate", value, positive=True))
+
     def get_weights(self) -> dict[str, np.ndarray]:
         """A host copy of the variables by name (``WeightsCopyable``; after the first step, when
         the variables are known)."""
