@@ -11,6 +11,7 @@ framework; ``steploop.tf`` holds the TensorFlow strategies and ``steploop.numpy`
 'converged'
 """
 
+from steploop.batching import Batches, batches
 from steploop.callbacks import (
     AllOf,
     AnyOf,
@@ -30,6 +31,7 @@ from steploop.callbacks import (
     StoppingCriterion,
     TimeLimit,
 )
+from steploop.callbacks.learning_rate import LearningRateScheduler
 from steploop.checkpoint import Checkpoint
 from steploop.history import History
 from steploop.records import STATUSES, RunResult, StepRecord, Stop
@@ -45,6 +47,8 @@ __all__ = [
     "at",
     "every",
     "AllOf",
+    "Batches",
+    "batches",
     "AnyOf",
     "CSVLogger",
     "Callback",
@@ -54,6 +58,7 @@ __all__ = [
     "Every",
     "GradientNormBelow",
     "History",
+    "LearningRateScheduler",
     "LossBelow",
     "LossChangeBelow",
     "MaxSteps",

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from steploop.records import STATUSES
 from steploop.strategy import StepStrategy
 
@@ -29,6 +31,35 @@ def check_data(data: Any) -> None:
             f"data must be an iterable of batches (a list, a generator, a tf.data.Dataset), "
             f"got {type(data).__name__}"
         )
+    hint = _arrays_as_data(data)
+    if hint is not None:
+        raise ValueError(hint)
+
+
+def _arrays_as_data(data: Any) -> str | None:
+    """What to write instead when ``data`` is arrays rather than batches: a tuple of
+    equal-length arrays (the Trainer would take each whole array as one batch) or a NumPy array
+    of two axes or more (each row would be one batch)."""
+    if isinstance(data, np.ndarray) and data.ndim >= 2:
+        return (
+            f"data is a NumPy array of shape {data.shape}: the Trainer would take each of its "
+            f"{data.shape[0]} rows as one batch; to train on batches of rows, write "
+            "data=sl.batches(xs, batch_size=32)"
+        )
+    if not isinstance(data, tuple) or not data:
+        return None
+    shapes = [getattr(item, "shape", None) for item in data]
+    if any(shape is None or len(shape) < 1 for shape in shapes):
+        return None
+    lengths = {shape[0] for shape in shapes}  # type: ignore[index]
+    if len(lengths) != 1:
+        return None
+    names = {1: "xs,", 2: "xs, ys"}.get(len(data)) or ", ".join(f"a{i}" for i in range(len(data)))
+    return (
+        f"data is a tuple of {len(data)} arrays of {lengths.pop()} rows: the Trainer would "
+        f"take each whole array as one batch; to train on batches of rows, write "
+        f"data=sl.batches(({names}), batch_size=32)"
+    )
 
 
 def check_gradients(strategy: StepStrategy, callbacks: Sequence[Callback]) -> None:

@@ -8,6 +8,8 @@ falls back to the core's defaults otherwise (see ``steploop.strategy``).
 >>> gd = GradientDescent(lambda x: ((x - 4) ** 2, 2 * (x - 4)), 0.0, learning_rate=0.1)
 >>> isinstance(gd, Checkpointable), isinstance(gd, StopsItself), isinstance(gd, Fusable)
 (True, True, False)
+>>> isinstance(gd, WeightsCopyable)
+True
 """
 
 from __future__ import annotations
@@ -79,6 +81,35 @@ class StopsItself(Protocol):
 
     def stop_after(self, step: int, values: Mapping[str, Any]) -> str | None:
         """Why the run must stop after ``step``, or ``None``."""
+
+
+@runtime_checkable
+class WeightsCopyable(Protocol):
+    """Hands out a copy of its variables and takes one back: ``EarlyStopping(
+    restore_best_weights=True)`` needs it. ``get_weights()`` returns a value that later steps do
+    not change (host arrays by variable name, or a framework's immutable tree);
+    ``set_weights(weights)`` makes the variables equal, bit for bit, to those of that copy. The
+    optimiser's state (moments, step count) is not part of it."""
+
+    def get_weights(self) -> object:
+        """A copy of the current variable values."""
+
+    def set_weights(self, weights: object) -> None:
+        """Set the variables to a copy ``get_weights`` returned."""
+
+
+@runtime_checkable
+class LearningRateControl(Protocol):
+    """Has a learning rate that may change between steps: ``LearningRateScheduler`` needs it.
+    Setting it takes effect from the next step on, in plain and fused calls alike."""
+
+    @property
+    def learning_rate(self) -> float:
+        """The learning rate the next step uses."""
+
+    @learning_rate.setter
+    def learning_rate(self, value: float) -> None:
+        """Use ``value`` from the next step on."""
 
 
 def has(strategy: object, capability: type[_C]) -> TypeGuard[_C]:

@@ -14,13 +14,23 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from steploop import _validate
+from steploop.callbacks.early_stopping import EarlyStopping
 from steploop.callbacks.stopping import StoppingCriterion, _fmt
 from steploop.records import Stop
+
+__all__ = [
+    "EarlyStopping",
+    "GradientNormBelow",
+    "LossBelow",
+    "LossChangeBelow",
+    "MaxSteps",
+    "StopOnNaN",
+    "TimeLimit",
+]
 
 if TYPE_CHECKING:
     from steploop.records import StepRecord
     from steploop.trainer import Trainer
-
 
 @attrs.define(repr=False)
 class MaxSteps(StoppingCriterion):
@@ -137,84 +147,6 @@ class GradientNormBelow(StoppingCriterion):
 
     def __repr__(self) -> str:
         return f"GradientNormBelow({self.tol:g})"
-
-
-@attrs.define(repr=False)
-class EarlyStopping(StoppingCriterion):
-    """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience`` steps.
-
-    ``monitor`` is ``"loss"`` or the name of a value the strategy reports; lower is better
-    (``mode="max"`` for higher). As in Keras, a step improves when it beats the best so far by more
-    than ``min_delta``; the run stops once ``patience`` steps in a row did not.
-
-    >>> EarlyStopping(patience=5)
-    EarlyStopping(patience=5, min_delta=0, monitor='loss', mode='min')
-    """
-
-    patience: int = attrs.field(
-        converter=lambda value: _validate.count("EarlyStopping patience", value)
-    )
-    min_delta: float = attrs.field(
-        default=0.0,
-        converter=lambda value: _validate.number(
-            "EarlyStopping min_delta", value, nonnegative=True
-        ),
-    )
-    monitor: str = attrs.field(default="loss")
-    mode: str = attrs.field(default="min")
-    array_form = True
-
-    def init(self) -> tuple[float, ...]:
-        return (math.nan, 0.0, 0.0)  # best value, its step, steps without improvement
-
-    @monitor.validator
-    def _check_monitor(self, attribute: Any, value: Any) -> None:
-        if not isinstance(value, str):
-            raise TypeError(f"EarlyStopping monitor must be a str, got {type(value).__name__}")
-
-    @mode.validator
-    def _check_mode(self, attribute: Any, value: Any) -> None:
-        if value not in ("min", "max"):
-            raise ValueError(f"EarlyStopping mode must be 'min' or 'max', got {value!r}")
-
-    def _value(self, ops: Any, q: Any) -> Any:
-        if self.monitor == "loss":
-            return q.loss
-        try:
-            return ops.number(q.values[self.monitor])
-        except KeyError:
-            raise ValueError(
-                f"EarlyStopping monitor={self.monitor!r} is not among the step's values "
-                f"{sorted(q.values)} (or 'loss')"
-            ) from None
-
-    def test(self, ops: Any, state: tuple[Any, ...], q: Any) -> tuple[Any, tuple[Any, ...]]:
-        best, best_step, wait = state
-        value = self._value(ops, q)
-        if self.mode == "min":
-            improved = ops.any_(ops.isnan(best), value < best - self.min_delta)
-        else:
-            improved = ops.any_(ops.isnan(best), -value < -best - self.min_delta)
-        best = ops.where(improved, value, best)
-        best_step = ops.where(improved, ops.number(q.step), best_step)
-        wait = ops.where(improved, 0.0, wait + 1.0)
-        met = ops.all_(ops.not_(improved), wait >= self.patience)
-        return met, (best, best_step, wait)
-
-    def reason(self, q: Any) -> str:
-        best, best_step, _ = self.state()
-        return (
-            f"{self.monitor} did not improve by more than {self.min_delta:g} for "
-            f"{self.patience} step(s) (best {_fmt(best)} at step "
-            f"{int(best_step)}, stopped at step {q.step})"
-        )
-
-
-    def __repr__(self) -> str:
-        return (
-            f"EarlyStopping(patience={self.patience}, min_delta={self.min_delta:g}, "
-            f"monitor={self.monitor!r}, mode={self.mode!r})"
-        )
 
 
 @attrs.define(repr=False)

@@ -178,6 +178,22 @@ class OptaxStep(ReportsNonFinite, StepStrategy):
         return {name: np.array(leaf) for name, leaf in zip(self._names, leaves, strict=True)}
 
     # -- checkpoints (steploop.jax.checkpointing) -------------------------------------------
+    def get_weights(self) -> Any:
+        """The parameters (``WeightsCopyable``): a JAX pytree of immutable arrays, so the tree
+        itself is the copy."""
+        return self.params
+
+    def set_weights(self, weights: Any) -> None:
+        """Take back parameters ``get_weights`` returned (``WeightsCopyable``)."""
+        structure = jax.tree_util.tree_structure
+        expected, got = structure(self.params), structure(weights)
+        if str(got) != str(expected):
+            raise ValueError(
+                f"{OWNER}.set_weights: weights must have the structure of the params "
+                f"({expected}), got {got}"
+            )
+        self.params = weights
+
     def save(self, prefix: str) -> None:
         """Write the parameters and the optimiser state by pytree path under ``prefix``."""
         checkpointing.save(prefix, self.params, self.opt_state, type(self._optimizer).__name__)

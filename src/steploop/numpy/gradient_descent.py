@@ -90,7 +90,7 @@ class GradientDescent(ReportsNonFinite, StepStrategy):
         self.loss_and_grad = _validate.callable_(
             "loss_and_grad", loss_and_grad, "a function returning (loss, gradient)"
         )
-        self.learning_rate = _validate.number("learning_rate", learning_rate, positive=True)
+        self.learning_rate = learning_rate
         self._policy = NonFinite.of("GradientDescent", on_nonfinite)
         self._contract = LossContract(
             "GradientDescent", "loss_and_grad", targets=None, array="array"
@@ -118,6 +118,29 @@ class GradientDescent(ReportsNonFinite, StepStrategy):
                 raise ValueError(f"params[{key!r}] must be finite, got {array}")
             self.params[key] = array
         self._names = tuple(self.params)
+
+    @property
+    def learning_rate(self) -> float:
+        """The step size of the next step (``LearningRateControl``)."""
+        return self._learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, value: float) -> None:
+        self._learning_rate = _validate.number("learning_rate", value, positive=True)
+
+    def get_weights(self) -> dict[str, np.ndarray]:
+        """A copy of the parameters by name (``WeightsCopyable``)."""
+        return {key: value.copy() for key, value in self.params.items()}
+
+    def set_weights(self, weights: Any) -> None:
+        """Set the parameters to a copy ``get_weights`` returned (``WeightsCopyable``)."""
+        if not isinstance(weights, Mapping) or set(weights) != set(self.params):
+            got = sorted(weights) if isinstance(weights, Mapping) else type(weights).__name__
+            raise ValueError(
+                f"{type(self).__name__}.set_weights: weights must map {sorted(self.params)} "
+                f"to arrays (what get_weights returns), got {got}"
+            )
+        self.params.update({key: np.array(value, copy=True) for key, value in weights.items()})
 
     def step(self, batch: Any = None) -> StepOutput:
         arguments = (self._argument(),) if batch is None else (self._argument(), batch)

@@ -247,6 +247,40 @@ class TFStep(checkpointing.ByName, ReportsNonFinite, StepStrategy):
         return {name: v.numpy() for name, v in zip(self._names, self._variables, strict=True)}
 
     # -- for subclasses ---------------------------------------------------------------------
+    @property
+    def learning_rate(self) -> float:
+        """The Keras optimizer's learning rate for the next step (``LearningRateControl``)."""
+        return float(np.asarray(self.optimizer.learning_rate))
+
+    @learning_rate.setter
+    def learning_rate(self, value: float) -> None:
+        rate = self.optimizer.learning_rate
+        if not hasattr(rate, "assign"):
+            raise TypeError(
+                f"{type(self).__name__}.learning_rate: the optimizer's learning rate is "
+                f"{type(rate).__name__}, not a variable (a LearningRateSchedule?); pass a "
+                "number to the optimizer to set it from a callback"
+            )
+        rate.assign(_validate.number("learning_rate", value, positive=True))
+
+    def get_weights(self) -> dict[str, np.ndarray]:
+        """A host copy of the variables by name (``WeightsCopyable``; after the first step, when
+        the variables are known)."""
+        return {name: np.array(value, copy=True) for name, value in self.variables().items()}
+
+    def set_weights(self, weights: Any) -> None:
+        """Assign each variable its value in ``weights`` (``WeightsCopyable``), by name."""
+        names = () if self._names is None else self._names
+        if not isinstance(weights, Mapping) or set(weights) != set(names):
+            got = sorted(weights) if isinstance(weights, Mapping) else type(weights).__name__
+            raise ValueError(
+                f"{type(self).__name__}.set_weights: weights must map {sorted(names)} to arrays "
+                f"(what get_weights returns), got {got}"
+            )
+        assert self._variables is not None
+        for name, variable in zip(names, self._variables, strict=True):
+            variable.assign(weights[name])
+
     def _update(self, *batch: Any) -> StepOutput:
         """One step's graph-compatible body (variables updated), returning its output."""
         raise NotImplementedError

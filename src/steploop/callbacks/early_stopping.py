@@ -1,0 +1,226 @@
+"""``EarlyStopping``: stop when a monitored quantity stops improving (Keras' callback, with its
+documented baseline semantics, a warm-up and the best weights restored at the stop).
+
+Its condition is stated once, as ``test(ops, state, q)``, a pure function of an explicit state;
+see ``steploop.callbacks.stopping`` for the contract and ``EarlyStopping`` for the rules.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from steploop import _validate
+from steploop.callbacks.stopping import StoppingCriterion, _fmt
+from steploop.capabilities import WeightsCopyable, has
+
+if TYPE_CHECKING:
+    from steploop.records import StepRecord, Stop
+    from steploop.trainer import Trainer
+
+log = logging.getLogger("steploop")
+
+#: Words in a monitored name that make ``mode="auto"`` maximise it.
+HIGHER_IS_BETTER = ("acc", "auc", "precision", "recall", "f1")
+
+
+def _baseline(value: Any) -> float | None:
+    return None if value is None else _validate.number("EarlyStopping baseline", value)
+
+
+@attrs.define(repr=False)
+class EarlyStopping(StoppingCriterion):
+    """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience`` steps.
+
+    ``monitor`` is ``"loss"`` or the name of a value the strategy reports. ``mode`` says which
+    way is better: ``"min"``, ``"max"``, or ``"auto"`` (the default): ``"max"`` when the name
+    contains ``acc``, ``auc``, ``precision``, ``recall`` or ``f1`` (case-insensitive), else
+    ``"min"``. As in Keras, a step improves when it beats the best so far by more than
+    ``min_delta``; the run stops once ``patience`` steps in a row did not.
+
+    ``start_from=s``: steps before step ``s`` are a warm-up; they neither improve nor count.
+
+    ``baseline=b``: the value must beat ``b`` (by more than ``min_delta``) before any step counts
+    as an improvement. A run that never beats it stops after ``patience`` steps, even when it
+    keeps improving below the baseline (what Keras' documentation promises; Keras' code lets
+    such a run go on while it improves); from the first step that beats it, ordinary patience.
+
+    ``restore_best_weights=True``: when this criterion stops the run, the strategy's variables
+    are set to those of the best step (the optimiser's state is not). It needs a strategy with
+    ``get_weights``/``set_weights`` (``steploop.capabilities.WeightsCopyable``; refused when the
+    Trainer is built otherwise) and copies the variables to the host at each improving step.
+    To copy them at the step itself, it needs live state at every step: with
+    ``steps_per_call=K`` the Trainer does plain steps, so the option costs what fusion would save;
+    the stop step and the restored variables are those of a step-by-step run. It must be a
+    Trainer callback of its own (not a part of ``|``/``&``) when ``steps_per_call > 1``. After
+    a resume from a checkpoint, the copy starts again at the next improving step.
+
+    The test stays a pure function of the state ``(best, best step, steps without improvement,
+    baseline beaten)``, evaluated in fused calls like the other criteria.
+
+    >>> EarlyStopping(patience=5)
+    EarlyStopping(patience=5, min_delta=0, monitor='loss', mode='min')
+    >>> EarlyStopping(3, monitor="val_accuracy", baseline=0.9).mode
+    'max'
+    """
+
+    patience: int = attrs.field(
+        converter=lambda value: _validate.count("EarlyStopping patience", value)
+    )
+    min_delta: float = attrs.field(
+        default=0.0,
+        converter=lambda value: _validate.number(
+            "EarlyStopping min_delta", value, nonnegative=True
+        ),
+    )
+    monitor: str = attrs.field(default="loss")
+    mode: str = attrs.field(default="auto")
+    baseline: float | None = attrs.field(
+        default=None, converter=_baseline
+    )
+    start_from: int = attrs.field(
+        default=0,
+        converter=lambda value: _validate.count("EarlyStopping start_from", value, minimum=0),
+    )
+    restore_best_weights: bool = attrs.field(default=False)
+    array_form = True
+
+    def __attrs_post_init__(self) -> None:
+        if self.mode == "auto":
+            lowered = self.monitor.lower()
+            self.mode = "max" if any(w in lowered for w in HIGHER_IS_BETTER) else "min"
+
+    def init(self) -> tuple[float, ...]:
+        # best value, its step, steps without improvement, baseline beaten (1.0) or not (0.0)
+        return (math.nan, 0.0, 0.0, 1.0 if self.baseline is None else 0.0)
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        values = [float(value) for value in state["state"]]
+        self.load(tuple(values + list(self.init()[len(values):])))  # older: no baseline flag
+
+    @monitor.validator
+    def _check_monitor(self, attribute: Any, value: Any) -> None:
+        if not isinstance(value, str):
+            raise TypeError(f"EarlyStopping monitor must be a str, got {type(value).__name__}")
+
+    @mode.validator
+    def _check_mode(self, attribute: Any, value: Any) -> None:
+        if value not in ("min", "max", "auto"):
+            raise ValueError(
+                f"EarlyStopping mode must be 'min' or 'max' (or 'auto': from the monitored "
+                f"name), got {value!r}"
+            )
+
+    @restore_best_weights.validator
+    def _check_restore(self, attribute: Any, value: Any) -> None:
+        if not isinstance(value, bool):
+            raise TypeError(
+                f"EarlyStopping restore_best_weights must be a bool, got {value!r} "
+                f"({type(value).__name__})"
+            )
+
+    @property
+    def needs_live_state(self) -> bool:  # type: ignore[override]
+        return self.restore_best_weights
+
+    def validate(self, trainer: Trainer) -> str | None:
+        if self.restore_best_weights and not has(trainer.strategy, WeightsCopyable):
+            return (
+                f"needs a strategy with get_weights() and set_weights() "
+                f"(steploop.capabilities.WeightsCopyable) to restore the best weights; "
+                f"{type(trainer.strategy).__name__} has none"
+            )
+        return None
+
+    def _value(self, ops: Any, q: Any) -> Any:
+        if self.monitor == "loss":
+            return q.loss
+        try:
+            return ops.number(q.values[self.monitor])
+        except KeyError:
+            raise ValueError(
+                f"EarlyStopping monitor={self.monitor!r} is not among the step's values "
+                f"{sorted(q.values)} (or 'loss')"
+            ) from None
+
+    def _beats(self, ops: Any, value: Any, reference: Any) -> Any:
+        if self.mode == "min":
+            return value < reference - self.min_delta
+        return -value < -reference - self.min_delta
+
+    def test(self, ops: Any, state: tuple[Any, ...], q: Any) -> tuple[Any, tuple[Any, ...]]:
+        best, best_step, wait, beaten = state
+        value = self._value(ops, q)
+        active = q.step >= self.start_from
+        better = ops.any_(ops.isnan(best), self._beats(ops, value, best))
+        if self.baseline is None:
+            first, now_beaten = False, beaten
+        else:
+            beats = self._beats(ops, value, self.baseline)
+            first = ops.all_(beats, beaten < 0.5)
+            now_beaten = ops.where(ops.any_(beats, beaten > 0.5), 1.0, 0.0)
+        improved = ops.all_(active, ops.any_(better, first))
+        counts = ops.all_(improved, now_beaten > 0.5)  # an improvement that resets patience
+        best = ops.where(improved, value, best)
+        best_step = ops.where(improved, ops.number(q.step), best_step)
+        wait = ops.where(active, ops.where(counts, 0.0, wait + 1.0), wait)
+        met = ops.all_(ops.all_(active, ops.not_(counts)), wait >= self.patience)
+        return met, (best, best_step, wait, ops.where(active, now_beaten, beaten))
+
+    def check(self, trainer: Trainer, record: StepRecord) -> Stop | None:
+        stop = super().check(trainer, record)
+        if self.restore_best_weights:
+            _keep_best(self, trainer, record.step, stop)
+        return stop
+
+    def _start_run(self, trainer: Trainer) -> None:
+        if (
+            self.restore_best_weights
+            and trainer.steps_per_call > 1
+            and not any(c is self for c in trainer.callbacks)
+        ):
+            raise ValueError(
+                f"{self!r} is part of a composite criterion: with restore_best_weights and "
+                f"steps_per_call={trainer.steps_per_call} it must be a callback of its own "
+                "(Trainer(callbacks=[early, MaxSteps(n)]), not early | MaxSteps(n))"
+            )
+
+    def reason(self, q: Any) -> str:
+        best, best_step, _, beaten = self.state()
+        below = "" if beaten > 0.5 else f"; baseline {self.baseline:g} never beaten"
+        restored = ", best weights restored" if self.restore_best_weights else ""
+        return (
+            f"{self.monitor} did not improve by more than {self.min_delta:g} for "
+            f"{self.patience} step(s) (best {_fmt(best)} at step "
+            f"{int(best_step)}, stopped at step {q.step}{below}{restored})"
+        )
+
+    def __repr__(self) -> str:
+        extra = "" if self.baseline is None else f", baseline={self.baseline:g}"
+        extra += f", start_from={self.start_from}" if self.start_from else ""
+        extra += ", restore_best_weights=True" if self.restore_best_weights else ""
+        return (
+            f"EarlyStopping(patience={self.patience}, min_delta={self.min_delta:g}, "
+            f"monitor={self.monitor!r}, mode={self.mode!r}{extra})"
+        )
+
+
+def _keep_best(early: EarlyStopping, trainer: Trainer, step: int, stop: Stop | None) -> None:
+    """Copy the variables at an improving step; set them back when ``early`` stops the run."""
+    strategy: Any = trainer.strategy
+    best_step = int(early.state()[1])
+    if best_step == step:
+        early.__dict__["_best_weights"] = (step, strategy.get_weights())
+    if stop is None:
+        return
+    kept = early.__dict__.get("_best_weights")
+    if kept is not None and kept[0] == best_step:
+        strategy.set_weights(kept[1])
+    else:
+        log.warning(
+            "%r: no copy of the variables of the best step %d (the run resumed after it); "
+            "the variables stay those of step %d", early, best_step, step,
+        )
