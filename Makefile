@@ -13,7 +13,7 @@ CORE_VENV := .venv-core
 CORE_PY := $(CORE_VENV)/bin/python
 CORE_STAMP := $(CORE_VENV)/.installed
 
-.PHONY: install demo test test-core lint bench clean
+.PHONY: install demo test test-core lint bench gpu clean
 
 $(STAMP): pyproject.toml Makefile
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH (or make PYTHON=python3)"; exit 1; }
@@ -60,6 +60,11 @@ $(BENCH_STAMP): $(STAMP)
 
 bench: $(BENCH_STAMP)
 	$(PY) benchmarks/bench.py
+	$(PY) benchmarks/bench_jax.py
+
+# On a machine with a GPU and JAX (no TensorFlow needed): the bigger JAX MLP, then tests/jax.
+gpu:
+	python benchmarks/gpu.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests examples benchmarks

@@ -3,6 +3,7 @@
 from steploop.callbacks.base import Callback, CallbackList
 from steploop.callbacks.cleanup import Release
 from steploop.callbacks.every import Every
+from steploop.callbacks.learning_rate import LearningRateScheduler
 from steploop.callbacks.loggers import CSVLogger, PrintLogger
 from steploop.callbacks.progress import ProgressBar
 from steploop.callbacks.stopping import (
@@ -27,6 +28,7 @@ __all__ = [
     "EarlyStopping",
     "Every",
     "GradientNormBelow",
+    "LearningRateScheduler",
     "LossBelow",
     "LossChangeBelow",
     "MaxSteps",
