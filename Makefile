@@ -13,7 +13,7 @@ CORE_VENV := .venv-core
 CORE_PY := $(CORE_VENV)/bin/python
 CORE_STAMP := $(CORE_VENV)/.installed
 
-.PHONY: install demo test test-core lint bench gpu clean
+.PHONY: install demo test test-core lint bench gpu mutate clean
 
 $(STAMP): pyproject.toml Makefile
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH (or make PYTHON=python3)"; exit 1; }
@@ -61,6 +61,14 @@ $(BENCH_STAMP): $(STAMP)
 bench: $(BENCH_STAMP)
 	$(PY) benchmarks/bench.py
 	$(PY) benchmarks/bench_jax.py
+
+# Mutation testing of the framework-free core with the core tests (slow; not in CI): mutmut in
+# the core venv (no framework installed, so only the core tests run). See docs/testing.md.
+mutate: $(CORE_STAMP)
+	$(CORE_PY) -m pip install --quiet "mutmut==3.8.1"
+	rm -rf mutants
+	$(CORE_VENV)/bin/mutmut run
+	$(CORE_VENV)/bin/mutmut results
 
 # On a machine with a GPU and JAX (no TensorFlow needed): the bigger JAX MLP, then tests/jax.
 gpu:
