@@ -1,5 +1,8 @@
 """Small objects the tests share: a quadratic NumPy strategy and a callback that logs hooks."""
 
+import os
+import signal
+
 import steploop as sl
 from steploop.numpy import GradientDescent
 
@@ -80,3 +83,16 @@ class RaiseAt(sl.Callback):
     def on_step_end(self, trainer, record):
         if record.step == self.step:
             raise self.error or RuntimeError(f"died at step {self.step}")
+
+
+class Kill(sl.Callback):
+    """SIGKILL this process at the end of step ``step`` (no clean-up of any kind runs)."""
+
+    may_stop = False
+
+    def __init__(self, step):
+        self.step = step
+
+    def on_step_end(self, trainer, record):
+        if record.step == self.step:
+            os.kill(os.getpid(), signal.SIGKILL)

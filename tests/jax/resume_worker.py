@@ -11,8 +11,6 @@ resume that lost them would drift.
 
 import argparse
 import json
-import os
-import signal
 
 import jax.numpy as jnp
 import numpy as np
@@ -20,19 +18,7 @@ import optax
 
 import steploop as sl
 from steploop.jax import OptaxStep
-
-
-class Kill(sl.Callback):
-    """SIGKILL this process at the end of step ``step`` (no clean-up of any kind runs)."""
-
-    may_stop = False
-
-    def __init__(self, step):
-        self.step = step
-
-    def on_step_end(self, trainer, record):
-        if record.step == self.step:
-            os.kill(os.getpid(), signal.SIGKILL)
+from tests.helpers import Kill
 
 
 def quadratic():

@@ -10,7 +10,6 @@ lazily, at its first call, so the resumed process finds its variables at its fir
 import argparse
 import json
 import os
-import signal
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -20,19 +19,7 @@ import tensorflow as tf
 
 import steploop as sl
 from steploop.tf import PersistentTapeStep, TapeStep
-
-
-class Kill(sl.Callback):
-    """SIGKILL this process at the end of step ``step`` (no clean-up of any kind runs)."""
-
-    may_stop = False
-
-    def __init__(self, step):
-        self.step = step
-
-    def on_step_end(self, trainer, record):
-        if record.step == self.step:
-            os.kill(os.getpid(), signal.SIGKILL)
+from tests.helpers import Kill
 
 
 def quadratic():
