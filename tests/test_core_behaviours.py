@@ -180,3 +180,76 @@ def test_a_checkpoint_listed_before_the_criteria_saves_their_state_after_the_ste
     assert second.restore(folder) == crash_at - 1  # step crash_at's callbacks did not finish
     result = second.run()
     assert (result.steps, result.stop_reason) == (reference.steps, reference.stop_reason)
+
+
+def test_iterate_takes_a_zero_budget_and_refuses_a_negative_one():
+    trainer = sl.Trainer(quadratic(), [sl.MaxSteps(5)])
+    assert list(trainer.iterate(0)) == [] and trainer.result.status == "budget"
+    with pytest.raises(ValueError, match="max_steps must be an int >= 0, got -1"):
+        trainer.iterate(-1)
+
+
+class SeesSteps(sl.Callback):
+    """Reads the trainer in on_step_begin and the previous record's variables, per step."""
+
+    needs_live_state = False
+
+    def __init__(self):
+        self.begins, self.previous, self.expired = [], None, []
+
+    def on_step_begin(self, trainer, step):
+        self.begins.append((step, trainer.step))
+        if self.previous is not None:
+            try:
+                self.previous.variables  # noqa: B018 - reading it is the test
+            except RuntimeError:
+                self.expired.append(self.previous.step)
+
+    def on_step_end(self, trainer, record):
+        self.previous = record
+
+
+@pytest.mark.parametrize("k", [1, 4])
+def test_replayed_steps_see_the_trainer_and_expire_the_previous_record(k):
+    """Fused or not, on_step_begin gets the Trainer at the step before, and the previous step's
+    variables are gone once the next step begins."""
+    seen = SeesSteps()
+    sl.Trainer(quadratic(), [seen], steps_per_call=k).run(max_steps=6)
+    assert seen.begins == [(s, s - 1) for s in range(1, 7)]
+    assert seen.expired == [1, 2, 3, 4, 5]
+
+
+def test_describe_names_the_data():
+    trainer = sl.Trainer(batch_replay([]), [sl.MaxSteps(2)], data=[1.0, 2.0, 3.0])
+    assert trainer.describe().splitlines()[0] == "Trainer(GradientDescent, data=list of 3 batches)"
+
+
+def test_time_limit_stops_when_the_time_spent_equals_the_limit(monkeypatch):
+    now = [0.0]
+    monkeypatch.setattr(criteria.time, "perf_counter", lambda: now[0])
+
+    class Tick(sl.Callback):
+        def on_step_end(self, trainer, record):
+            now[0] += 1.0
+
+    limit = sl.TimeLimit(3)
+    trainer = sl.Trainer(quadratic(), [Tick(), limit])
+    assert trainer.run(max_steps=10).steps == 3
+    assert trainer.run(max_steps=10).steps == 3  # already spent: no step
+
+
+def test_and_of_two_budgets_says_the_first_parts_status():
+    _, result = run([1.0, 1.0, math.nan, 1.0], sl.MaxSteps(3) & sl.StopOnNaN())
+    assert (result.steps, result.status) == (3, "budget")
+    _, result = run([1.0, 1.0, math.nan, 1.0], sl.StopOnNaN() & sl.MaxSteps(3))
+    assert (result.steps, result.status) == (3, "nonfinite")
+
+
+@pytest.mark.parametrize("k", [1, 5])
+def test_a_composite_met_at_the_last_step_of_a_fused_run_stops_the_next_run(k):
+    """The composite's verdict at the last step is remembered in the fast fused path too."""
+    trainer = sl.Trainer(quadratic(0.1), [sl.LossBelow(1e-10) | sl.MaxSteps(10_000)],
+                         steps_per_call=k)
+    first = trainer.run()
+    again = trainer.run()
+    assert (again.steps, again.stop_reason) == (first.steps, first.stop_reason)
