@@ -9,8 +9,6 @@ at 61) or ``data`` (Adam on a linear regression over a list of batches, fused
 resume that lost them would drift.
 """
 
-import argparse
-import json
 
 import jax.numpy as jnp
 import numpy as np
@@ -18,7 +16,7 @@ import optax
 
 import steploop as sl
 from steploop.jax import OptaxStep
-from tests.helpers import Kill
+from tests.resume import worker_main
 
 
 def quadratic():
@@ -48,33 +46,5 @@ def data():
 MODELS = {"quadratic": quadratic, "data": data}
 
 
-def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--model", choices=sorted(MODELS), required=True)
-    parser.add_argument("--dir", required=True)
-    parser.add_argument("--out", required=True)
-    parser.add_argument("--kill-at", type=int, default=None)
-    args = parser.parse_args()
-    step, criteria, batches, per_call, every = MODELS[args.model]()
-    callbacks = [*criteria, sl.Checkpoint(args.dir, every=every, keep=2)]
-    if args.kill_at is not None:
-        callbacks.append(Kill(args.kill_at))
-    trainer = sl.Trainer(step, callbacks, data=batches, steps_per_call=per_call)
-    restored = trainer.restore(args.dir)
-    result = trainer.run()
-    with open(args.out, "w", encoding="utf-8") as file:
-        json.dump(
-            {
-                "restored": restored,
-                "steps": result.steps,
-                "status": result.status,
-                "reason": result.stop_reason,
-                "variables": {k: v.tobytes().hex() for k, v in step.variables().items()},
-                "history": {k: trainer.history[k].tobytes().hex() for k in sorted(trainer.history)},
-            },
-            file,
-        )
-
-
 if __name__ == "__main__":
-    main()
+    worker_main(MODELS)

@@ -2,18 +2,14 @@
 exactly like a run never interrupted: same steps, status and reason, same history, same
 parameters bit for bit (Adam's moments restored with them)."""
 
-import json
 import os
-import signal
-import subprocess
-import sys
 import tempfile
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from tests.resume import ROOT, spawn
 
 #: Steps of each uninterrupted run (the quadratic converges at 61; the data, 40 batches, runs out
 #: at 40) and the checkpoint interval of each (see ``resume_worker``).
@@ -22,22 +18,12 @@ EVERY = {"quadratic": 7, "data": 5}
 
 
 def worker(model, directory, kill_at=None):
-    out = os.path.join(directory, "out.json")
-    command = [sys.executable, "-m", "tests.jax.resume_worker", "--model", model]
-    command += ["--dir", os.path.join(directory, "ckpt"), "--out", out]
-    if kill_at is not None:
-        command += ["--kill-at", str(kill_at)]
+    # the worker imports this checkout's steploop; on a GPU the pytest process holds memory too,
+    # so the worker allocates on demand
     paths = (os.path.join(ROOT, "src"), os.environ.get("PYTHONPATH"))
     path = os.pathsep.join(p for p in paths if p)
-    # on a GPU the pytest process holds memory too: let the worker allocate on demand
-    env = {"XLA_PYTHON_CLIENT_PREALLOCATE": "false", **os.environ, "PYTHONPATH": path}
-    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
-    if kill_at is not None:
-        assert done.returncode == -signal.SIGKILL, done.stderr[-2000:]
-        return None
-    assert done.returncode == 0, done.stderr[-2000:]
-    with open(out, encoding="utf-8") as file:
-        return json.load(file)
+    env = {"XLA_PYTHON_CLIENT_PREALLOCATE": "false", "PYTHONPATH": path}
+    return spawn("tests.jax.resume_worker", model, directory, kill_at, env, timeout=120)
 
 
 @pytest.fixture(scope="module")

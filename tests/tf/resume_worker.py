@@ -7,8 +7,6 @@ MODEL is one of ``MODELS``; the ``*_nolist`` ones give no var_list: their Keras 
 lazily, at its first call, so the resumed process finds its variables at its first step.
 """
 
-import argparse
-import json
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -19,14 +17,14 @@ import tensorflow as tf
 
 import steploop as sl
 from steploop.tf import PersistentTapeStep, TapeStep
-from tests.helpers import Kill
+from tests.resume import worker_main
 
 
 def quadratic():
     x = tf.Variable(0.0, name="x")
     step = TapeStep(lambda: (x - 4.0) ** 2, keras.optimizers.SGD(0.1), var_list=[x])
     criteria = [sl.LossBelow(1e-12) | sl.MaxSteps(200), sl.LossChangeBelow(1e-15, patience=3)]
-    return step, criteria, None, 1, lambda: [x], 7
+    return step, criteria, None, 1, 7, lambda: [x.numpy()]
 
 
 def keras_model():
@@ -45,7 +43,7 @@ def keras_model():
 
     step = TapeStep(loss, keras.optimizers.Adam(0.01), var_list=model.trainable_variables)
     criteria = [sl.EarlyStopping(patience=20), sl.StopOnNaN()]
-    return step, criteria, data, 4, lambda: model.weights, 5
+    return step, criteria, data, 4, 5, lambda: [w.numpy() for w in model.weights]
 
 
 def keras_nolist(persistent=False):
@@ -67,7 +65,8 @@ def keras_nolist(persistent=False):
     else:
         step = TapeStep(loss, optimizer)
     criteria = [sl.EarlyStopping(patience=20), sl.StopOnNaN()]
-    return step, criteria, data, 1 if persistent else 4, lambda: model.weights, 5
+    per_call = 1 if persistent else 4
+    return step, criteria, data, per_call, 5, lambda: [w.numpy() for w in model.weights]
 
 
 MODELS = {
@@ -78,33 +77,5 @@ MODELS = {
 }
 
 
-def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--model", choices=sorted(MODELS), required=True)
-    parser.add_argument("--dir", required=True)
-    parser.add_argument("--out", required=True)
-    parser.add_argument("--kill-at", type=int, default=None)
-    args = parser.parse_args()
-    step, criteria, data, per_call, variables, every = MODELS[args.model]()
-    callbacks = [*criteria, sl.Checkpoint(args.dir, every=every, keep=2)]
-    if args.kill_at is not None:
-        callbacks.append(Kill(args.kill_at))
-    trainer = sl.Trainer(step, callbacks, data=data, steps_per_call=per_call)
-    restored = trainer.restore(args.dir)
-    result = trainer.run()
-    with open(args.out, "w", encoding="utf-8") as file:
-        json.dump(
-            {
-                "restored": restored,
-                "steps": result.steps,
-                "status": result.status,
-                "reason": result.stop_reason,
-                "variables": [np.asarray(v.numpy()).tobytes().hex() for v in variables()],
-                "history": {k: trainer.history[k].tobytes().hex() for k in sorted(trainer.history)},
-            },
-            file,
-        )
-
-
 if __name__ == "__main__":
-    main()
+    worker_main(MODELS)
