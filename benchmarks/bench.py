@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import resource
-import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -25,6 +23,10 @@ import tensorflow as tf
 import steploop as sl
 from steploop.tf import TapeStep
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import timing
+from timing import table
+
 try:
     import tensorflow_probability as tfp
 except ImportError:  # reported in the table
@@ -37,27 +39,8 @@ LR = 0.1
 def timed_rounds(
     contenders: dict[str, Callable[[], object]], rounds: int, repeat: int = 1
 ) -> dict[str, float]:
-    """Median seconds of one call of each contender. Rounds interleave the contenders, so that a
-    noisy moment hurts them alike; within a round a contender runs ``repeat`` times in a row (its
-    median counts), so short calls are timed warm, as they run in a loop."""
-    for run in contenders.values():  # warm-up: tracing, compiling
-        run()
-    times: dict[str, list[float]] = {name: [] for name in contenders}
-    for _ in range(rounds):
-        for name, run in contenders.items():
-            calls = []
-            for _ in range(repeat):
-                start = time.perf_counter()
-                run()
-                calls.append(time.perf_counter() - start)
-            times[name].append(statistics.median(calls))
-    return {name: statistics.median(values) for name, values in times.items()}
-
-
-def table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
+    """Median seconds of one call of each contender over interleaved rounds (see ``timing``)."""
+    return timing.medians(timing.rounds(contenders, rounds, repeat))
 
 
 # -- the quadratic: the article's (x - 4)**2 with SGD(0.1) ---------------------------------------
@@ -407,15 +390,8 @@ def million_steps(quick: bool) -> str:
 
 
 def machine() -> str:
-    model = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as info:
-            model = next(line.split(":", 1)[1].strip() for line in info if "model name" in line)
-    except (OSError, StopIteration):
-        pass
     return (
-        f"{model}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"TensorFlow {tf.__version__}, Keras {keras.__version__}, "
+        f"{timing.machine()}, TensorFlow {tf.__version__}, Keras {keras.__version__}, "
         f"tensorflow-probability {tfp.__version__ if tfp else 'not installed'}"
     )
 

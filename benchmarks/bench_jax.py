@@ -26,10 +26,8 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
-import platform
 import statistics
 import sys
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -41,6 +39,10 @@ from jax import lax
 
 import steploop as sl
 from steploop.jax import OptaxStep
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import timing
+from timing import table
 
 try:
     import optimistix as optx
@@ -58,21 +60,8 @@ OPTX_TOL = 5e-8
 def timed_rounds(
     contenders: dict[str, Callable[[], object]], rounds: int, repeat: int = 1
 ) -> dict[str, list[float]]:
-    """Seconds of one call of each contender, one entry per round. Rounds interleave the
-    contenders; within a round a contender runs ``repeat`` times in a row (its median counts), so
-    short calls are timed warm, as they run in a loop."""
-    for run in contenders.values():  # warm-up: tracing, compiling
-        run()
-    times: dict[str, list[float]] = {name: [] for name in contenders}
-    for _ in range(rounds):
-        for name, run in contenders.items():
-            calls = []
-            for _ in range(repeat):
-                start = time.perf_counter()
-                run()
-                calls.append(time.perf_counter() - start)
-            times[name].append(statistics.median(calls))
-    return times
+    """Seconds of one call of each contender, one entry per interleaved round (see ``timing``)."""
+    return timing.rounds(contenders, rounds, repeat)
 
 
 def speedup(times: dict[str, list[float]], name: str, against: str) -> tuple[float, float, float]:
@@ -85,12 +74,6 @@ def speedup(times: dict[str, list[float]], name: str, against: str) -> tuple[flo
 def spread(ratio: tuple[float, float, float]) -> str:
     median, low, high = ratio
     return f"{median:.2f}x ({low:.2f}-{high:.2f})"
-
-
-def table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 def block(tree: Any) -> Any:
@@ -381,17 +364,11 @@ def mlp_tables(rounds: int, quick: bool) -> tuple[str, dict[str, float]]:
 
 
 def machine() -> str:
-    model = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as info:
-            model = next(line.split(":", 1)[1].strip() for line in info if "model name" in line)
-    except (OSError, StopIteration):
-        pass
     device = jax.devices()[0]
     return (
-        f"{model}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"JAX {jax.__version__} on {device.platform} ({device.device_kind}), optax "
-        f"{optax.__version__}, optimistix {optx.__version__ if optx else 'not installed'}"
+        f"{timing.machine()}, JAX {jax.__version__} on {device.platform} "
+        f"({device.device_kind}), optax {optax.__version__}, "
+        f"optimistix {optx.__version__ if optx else 'not installed'}"
     )
 
 
