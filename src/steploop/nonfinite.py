@@ -177,7 +177,7 @@ class ReportsNonFinite:
     and the names of its variables ``_names`` (``None`` while they are not known)."""
 
     _policy: NonFinite
-    _names: Sequence[str] | None
+    _names: tuple[str, ...] | None
 
     def nonfinite_quantity(self, code: int) -> str:
         """What a ``values["nonfinite"]`` code means (see ``steploop.nonfinite``)."""
@@ -186,6 +186,13 @@ class ReportsNonFinite:
     def stop_after(self, step: int, values: Mapping[str, Any]) -> str | None:
         """Under ``on_nonfinite='stop'``: why the run must stop after ``step``, or ``None``."""
         return self._policy.stop_after(step, values, self._names or ())
+
+    def _graph_stop(self, output: Any) -> Any:
+        """The in-graph form of ``stop_after`` for fused loops: whether the step's ``output``
+        (a ``StepOutput`` of the framework's arrays) was not finite; ``None``: never stops."""
+        if self._policy.policy != "stop":
+            return None
+        return output.values[KEY] != 0
 
 
 def describe(code: int, names: Sequence[str]) -> str:

@@ -4,7 +4,8 @@ A criterion with an array form writes ``test(ops, state, q)`` using only Python 
 (``<``, ``-``, ``abs``) and the few functions below, on ``q.step``, ``q.loss`` (float64),
 ``q.values`` and ``q.gradients``. The Trainer evaluates it with ``HOST`` (plain Python floats and
 NumPy) step by step; a framework evaluates the very same function inside a compiled multi-step
-loop with its own namespace (``steploop.tf.ops.TF_OPS``), so both stop at the same step.
+loop with its own namespace, so both stop at the same step. A framework builds that namespace
+from its primitives with ``ArrayOps`` (``steploop.tf.ops.TF_OPS``, ``steploop.jax.ops.JAX_OPS``).
 
 Numbers are float64 on every backend: a float32 loss is widened before any comparison, so a
 tolerance such as ``1e-12`` is never rounded to float32 in one backend and not the other.
@@ -22,12 +23,17 @@ The namespace's functions:
 3.0
 >>> HOST.global_norm({"a": np.array([3.0]), "b": np.array(4.0)})
 5.0
+>>> NUMPY = ArrayOps("NUMPY", any_=np.logical_or, all_=np.logical_and, not_=np.logical_not,
+...     number=np.float64, where=np.where, isfinite=np.isfinite, isnan=np.isnan, sqrt=np.sqrt,
+...     sum_=np.sum, square=np.square)
+>>> float(NUMPY.global_norm({"a": np.array([3.0]), "b": np.array(4.0)}))
+5.0
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -83,3 +89,41 @@ class HostOps:
 
 #: The namespace the Trainer uses for step-by-step checks.
 HOST = HostOps()
+
+
+class ArrayOps:
+    """The namespace for an array framework, from its primitives (keyword arguments): the
+    logical ``any_``, ``all_``, ``not_``; ``number`` (a value as a float64 array); ``where``,
+    ``isfinite``, ``isnan``, ``sqrt``, ``square`` on arrays and ``sum_`` of all of an array's
+    elements. Every number is widened with ``number`` before it is compared or computed with,
+    so the framework decides in float64 as ``HOST`` does."""
+
+    def __init__(self, label: str, **primitives: Callable[..., Any]) -> None:
+        expected = {"any_", "all_", "not_", "number", "where", "isfinite", "isnan", "sqrt"}
+        expected |= {"sum_", "square"}
+        if set(primitives) != expected:
+            raise TypeError(f"ArrayOps({label!r}) needs exactly {sorted(expected)}")
+        self._label, self._p = label, primitives
+        self.any_, self.all_, self.not_ = primitives["any_"], primitives["all_"], primitives["not_"]
+        self.number = primitives["number"]
+
+    def where(self, condition: Any, a: Any, b: Any) -> Any:
+        return self._p["where"](condition, self.number(a), self.number(b))
+
+    def isfinite(self, a: Any) -> Any:
+        return self._p["isfinite"](self.number(a))
+
+    def isnan(self, a: Any) -> Any:
+        return self._p["isnan"](self.number(a))
+
+    def sqrt(self, a: Any) -> Any:
+        return self._p["sqrt"](self.number(a))
+
+    def global_norm(self, gradients: Mapping[str, Any]) -> Any:
+        total = self.number(0.0)
+        for gradient in gradients.values():
+            total = total + self._p["sum_"](self._p["square"](self.number(gradient)))
+        return self._p["sqrt"](total)
+
+    def __repr__(self) -> str:
+        return self._label

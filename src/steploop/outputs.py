@@ -1,7 +1,7 @@
 """What a user's loss function may return, and how a step's results become a ``StepOutput``.
 
-Written once for every framework; a strategy supplies only the conversion of one value to its
-array type (``convert``: the array, or ``None`` when the value is not numeric).
+Written once for every framework; a strategy supplies only how its arrays are made and read
+(``Arrays``), and ``LossContract.checked`` does the rest.
 
 The loss contract
 -----------------
@@ -30,7 +30,7 @@ from typing import Any
 
 import attrs
 
-from steploop import _validate
+from steploop import _validate, checks
 from steploop.strategy import StepOutput
 
 #: The keys of the loss dict that are not targets.
@@ -47,12 +47,49 @@ class Parts:
 
 
 @attrs.frozen
+class Arrays:
+    """A framework's arrays as the loss contract checks them: ``to_array`` converts a value (and
+    may raise ``TypeError``/``ValueError``), ``floating``/``integer`` test an array's dtype,
+    ``dtype`` names it, ``shape`` is an array's shape (``None`` unknown) and ``mean`` names the
+    framework's mean, for the hint on a non-scalar loss.
+
+    >>> import numpy as np
+    >>> numpy = Arrays(np.asarray, lambda a: a.dtype.kind == "f", lambda a: a.dtype.kind in "iu",
+    ...                lambda a: a.dtype.name, lambda a: a.shape, "np.mean")
+    >>> LossContract("Demo", "loss", arrays=numpy).checked({"loss": 2.0, "values": {"n": 3}})
+    (array(2.), {'n': array(3)}, {})
+    """
+
+    to_array: Callable[[Any], Any]
+    floating: Callable[[Any], bool]
+    integer: Callable[[Any], bool]
+    dtype: Callable[[Any], str]
+    shape: Callable[[Any], Sequence[int | None] | None]
+    mean: str
+
+    def convert(self, value: Any) -> Any:
+        """``value`` as an array, or ``None`` for ``None``, text and what cannot be one."""
+        if value is None or isinstance(value, (str, bytes)):
+            return None
+        try:
+            return self.to_array(value)
+        except (TypeError, ValueError):
+            return None
+
+    def numeric(self, value: Any) -> Any:
+        """``value`` as a floating-point or integer array, or ``None``."""
+        array = self.convert(value)
+        ok = array is not None and (self.floating(array) or self.integer(array))
+        return array if ok else None
+
+
+@attrs.frozen
 class LossContract:
     """The loss contract of one strategy (``owner``), whose function is called ``label``.
 
     ``targets`` is ``None`` when the strategy reports target gradients, else the hint given when
     a loss returns targets; ``dict_only`` requires the dict form; ``array`` names the
-    framework's array type in messages.
+    framework's array type in messages; ``arrays`` is needed by ``checked`` and ``number``.
     """
 
     owner: str
@@ -60,6 +97,29 @@ class LossContract:
     targets: str | None = "this strategy computes one gradient"
     dict_only: bool = False
     array: str = "tensor"
+    arrays: Arrays | None = None
+
+    def checked(self, value: Any) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+        """What the loss returned as ``(loss, values, targets)`` arrays, checked: the loss a
+        floating-point scalar, targets floating point, values numeric."""
+        parts = self.split(value)
+        loss = self.number(parts.loss, "loss")
+        targets = {key: self.number(target, key) for key, target in parts.targets.items()}
+        assert self.arrays is not None
+        return loss, self.values(parts, self.arrays.numeric), targets
+
+    def number(self, value: Any, what: str) -> Any:
+        """``value`` as a floating-point array, or an error naming ``what`` it was for; the
+        loss (``what="loss"``) must be a scalar."""
+        assert self.arrays is not None, "LossContract.number needs arrays"
+        arrays, where = self.arrays, f"{self.owner}: {self.label}"
+        array = arrays.convert(value)
+        dtype = None if array is None or arrays.floating(array) else arrays.dtype(array)
+        checks.returned_number(where, value, what, array, dtype)
+        if what == "loss":
+            shape = arrays.shape(array)
+            checks.scalar_loss(where, None if shape is None else tuple(shape), arrays.mean)
+        return array
 
     def split(self, value: Any) -> Parts:
         """``value`` (what the loss returned) as ``Parts``, or an error naming what is wrong."""

@@ -1,6 +1,7 @@
 """``JAX_OPS``: the JAX array namespace stopping criteria are evaluated with in fused loops.
 
-It mirrors ``steploop.ops.HOST`` function for function (see there for the contract). Numbers
+It mirrors ``steploop.ops.HOST`` (see there for the contract), built by
+``steploop.ops.ArrayOps`` from JAX's primitives. Numbers
 are float64 so a criterion decides in a compiled loop exactly as on the host; JAX has float64
 only where x64 is enabled, so ``steploop.jax.fused`` traces its loop under the scoped
 ``jax.enable_x64(True)`` and the step inside it under ``jax.enable_x64(False)``: the step is
@@ -13,53 +14,22 @@ globally.
 True
 """
 
-from __future__ import annotations
-
-from collections.abc import Mapping
-from typing import Any
-
 import jax.numpy as jnp
 
+from steploop.ops import ArrayOps
 
-def _f64(value: Any) -> Any:
-    return jnp.asarray(value).astype(jnp.float64)
-
-
-class JaxOps:
-    """JAX versions of the namespace's functions (used under ``jax.enable_x64(True)``)."""
-
-    name = "jax"
-    any_ = staticmethod(jnp.logical_or)
-    all_ = staticmethod(jnp.logical_and)
-    not_ = staticmethod(jnp.logical_not)
-    number = staticmethod(_f64)
-
-    @staticmethod
-    def where(condition: Any, a: Any, b: Any) -> Any:
-        return jnp.where(condition, _f64(a), _f64(b))
-
-    @staticmethod
-    def isfinite(a: Any) -> Any:
-        return jnp.isfinite(_f64(a))
-
-    @staticmethod
-    def isnan(a: Any) -> Any:
-        return jnp.isnan(_f64(a))
-
-    @staticmethod
-    def sqrt(a: Any) -> Any:
-        return jnp.sqrt(_f64(a))
-
-    @staticmethod
-    def global_norm(gradients: Mapping[str, Any]) -> Any:
-        total = jnp.float64(0.0)
-        for gradient in gradients.values():
-            total = total + jnp.sum(jnp.square(_f64(gradient)))
-        return jnp.sqrt(total)
-
-    def __repr__(self) -> str:
-        return "JAX_OPS"
-
-
-#: The namespace JAX strategies evaluate criteria with inside fused calls.
-JAX_OPS = JaxOps()
+#: The namespace JAX strategies evaluate criteria with inside fused calls (under
+#: ``jax.enable_x64(True)``).
+JAX_OPS = ArrayOps(
+    "JAX_OPS",
+    any_=jnp.logical_or,
+    all_=jnp.logical_and,
+    not_=jnp.logical_not,
+    number=lambda value: jnp.asarray(value).astype(jnp.float64),
+    where=jnp.where,
+    isfinite=jnp.isfinite,
+    isnan=jnp.isnan,
+    sqrt=jnp.sqrt,
+    sum_=jnp.sum,
+    square=jnp.square,
+)

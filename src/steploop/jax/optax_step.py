@@ -32,31 +32,22 @@ import optax
 from steploop import _validate, checks
 from steploop.criteria_program import CriteriaProgram
 from steploop.jax import _guard, checkpointing, fused
-from steploop.nonfinite import KEY, NonFinite, ReportsNonFinite
-from steploop.outputs import LossContract, step_output
+from steploop.nonfinite import NonFinite, ReportsNonFinite
+from steploop.outputs import Arrays, LossContract, step_output
 from steploop.strategy import BatchCursor, FusedResult, StepOutput, StepStrategy
 
 OWNER = "OptaxStep"
 
 
-def _numeric(value: Any) -> Any:
-    """``value`` as a numeric JAX array, or ``None``."""
-    if value is None or isinstance(value, (str, bytes)):
-        return None
-    try:
-        array = jnp.asarray(value)
-    except (TypeError, ValueError):
-        return None
-    return array if jnp.issubdtype(array.dtype, jnp.number) else None
-
-
-def _floating(value: Any) -> tuple[Any, str | None]:
-    """``value`` as a JAX array and its dtype's name when not floating (``None`` when it is);
-    ``(None, None)`` when it is not numeric."""
-    array = _numeric(value)
-    if array is None:
-        return None, None
-    return array, None if jnp.issubdtype(array.dtype, jnp.floating) else array.dtype.name
+#: JAX's arrays as the loss contract checks them.
+ARRAYS = Arrays(
+    jnp.asarray,
+    lambda a: jnp.issubdtype(a.dtype, jnp.floating),
+    lambda a: jnp.issubdtype(a.dtype, jnp.integer),
+    lambda a: a.dtype.name,
+    lambda a: a.shape,
+    "jnp.mean",
+)
 
 
 def path_names(tree: Any) -> tuple[str, ...]:
@@ -80,14 +71,14 @@ def _checked_params(params: Any) -> Any:
         where = f"params{jax.tree_util.keystr(path)}"
         if isinstance(leaf, (bool, np.bool_, str, bytes)) or leaf is None:
             raise TypeError(f"{OWNER}: {where} must be a floating-point array, got {leaf!r}")
-        array, dtype = _floating(leaf)
+        array = ARRAYS.numeric(leaf)
         if array is None:
             raise TypeError(
                 f"{OWNER}: {where} must be a floating-point array, got {type(leaf).__name__}"
             )
-        if dtype is not None:
+        if not ARRAYS.floating(array):
             raise TypeError(
-                f"{OWNER}: {where} must be a floating-point array, got dtype {dtype}; "
+                f"{OWNER}: {where} must be a floating-point array, got dtype {array.dtype.name}; "
                 "pass e.g. jnp.asarray(value, jnp.float32)"
             )
     # copies, strongly typed: jnp.array(0.0) is float32 as its dtype says, in every step
@@ -139,8 +130,7 @@ class OptaxStep(ReportsNonFinite, StepStrategy):
         checks.flags(OWNER, jit=jit)
         self._jit = jit
         self._policy = NonFinite.of(OWNER, on_nonfinite)
-        self._contract = LossContract(OWNER, "loss", targets=None, array="array")
-        self._where = f"{OWNER}: loss"
+        self._contract = LossContract(OWNER, "loss", targets=None, array="array", arrays=ARRAYS)
         self.params = _checked_params(params)
         self._names = path_names(self.params)
         self.opt_state = self._optimizer.init(self.params)
@@ -228,11 +218,9 @@ class OptaxStep(ReportsNonFinite, StepStrategy):
         """One step as a pure function: the new state and the step's outputs as plain trees."""
 
         def objective(p: Any) -> tuple[dict[str, Any], Any]:
-            parts = self._contract.split(self._fn(p, *batch))
-            scalars = {"loss": self._loss(parts.loss)}
-            for key, target in parts.targets.items():
-                scalars[key] = jnp.sum(self._number(target, key))
-            return scalars, self._contract.values(parts, _numeric)
+            loss, values, targets = self._contract.checked(self._fn(p, *batch))
+            scalars = {"loss": loss, **{key: jnp.sum(t) for key, t in targets.items()}}
+            return scalars, values
 
         scalars, pullback, values = jax.vjp(objective, params, has_aux=True)
 
@@ -277,21 +265,6 @@ class OptaxStep(ReportsNonFinite, StepStrategy):
                 },
             },
         )
-
-    def _number(self, value: Any, what: str) -> Any:
-        array, dtype = _floating(value)
-        return checks.returned_number(self._where, value, what, array, dtype)
-
-    def _loss(self, value: Any) -> Any:
-        array = self._number(value, "loss")
-        checks.scalar_loss(self._where, tuple(array.shape), "jnp.mean")
-        return array
-
-    def _graph_stop(self, output: StepOutput) -> Any:
-        """The in-loop form of ``stop_after`` (``None``: this policy never stops a run)."""
-        if self._policy.policy != "stop":
-            return None
-        return output.values[KEY] != 0
 
     def __repr__(self) -> str:
         return (

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from steploop import _validate, checkpoint
+from steploop.named_variables import check_weights
 from steploop.nonfinite import HOST_GUARD, NonFinite, ReportsNonFinite
 from steploop.outputs import LossContract, step_output
 from steploop.strategy import StepOutput, StepStrategy
@@ -32,8 +33,6 @@ def _numeric(value: Any) -> np.ndarray | None:
     except (TypeError, ValueError):
         return None
     return array if array.dtype.kind in "biuf" else None
-
-
 
 
 class _Saved:
@@ -134,12 +133,7 @@ class GradientDescent(ReportsNonFinite, StepStrategy):
 
     def set_weights(self, weights: Any) -> None:
         """Set the parameters to a copy ``get_weights`` returned (``WeightsCopyable``)."""
-        if not isinstance(weights, Mapping) or set(weights) != set(self.params):
-            got = sorted(weights) if isinstance(weights, Mapping) else type(weights).__name__
-            raise ValueError(
-                f"{type(self).__name__}.set_weights: weights must map {sorted(self.params)} "
-                f"to arrays (what get_weights returns), got {got}"
-            )
+        check_weights(type(self).__name__, weights, self._names)
         self.params.update({key: np.array(value, copy=True) for key, value in weights.items()})
 
     def step(self, batch: Any = None) -> StepOutput:

@@ -15,7 +15,7 @@ mechanics are in ``steploop.tf._apply``), the fused loop (``steploop.loop_body``
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import keras
@@ -24,8 +24,8 @@ import tensorflow as tf
 
 from steploop import _validate, checks, variable_record
 from steploop.criteria_program import CriteriaProgram
-from steploop.nonfinite import KEY, NonFinite, ReportsNonFinite
-from steploop.outputs import LossContract
+from steploop.nonfinite import NonFinite, ReportsNonFinite
+from steploop.outputs import Arrays, LossContract
 from steploop.relay import ErrorRelay
 from steploop.strategy import (
     BatchCursor,
@@ -37,7 +37,7 @@ from steploop.strategy import (
 )
 from steploop.tf import _apply, checkpointing, fused
 from steploop.tf._flatcall import ConcreteCalls
-from steploop.tf.naming import unique_names, variable_name
+from steploop.tf.naming import variable_name
 
 
 def _is_variable(value: Any) -> bool:
@@ -55,26 +55,27 @@ def check_eager(owner: str) -> None:
         )
 
 
-def _as_tensor(value: Any) -> tf.Tensor | None:
-    """``value`` as a tensor, or ``None`` for text, ``None`` and what TensorFlow cannot convert."""
-    if value is None or isinstance(value, (str, bytes)):
-        return None
-    try:
-        return tf.convert_to_tensor(value)
-    except (TypeError, ValueError):
-        return None
+def _shape(tensor: tf.Tensor) -> tuple[int | None, ...] | None:
+    return None if tensor.shape.rank is None else tuple(tensor.shape)
 
 
-def _numeric(value: Any) -> tf.Tensor | None:
-    """``value`` as a numeric (floating or integer) tensor, or ``None``."""
-    tensor = _as_tensor(value)
-    if tensor is None or not (tensor.dtype.is_floating or tensor.dtype.is_integer):
-        return None
-    return tensor
+#: TensorFlow's tensors as the loss contract checks them.
+ARRAYS = Arrays(
+    tf.convert_to_tensor,
+    lambda t: t.dtype.is_floating,
+    lambda t: t.dtype.is_integer,
+    lambda t: t.dtype.name,
+    _shape,
+    "tf.reduce_mean",
+)
 
 
 class TFStep(checkpointing.ByName, ReportsNonFinite, StepStrategy):
     """Base of the TensorFlow strategies (internal): checks, names, compiling."""
+
+    _name_of = staticmethod(variable_name)
+    _to_numpy = staticmethod(lambda variable: variable.numpy())
+    _assign = staticmethod(lambda variable, value: variable.assign(value))
 
     _fn_label = "loss"
     _returns = "a scalar loss tensor"
@@ -122,9 +123,8 @@ class TFStep(checkpointing.ByName, ReportsNonFinite, StepStrategy):
                 "and var_list is None: nothing would be differentiated"
             )
         self._contract = LossContract(
-            owner, self._fn_label, targets=self._targets, dict_only=self._dict_only
+            owner, self._fn_label, targets=self._targets, dict_only=self._dict_only, arrays=ARRAYS
         )
-        self._where = f"{owner}: {self._fn_label}"
         self._watch_accessed = watch_accessed_variables
         self._compile = compile
         self._jit = jit_compile
@@ -136,15 +136,8 @@ class TFStep(checkpointing.ByName, ReportsNonFinite, StepStrategy):
         self._loops = self._fused.loops
         self._takes_batch: bool | None = None
         self._function: Callable[..., Any] | None = None
-        self._variables: tuple[Any, ...] | None = None
-        self._names: tuple[str, ...] | None = None
-        self._order: tuple[int, ...] = ()  # the variables' positions sorted by name
         if self._var_list is not None:
             self._set_variables(self._var_list)
-
-    def _set_variables(self, variables: tuple[Any, ...]) -> None:
-        self._variables, self._names = variables, unique_names(variables)
-        self._order = variable_record.canonical_order(self._names)
 
     # -- StepStrategy -----------------------------------------------------------------------
     @property
@@ -240,12 +233,6 @@ class TFStep(checkpointing.ByName, ReportsNonFinite, StepStrategy):
             return run_steps_in_python(self, 1, first_step, stopper, feed, keep_gradients)
         return chunk
 
-    def variables(self) -> Mapping[str, np.ndarray]:
-        if self._variables is None:
-            return {}
-        assert self._names is not None
-        return {name: v.numpy() for name, v in zip(self._names, self._variables, strict=True)}
-
     # -- for subclasses ---------------------------------------------------------------------
     @property
     def learning_rate(self) -> float:
@@ -263,24 +250,6 @@ class TFStep(checkpointing.ByName, ReportsNonFinite, StepStrategy):
             )
         rate.assign(_validate.number("learning_rate", value, positive=True))
 
-    def get_weights(self) -> dict[str, np.ndarray]:
-        """A host copy of the variables by name (``WeightsCopyable``; after the first step, when
-        the variables are known)."""
-        return {name: np.array(value, copy=True) for name, value in self.variables().items()}
-
-    def set_weights(self, weights: Any) -> None:
-        """Assign each variable its value in ``weights`` (``WeightsCopyable``), by name."""
-        names = () if self._names is None else self._names
-        if not isinstance(weights, Mapping) or set(weights) != set(names):
-            got = sorted(weights) if isinstance(weights, Mapping) else type(weights).__name__
-            raise ValueError(
-                f"{type(self).__name__}.set_weights: weights must map {sorted(names)} to arrays "
-                f"(what get_weights returns), got {got}"
-            )
-        assert self._variables is not None
-        for name, variable in zip(names, self._variables, strict=True):
-            variable.assign(weights[name])
-
     def _update(self, *batch: Any) -> StepOutput:
         """One step's graph-compatible body (variables updated), returning its output."""
         raise NotImplementedError
@@ -288,27 +257,15 @@ class TFStep(checkpointing.ByName, ReportsNonFinite, StepStrategy):
     def _call(self, *batch: Any) -> Any:
         return self._fn(*batch)
 
-    def _float_tensor(self, value: Any, what: str) -> tf.Tensor:
-        """``value`` as a floating-point tensor, or a clear error naming ``what`` it was for."""
-        tensor = _as_tensor(value)
-        dtype = None if tensor is None or tensor.dtype.is_floating else tensor.dtype.name
-        return checks.returned_number(self._where, value, what, tensor, dtype)
-
     def _checked_loss(self, value: Any) -> tf.Tensor:
         """``value`` as a floating scalar tensor, or a clear error naming what is wrong."""
         with self._checking():
-            tensor = self._float_tensor(value, "loss")
-            shape = None if tensor.shape.rank is None else tuple(tensor.shape)
-            checks.scalar_loss(self._where, shape, "tf.reduce_mean")
-        return tensor
+            return self._contract.number(value, "loss")
 
     def _split(self, value: Any) -> tuple[tf.Tensor, dict[str, tf.Tensor], dict[str, tf.Tensor]]:
         """What the loss returned as ``(loss, values, targets)``, checked by the loss contract."""
         with self._checking():
-            parts = self._contract.split(value)
-            loss = self._checked_loss(parts.loss)
-            targets = {key: self._float_tensor(t, key) for key, t in parts.targets.items()}
-            return loss, self._contract.values(parts, _numeric), targets
+            return self._contract.checked(value)
 
     def _resolve(self, tape: tf.GradientTape) -> tuple[Any, ...]:
         """The variables to update: ``var_list``, or those the tape watched."""
@@ -318,20 +275,13 @@ class TFStep(checkpointing.ByName, ReportsNonFinite, StepStrategy):
         if not watched:
             owner = type(self).__name__
             raise self._fail(variable_record.no_variables(owner, self._fn_label, "optimise"))
-        if (
-            self._variables is None
-            or len(watched) != len(self._variables)
-            or any(a is not b for a, b in zip(watched, self._variables, strict=True))
-        ):
-            self._set_variables(watched)
-        assert self._variables is not None
-        return self._variables
+        return self._adopt(watched)
 
     def _checked_gradients(self, gradients: Sequence[Any], variables: Sequence[Any]) -> None:
         """Raise naming every variable the loss does not depend on."""
         if any(g is None for g in gradients):
             with self._checking():
-                self._contract.check_gradients(unique_names(variables), gradients, "var_list")
+                self._contract.check_gradients(self._unique_names(variables), gradients, "var_list")
 
     def _apply(
         self, gradients: Sequence[Any], variables: Sequence[Any], loss: Any, *others: Any
@@ -343,18 +293,6 @@ class TFStep(checkpointing.ByName, ReportsNonFinite, StepStrategy):
         return _apply.apply(
             self._policy, self._optimizer, gradients, variables, order, loss, *others
         )
-
-    def _canonical(self, variables: Sequence[Any]) -> tuple[int, ...]:
-        """Positions of ``variables`` sorted by name (cached for the strategy's variables)."""
-        if variables is self._variables:
-            return self._order
-        return variable_record.canonical_order(unique_names(variables))
-
-    def _graph_stop(self, output: StepOutput) -> Any:
-        """The in-graph form of ``stop_after`` for fused loops (``None``: never stops)."""
-        if self._policy.policy != "stop":
-            return None
-        return tf.not_equal(output.values[KEY], 0)
 
     def _watch(self, tape: tf.GradientTape) -> None:
         if self._var_list is not None:

@@ -23,6 +23,7 @@ from typing import Any
 import tensorflow as tf
 
 from steploop import variable_record
+from steploop.named_variables import NamedVariables
 
 
 def spec(variable: Any) -> tuple[tuple[int | None, ...], str]:
@@ -67,20 +68,16 @@ def find_variables(
     return found[0] if found else ()
 
 
-class ByName(variable_record.RestoreByName):
+class ByName(variable_record.RestoreByName, NamedVariables):
     """``save``/``restore`` of a TensorFlow strategy (a mixin of ``TFStep``, which owns the
     attributes declared here): ``RestoreByName`` with TensorFlow's files."""
 
     _suffixes = (".index", ".data-")
-    _names: tuple[str, ...] | None
     _optimizer: Any
     _compile: bool
     _fn_label: str
     _call: Callable[..., Any]
     _traced: Callable[..., Any]
-
-    def _set_variables(self, variables: tuple[Any, ...]) -> None:
-        raise NotImplementedError
 
     def _tracked(self) -> tf.train.Checkpoint:
         assert self._variables is not None and self._names is not None

@@ -22,7 +22,6 @@ import tensorflow as tf
 from steploop.outputs import step_output
 from steploop.strategy import StepOutput
 from steploop.tf._base import TFStep
-from steploop.tf.naming import unique_names
 
 
 class PersistentTapeStep(TFStep):
@@ -44,26 +43,10 @@ class PersistentTapeStep(TFStep):
     _targets = None
     _dict_only = True
 
-    def __init__(
-        self,
-        forward: Any,
-        optimizer: Any,
-        var_list: Any = None,
-        *,
-        watch_accessed_variables: bool = True,
-        compile: bool = True,
-        jit_compile: bool = False,
-        on_nonfinite: str = "apply",
-    ) -> None:
-        super().__init__(
-            forward,
-            optimizer,
-            var_list,
-            watch_accessed_variables=watch_accessed_variables,
-            compile=compile,
-            jit_compile=jit_compile,
-            on_nonfinite=on_nonfinite,
-        )
+    def __init__(self, forward: Any, optimizer: Any, var_list: Any = None, **options: Any) -> None:
+        """``options``: ``watch_accessed_variables``, ``compile``, ``jit_compile`` and
+        ``on_nonfinite``, as for ``TapeStep``."""
+        super().__init__(forward, optimizer, var_list, **options)
         self._tape: tf.GradientTape | None = None
         self._outputs: dict[str, tf.Tensor] | None = None
 
@@ -131,4 +114,4 @@ class PersistentTapeStep(TFStep):
         grads = self._tape.gradient(
             self._outputs[target], variables, unconnected_gradients=tf.UnconnectedGradients.ZERO
         )
-        return dict(zip(unique_names(variables), (g.numpy() for g in grads), strict=True))
+        return dict(zip(self._unique_names(variables), (g.numpy() for g in grads), strict=True))
