@@ -281,6 +281,23 @@ class TFStep(checkpointing.ByName, ReportsNonFinite, StepStrategy):
         for name, variable in zip(names, self._variables, strict=True):
             variable.assign(weights[name])
 
+    def evaluate(self, *batch: Any) -> dict[str, float]:
+        """The loss and its ``"values"`` on ``batch`` as host floats, with no tape and no update
+        (``Evaluates``): a cached ``tf.function`` unless ``compile=False``."""
+        from steploop.outputs import evaluation
+
+        check_eager(type(self).__name__)
+        function = self.__dict__.get("_evaluation")
+        if function is None:
+
+            def measure(*parts: Any) -> Any:
+                return self._split(self._call(*parts))[:2]
+
+            function = tf.function(measure, reduce_retracing=True) if self._compile else measure
+            self.__dict__["_evaluation"] = function
+        loss, values = self._traced(function, *(self._as_batch(part) for part in batch))
+        return evaluation(type(self).__name__, loss, values)
+
     def _update(self, *batch: Any) -> StepOutput:
         """One step's graph-compatible body (variables updated), returning its output."""
         raise NotImplementedError
