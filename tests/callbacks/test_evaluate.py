@@ -132,14 +132,23 @@ def test_fn_replaces_the_strategy_evaluate():
 @pytest.mark.parametrize(
     ("call", "error", "message"),
     [
-        (lambda: sl.Evaluate(iter([1.0])), TypeError,
-         "Evaluate data must be re-iterable, as it is read at every evaluation; got a "
-         "list_iterator"),
-        (lambda: sl.Evaluate("abc"), TypeError,
-         "Evaluate data must be None or a re-iterable of batches"),
+        (
+            lambda: sl.Evaluate(iter([1.0])),
+            TypeError,
+            "Evaluate data must be re-iterable, as it is read at every evaluation; got a "
+            "list_iterator",
+        ),
+        (
+            lambda: sl.Evaluate("abc"),
+            TypeError,
+            "Evaluate data must be None or a re-iterable of batches",
+        ),
         (lambda: sl.Evaluate([1.0], every=0), ValueError, "Evaluate every must be an int >= 1"),
-        (lambda: sl.Evaluate([1.0], prefix=""), TypeError,
-         "Evaluate prefix must be a non-empty str, got ''"),
+        (
+            lambda: sl.Evaluate([1.0], prefix=""),
+            TypeError,
+            "Evaluate prefix must be a non-empty str, got ''",
+        ),
         (lambda: sl.Evaluate([1.0], fn=1), TypeError, "Evaluate fn must be None or a function"),
     ],
 )
@@ -151,10 +160,13 @@ def test_bad_arguments_are_named(call, error, message):
 
 def test_a_strategy_that_cannot_evaluate_is_refused_at_build():
     """Without Evaluates and without fn: a TypeError naming the capability."""
-    with pytest.raises(TypeError, match=re.escape(
-        "callbacks[0] Evaluate(every=1, prefix='val_') needs a strategy that evaluates without "
-        "updating (steploop.capabilities.Evaluates), or Evaluate(fn=...); Scripted has none"
-    )):
+    with pytest.raises(
+        TypeError,
+        match=re.escape(
+            "callbacks[0] Evaluate(every=1, prefix='val_') needs a strategy that evaluates without "
+            "updating (steploop.capabilities.Evaluates), or Evaluate(fn=...); Scripted has none"
+        ),
+    ):
         sl.Trainer(Scripted([1.0]), [sl.Evaluate([1.0])])
 
 
@@ -165,17 +177,19 @@ def test_empty_data_and_changing_values_are_named():
         trainer.run()
     fn = iter([{"loss": 1.0}, {"loss": 1.0, "acc": 0.5}])
     trainer = sl.Trainer(Scripted([1.0]), [sl.Evaluate([1, 2], fn=lambda b: next(fn))])
-    with pytest.raises(ValueError, match=re.escape(
-        "Evaluate: batch 1 gave the values ['acc', 'loss'], batch 0 gave ['loss']"
-    )):
+    with pytest.raises(
+        ValueError,
+        match=re.escape("Evaluate: batch 1 gave the values ['acc', 'loss'], batch 0 gave ['loss']"),
+    ):
         trainer.run(max_steps=1)
 
 
 # -- EarlyStopping on a published monitor -----------------------------------------------------
 def drifting(learning_rate=0.2):
     """x follows the training targets; the validation target 4 is nearest at steps 2, 4."""
-    return GradientDescent(lambda x, t: ((x - t) ** 2, 2 * (x - t)), 0.0,
-                           learning_rate=learning_rate)
+    return GradientDescent(
+        lambda x, t: ((x - t) ** 2, 2 * (x - t)), 0.0, learning_rate=learning_rate
+    )
 
 
 TARGETS = [4.0, 4.0, 4.0, 4.0, 10.0, 10.0, 10.0, 10.0, 10.0, 10.0, 10.0, 10.0]
@@ -203,11 +217,14 @@ def test_early_stopping_on_val_loss_counts_evaluations(k):
 def test_a_publisher_listed_after_its_monitor_is_refused():
     """EarlyStopping before the Evaluate it monitors: a ValueError naming both at build."""
     early, evaluate = sl.EarlyStopping(2, monitor="val_loss"), sl.Evaluate([4.0])
-    with pytest.raises(ValueError, match=re.escape(
-        "callbacks[0] EarlyStopping(patience=2, min_delta=0, monitor='val_loss', mode='min') "
-        "monitors 'val_loss', which callbacks[1] Evaluate(every=1, prefix='val_') publishes "
-        "after it in the same step; list Evaluate(every=1, prefix='val_') before"
-    )):
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            "callbacks[0] EarlyStopping(patience=2, min_delta=0, monitor='val_loss', mode='min') "
+            "monitors 'val_loss', which callbacks[1] Evaluate(every=1, prefix='val_') publishes "
+            "after it in the same step; list Evaluate(every=1, prefix='val_') before"
+        ),
+    ):
         sl.Trainer(drifting(), [early, evaluate], data=TARGETS)
     with pytest.raises(ValueError, match="publishes after it"):  # also inside a composite
         sl.Trainer(drifting(), [early | sl.MaxSteps(3), evaluate], data=TARGETS)
@@ -218,8 +235,12 @@ def test_an_unknown_monitor_is_named_at_the_first_step_it_should_exist(k):
     """val_acc, which Evaluate does not report: a ValueError at its first evaluation (step 3);
     val_loss with no Evaluate at all: at step 1."""
     evaluate = sl.Evaluate([4.0], every=3)
-    trainer = sl.Trainer(drifting(), [evaluate, sl.EarlyStopping(2, monitor="val_acc")],
-                         data=TARGETS, steps_per_call=k)
+    trainer = sl.Trainer(
+        drifting(),
+        [evaluate, sl.EarlyStopping(2, monitor="val_acc")],
+        data=TARGETS,
+        steps_per_call=k,
+    )
     with pytest.raises(ValueError, match=re.escape("monitor='val_acc' is not among the step's")):
         trainer.run()
     assert trainer.step == 3
@@ -233,12 +254,18 @@ def test_early_stopping_on_val_loss_resumes_from_a_checkpoint(tmp_path):
     """Stopped mid-plateau and restored in a new Trainer: the same stop step and history."""
 
     def build():
-        callbacks = [sl.Evaluate([4.0], every=2), sl.EarlyStopping(2, monitor="val_loss"),
-                     sl.Checkpoint(tmp_path, every=2)]
+        callbacks = [
+            sl.Evaluate([4.0], every=2),
+            sl.EarlyStopping(2, monitor="val_loss"),
+            sl.Checkpoint(tmp_path, every=2),
+        ]
         return sl.Trainer(drifting(), callbacks, data=TARGETS, steps_per_call=3)
 
-    whole = sl.Trainer(drifting(), [sl.Evaluate([4.0], every=2),
-                                    sl.EarlyStopping(2, monitor="val_loss")], data=TARGETS)
+    whole = sl.Trainer(
+        drifting(),
+        [sl.Evaluate([4.0], every=2), sl.EarlyStopping(2, monitor="val_loss")],
+        data=TARGETS,
+    )
     expected = whole.run()
     build().run(max_steps=6)  # the best was at step 4; one evaluation without improvement
     resumed = build()
@@ -262,8 +289,10 @@ def test_fused_equals_step_by_step(run):
 
     def go(steps_per_call):
         gd = drifting(0.3)
-        callbacks = [sl.Evaluate([1.0, -2.0], every=every),
-                     sl.EarlyStopping(patience + 1, monitor="val_loss")]
+        callbacks = [
+            sl.Evaluate([1.0, -2.0], every=every),
+            sl.EarlyStopping(patience + 1, monitor="val_loss"),
+        ]
         trainer = sl.Trainer(gd, callbacks, data=targets, steps_per_call=steps_per_call)
         result = trainer.run()
         return trainer.history, result.steps, result.stop_reason, gd.params["x"].tobytes()

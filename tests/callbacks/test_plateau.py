@@ -20,8 +20,9 @@ class ScriptedRate(Scripted):
 
 
 def rates(losses, plateau, k=1, values=None, callbacks=()):
-    trainer = sl.Trainer(ScriptedRate(losses, values=values), [*callbacks, plateau],
-                         steps_per_call=k)
+    trainer = sl.Trainer(
+        ScriptedRate(losses, values=values), [*callbacks, plateau], steps_per_call=k
+    )
     trainer.run(max_steps=len(losses))
     return trainer.history["lr"].tolist()
 
@@ -58,9 +59,12 @@ def test_max_mode_on_a_reported_value():
     plateau = sl.ReduceLROnPlateau(monitor="acc", factor=0.5, patience=2)
     assert plateau.mode == "max"
     assert rates([1.0] * 5, plateau, values=values) == [1, 1, 1, 1, 0.5]
-    with pytest.raises(ValueError, match=re.escape(
-        "ReduceLROnPlateau monitor='accuracy' is not among the step's values ['acc'] (or 'loss')"
-    )):
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            "ReduceLROnPlateau monitor='accuracy' is not among the step's values ['acc'] (or 'loss')"
+        ),
+    ):
         rates([1.0] * 5, sl.ReduceLROnPlateau(monitor="accuracy"), values=values)
 
 
@@ -88,10 +92,14 @@ def test_fused_calls_end_at_the_first_step_a_reduction_could_happen():
     [
         (lambda: sl.ReduceLROnPlateau(factor=1.0), "ReduceLROnPlateau factor must be > 0 and < 1"),
         (lambda: sl.ReduceLROnPlateau(factor=0), "ReduceLROnPlateau factor must be > 0 and < 1"),
-        (lambda: sl.ReduceLROnPlateau(patience=-1),
-         "ReduceLROnPlateau patience must be an int >= 0, got -1"),
-        (lambda: sl.ReduceLROnPlateau(cooldown=-2),
-         "ReduceLROnPlateau cooldown must be an int >= 0, got -2"),
+        (
+            lambda: sl.ReduceLROnPlateau(patience=-1),
+            "ReduceLROnPlateau patience must be an int >= 0, got -1",
+        ),
+        (
+            lambda: sl.ReduceLROnPlateau(cooldown=-2),
+            "ReduceLROnPlateau cooldown must be an int >= 0, got -2",
+        ),
         (lambda: sl.ReduceLROnPlateau(min_lr=-1e-3), "ReduceLROnPlateau min_lr must be"),
         (lambda: sl.ReduceLROnPlateau(min_delta=-1), "ReduceLROnPlateau min_delta must be"),
         (lambda: sl.ReduceLROnPlateau(mode="up"), "ReduceLROnPlateau mode must be 'min' or 'max'"),
@@ -105,17 +113,21 @@ def test_bad_arguments_are_named(call, message):
 
 def test_refused_without_a_learning_rate_and_beside_a_scheduler():
     """No LearningRateControl: TypeError naming it; with LearningRateScheduler: ValueError."""
-    with pytest.raises(TypeError, match=re.escape(
-        "needs a strategy with a settable learning_rate (steploop.capabilities."
-        "LearningRateControl); Scripted has none"
-    )):
+    with pytest.raises(
+        TypeError,
+        match=re.escape(
+            "needs a strategy with a settable learning_rate (steploop.capabilities."
+            "LearningRateControl); Scripted has none"
+        ),
+    ):
         sl.Trainer(Scripted([1.0]), [sl.ReduceLROnPlateau()])
     scheduler = sl.LearningRateScheduler(lambda step: 0.1)
     with pytest.raises(ValueError, match="would both set the learning rate"):
         sl.Trainer(ScriptedRate([1.0]), [scheduler, sl.ReduceLROnPlateau()])
     with pytest.raises(ValueError, match="publishes after it"):
-        sl.Trainer(ScriptedRate([1.0]),
-                   [sl.ReduceLROnPlateau("val_loss"), sl.Evaluate([0], fn=dict)])
+        sl.Trainer(
+            ScriptedRate([1.0]), [sl.ReduceLROnPlateau("val_loss"), sl.Evaluate([0], fn=dict)]
+        )
 
 
 TARGETS = [4.0, 4.2, 3.9, 4.1, 4.0, 4.05, 3.95, 4.0, 4.02, 3.98, 4.0, 4.01, 3.99, 4.0, 4.0, 4.0]

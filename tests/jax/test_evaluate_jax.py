@@ -41,8 +41,10 @@ def test_fused_equals_plain_with_early_stopping_on_val_loss(jnp, optax):
     def go(k):
         step = regression(jnp, optax)
         data = [(XS * s, YS) for s in (1.0, 1.5, 0.5, 2.0)] * 6
-        callbacks = [sl.Evaluate([(XS[:3], YS[:3]), (XS[3:], YS[3:])], every=2),
-                     sl.EarlyStopping(2, monitor="val_loss")]
+        callbacks = [
+            sl.Evaluate([(XS[:3], YS[:3]), (XS[3:], YS[3:])], every=2),
+            sl.EarlyStopping(2, monitor="val_loss"),
+        ]
         trainer = sl.Trainer(step, callbacks, data=data, steps_per_call=k)
         result = trainer.run()
         return trainer.history, result.steps, np.asarray(step.params["w"]).tobytes()
@@ -53,8 +55,11 @@ def test_fused_equals_plain_with_early_stopping_on_val_loss(jnp, optax):
 
 def test_reduce_lr_on_plateau_is_refused_naming_inject_hyperparams(jnp, optax):
     """OptaxStep has no settable learning rate: refused when the Trainer is built."""
-    with pytest.raises(TypeError, match=re.escape(
-        "OptaxStep has none (an optax learning rate lives in the optimiser's state: it needs "
-        "optax.inject_hyperparams"
-    )):
+    with pytest.raises(
+        TypeError,
+        match=re.escape(
+            "OptaxStep has none (an optax learning rate lives in the optimiser's state: it needs "
+            "optax.inject_hyperparams"
+        ),
+    ):
         sl.Trainer(regression(jnp, optax), [sl.ReduceLROnPlateau()], data=[(XS, YS)])

@@ -69,8 +69,7 @@ def test_reduce_lr_on_plateau_sets_the_keras_rate(tf, keras):
     def go(k):
         x = tf.Variable(1.0, name="x")
         step = MinimizeStep(lambda: 0.0 * x + 1.0, [x], keras.optimizers.SGD(0.5))
-        trainer = sl.Trainer(step, [sl.ReduceLROnPlateau(factor=0.5, patience=1)],
-                             steps_per_call=k)
+        trainer = sl.Trainer(step, [sl.ReduceLROnPlateau(factor=0.5, patience=1)], steps_per_call=k)
         trainer.run(max_steps=4)
         return trainer.history["lr"].tolist(), step.learning_rate
 
