@@ -12,7 +12,7 @@ README = pathlib.Path(__file__).resolve().parent.parent / "README.md"
 def test_readme_python_blocks_run():
     pytest.importorskip("tensorflow")  # the blocks import tensorflow and keras themselves
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
-    assert len(blocks) == 7
+    assert len(blocks) == 8
     namespace: dict = {}
     for block in blocks:
         exec(compile(block, str(README), "exec"), namespace)
@@ -80,3 +80,25 @@ def test_readme_strategy_for_a_new_framework():
     assert np.isfinite(diverging.params["x"])  # the bad step's update was not applied
     with pytest.raises(ValueError, match="Momentum: on_nonfinite must be one of"):
         momentum(blows_up, {"x": 0.0}, on_nonfinite="ignore")
+
+
+def test_readme_validation_and_plateau_block():
+    """The Evaluate/ReduceLROnPlateau block (no TensorFlow): fused, it stops where a
+    step-by-step run does, with the rates halving after the evaluations without improvement."""
+    import steploop as sl
+
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+    namespace: dict = {}
+    exec(compile(blocks[7], str(README), "exec"), namespace)
+    result, trainer = namespace["plateau_result"], namespace["plateau_trainer"]
+    assert (result.steps, result.status) == (8, "converged")
+    assert trainer.history["lr"][1::2].tolist() == [0.3, 0.3, 0.15, 0.075]
+    plain = sl.Trainer(
+        type(namespace["fit"])(namespace["fit"].loss_and_grad, 0.0, learning_rate=0.3),
+        [sl.Evaluate([3.5, 4.5], every=2),
+         sl.ReduceLROnPlateau("val_loss", factor=0.5, patience=1),
+         sl.EarlyStopping(3, monitor="val_loss")],
+        data=[4.0, 6.0] * 20,
+    )
+    assert plain.run().stop_reason == result.stop_reason
+    assert plain.history == trainer.history

@@ -8,8 +8,8 @@ falls back to the core's defaults otherwise (see ``steploop.strategy``).
 >>> gd = GradientDescent(lambda x: ((x - 4) ** 2, 2 * (x - 4)), 0.0, learning_rate=0.1)
 >>> isinstance(gd, Checkpointable), isinstance(gd, StopsItself), isinstance(gd, Fusable)
 (True, True, False)
->>> isinstance(gd, WeightsCopyable)
-True
+>>> isinstance(gd, WeightsCopyable), isinstance(gd, Evaluates)
+(True, True)
 """
 
 from __future__ import annotations
@@ -110,6 +110,17 @@ class LearningRateControl(Protocol):
     @learning_rate.setter
     def learning_rate(self, value: float) -> None:
         """Use ``value`` from the next step on."""
+
+
+@runtime_checkable
+class Evaluates(Protocol):
+    """Computes the loss on a batch without updating anything: ``Evaluate`` needs it.
+    ``evaluate(batch)`` (``evaluate()`` for a loss that takes no batch) calls the loss as a step
+    would (the loss contract of ``steploop.outputs``) and returns ``{"loss": ..., **values}`` as
+    host floats; the variables and the optimiser state stay as they were."""
+
+    def evaluate(self, *batch: Any) -> Mapping[str, float]:
+        """The loss and the loss dict's ``"values"`` on ``batch``, as host floats."""
 
 
 def has(strategy: object, capability: type[_C]) -> TypeGuard[_C]:

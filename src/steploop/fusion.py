@@ -89,6 +89,8 @@ class FusionPlan:
                 continue
             if not step_hooks(callback) or callback.next_sync_step(0, 1) == 1:
                 continue
+            if isinstance(callback, StoppingCriterion) and callback.stops_at_sync:
+                continue
             if isinstance(callback, StoppingCriterion):
                 host = ", ".join(repr(part) for part in callback.host_only_parts())
                 partial = host != repr(callback)

@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
+import numpy as np
 
 from steploop import _validate, checks
 from steploop.strategy import StepOutput
@@ -231,3 +232,22 @@ def step_output(
         else {key: named(grads) for key, grads in target_gradients.items()},
         values=dict(values or {}),
     )
+
+
+def evaluation(owner: str, loss: Any, values: Mapping[str, Any]) -> dict[str, float]:
+    """An evaluation's loss and values as host floats (``Evaluates.evaluate``): each must be
+    one number; ``"loss"`` comes first and a value cannot replace it.
+
+    >>> evaluation("Demo", np.float32(0.5), {"acc": np.array([0.25])})
+    {'loss': 0.5, 'acc': 0.25}
+    """
+    results = {}
+    for key, value in {**values, "loss": loss}.items():
+        array = np.asarray(value, dtype=np.float64)
+        if array.size != 1:
+            raise TypeError(
+                f"{owner}.evaluate: {key!r} must be one number to be averaged over batches, "
+                f"got shape {array.shape}"
+            )
+        results[key] = float(array.reshape(()))
+    return {"loss": results.pop("loss"), **results}

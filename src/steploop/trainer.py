@@ -39,6 +39,7 @@ from typing import Any
 from steploop import _arguments, _validate, checkpoint
 from steploop.callbacks.base import Callback, CallbackList, as_callbacks, overridden_hooks
 from steploop.callbacks.cleanup import Release
+from steploop.callbacks.monitor import link
 from steploop.capabilities import DataAware, Fusable, Releasing, StopsItself, has
 from steploop.fusion import FusionPlan, step_hooks
 from steploop.history import History
@@ -84,6 +85,7 @@ class Trainer:
         self._user_callbacks = tuple(user_callbacks)
         self._callbacks = CallbackList((*user_callbacks, Release(strategy)), checked=True)
         self._has_step_begin = any("on_step_begin" in overridden_hooks(c) for c in self._callbacks)
+        link(user_callbacks)  # monitors read what an earlier callback publishes (Evaluate)
         self._plan = FusionPlan(user_callbacks, self._steps_per_call)
         self._stopper = self._plan.stopper
         self._replayed = [c for c in self._callbacks if step_hooks(c)]

@@ -2,9 +2,11 @@
 
 from steploop.callbacks.base import Callback, CallbackList
 from steploop.callbacks.cleanup import Release
+from steploop.callbacks.evaluate import Evaluate
 from steploop.callbacks.every import Every
 from steploop.callbacks.learning_rate import LearningRateScheduler
 from steploop.callbacks.loggers import CSVLogger, PrintLogger
+from steploop.callbacks.plateau import ReduceLROnPlateau
 from steploop.callbacks.progress import ProgressBar
 from steploop.callbacks.stopping import (
     AllOf,
@@ -26,6 +28,7 @@ __all__ = [
     "Callback",
     "CallbackList",
     "EarlyStopping",
+    "Evaluate",
     "Every",
     "GradientNormBelow",
     "LearningRateScheduler",
@@ -34,6 +37,7 @@ __all__ = [
     "MaxSteps",
     "PrintLogger",
     "ProgressBar",
+    "ReduceLROnPlateau",
     "Release",
     "StopOnNaN",
     "StoppingCriterion",

@@ -14,17 +14,17 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from steploop import _validate
+from steploop.callbacks.monitor import auto_mode
 from steploop.callbacks.stopping import StoppingCriterion, _fmt
 from steploop.capabilities import WeightsCopyable, has
+from steploop.criteria_program import Quantities
+from steploop.ops import HOST
 
 if TYPE_CHECKING:
     from steploop.records import StepRecord, Stop
     from steploop.trainer import Trainer
 
 log = logging.getLogger("steploop")
-
-#: Words in a monitored name that make ``mode="auto"`` maximise it.
-HIGHER_IS_BETTER = ("acc", "auc", "precision", "recall", "f1")
 
 
 def _baseline(value: Any) -> float | None:
@@ -58,6 +58,12 @@ class EarlyStopping(StoppingCriterion):
     Trainer callback of its own (not a part of ``|``/``&``) when ``steps_per_call > 1``. After
     a resume from a checkpoint, the copy starts again at the next improving step.
 
+    ``monitor="val_loss"`` (or another name an ``Evaluate`` publishes): the ``Evaluate`` must
+    be listed before this criterion (else a ``ValueError`` naming both when the Trainer is
+    built); the criterion then checks only at the evaluated steps, so ``patience`` counts
+    evaluations, as Keras' counts epochs. It is checked on the host, exactly: fused calls end
+    at the evaluated steps anyway (``steploop.callbacks.monitor``).
+
     The test stays a pure function of the state ``(best, best step, steps without improvement,
     baseline beaten)``, evaluated in fused calls like the other criteria.
 
@@ -86,12 +92,22 @@ class EarlyStopping(StoppingCriterion):
         converter=lambda value: _validate.count("EarlyStopping start_from", value, minimum=0),
     )
     restore_best_weights: bool = attrs.field(default=False)
-    array_form = True
-
     def __attrs_post_init__(self) -> None:
-        if self.mode == "auto":
-            lowered = self.monitor.lower()
-            self.mode = "max" if any(w in lowered for w in HIGHER_IS_BETTER) else "min"
+        self.mode = auto_mode(self.monitor, self.mode)
+
+    def watch(self, source: Any) -> None:
+        """Read ``monitor`` from ``source``, the earlier callback that publishes it (``None``:
+        from the step's own values); set when the Trainer is built."""
+        self.__dict__["_source"] = source
+
+    @property
+    def array_form(self) -> bool:  # type: ignore[override]
+        """In the fused calls' program, unless it monitors a published quantity."""
+        return self.__dict__.get("_source") is None
+
+    @property
+    def stops_at_sync(self) -> bool:  # type: ignore[override]
+        return self.__dict__.get("_source") is not None
 
     def init(self) -> tuple[float, ...]:
         # best value, its step, steps without improvement, baseline beaten (1.0) or not (0.0)
@@ -171,7 +187,17 @@ class EarlyStopping(StoppingCriterion):
         return met, (best, best_step, wait, ops.where(active, now_beaten, beaten))
 
     def check(self, trainer: Trainer, record: StepRecord) -> Stop | None:
-        stop = super().check(trainer, record)
+        source = self.__dict__.get("_source")
+        if source is None:
+            stop = super().check(trainer, record)
+        else:  # a published monitor: checked at the publisher's steps only
+            published = source.published_at(record.step)
+            if published is None:
+                return None
+            q = Quantities(record.step, record.loss, {**record.values, **published})
+            met, state = self.test(HOST, self.state(), q)
+            self.load(state)
+            stop = self._stop(self.reason(q)) if met else None
         if self.restore_best_weights:
             _keep_best(self, trainer, record.step, stop)
         return stop
@@ -194,7 +220,8 @@ class EarlyStopping(StoppingCriterion):
         restored = ", best weights restored" if self.restore_best_weights else ""
         return (
             f"{self.monitor} did not improve by more than {self.min_delta:g} for "
-            f"{self.patience} step(s) (best {_fmt(best)} at step "
+            f"{self.patience} {'step' if self.array_form else 'evaluation'}(s) (best "
+            f"{_fmt(best)} at step "
             f"{int(best_step)}, stopped at step {q.step}{below}{restored})"
         )
 

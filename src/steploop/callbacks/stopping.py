@@ -109,6 +109,13 @@ class StoppingCriterion(Callback):
         """Say why the criterion is met at ``q`` (the state has been loaded)."""
         return f"met at step {q.step}"
 
+    @property
+    def stops_at_sync(self) -> bool:
+        """True when its host check can be met only at steps where fused calls end anyway (a
+        monitor published by an earlier callback that needs live state there), so it stops
+        exactly without an array form."""
+        return False
+
     def leaves(self) -> tuple[StoppingCriterion, ...]:
         """The criteria with a state of their own in this one (itself, or a composite's parts)."""
         return (self,)
@@ -233,6 +240,10 @@ class _Composite(StoppingCriterion):
 
     def leaves(self) -> tuple[StoppingCriterion, ...]:
         return tuple(leaf for part in self.parts for leaf in part.leaves())
+
+    @property
+    def stops_at_sync(self) -> bool:  # type: ignore[override]
+        return all(leaf.stops_at_sync for leaf in self.host_only_parts())
 
     @property
     def requires_gradients(self) -> bool:  # type: ignore[override]

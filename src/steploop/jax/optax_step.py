@@ -33,7 +33,7 @@ from steploop import _validate, checks
 from steploop.criteria_program import CriteriaProgram
 from steploop.jax import _guard, checkpointing, fused
 from steploop.nonfinite import NonFinite, ReportsNonFinite
-from steploop.outputs import Arrays, LossContract, step_output
+from steploop.outputs import Arrays, LossContract, evaluation, step_output
 from steploop.strategy import BatchCursor, FusedResult, StepOutput, StepStrategy
 
 OWNER = "OptaxStep"
@@ -137,6 +137,7 @@ class OptaxStep(ReportsNonFinite, StepStrategy):
         self._takes_batch: bool | None = None
         self._function: Callable[..., Any] = jax.jit(self._update) if jit else self._update
         self._fused = fused.FusedCalls(self._update, self._graph_stop)
+        self._measure: Callable[..., Any] = jax.jit(self._evaluation) if jit else self._evaluation
 
     @property
     def optimizer(self) -> Any:
@@ -156,6 +157,12 @@ class OptaxStep(ReportsNonFinite, StepStrategy):
         arguments = (self.as_batch(batch),) if takes_batch else ()
         self.params, self.opt_state, trees = self._function(self.params, self.opt_state, *arguments)
         return fused.output(trees)
+
+    def evaluate(self, *batch: Any) -> dict[str, float]:
+        """The loss and its ``"values"`` on ``batch`` as host floats (``Evaluates``): the loss
+        alone, jit-compiled unless ``jit=False``; the params and the optimiser state stay."""
+        loss, values = self._measure(self.params, *(self.as_batch(part) for part in batch))
+        return evaluation(OWNER, loss, values)
 
     def as_batch(self, batch: Any) -> Any:
         """``batch`` with every leaf a JAX array, or an error naming the bad part."""
@@ -265,6 +272,10 @@ class OptaxStep(ReportsNonFinite, StepStrategy):
                 },
             },
         )
+
+    def _evaluation(self, params: Any, *batch: Any) -> tuple[Any, dict[str, Any]]:
+        """The loss and the values at ``params``, as a pure function (no gradient)."""
+        return self._contract.checked(self._fn(params, *batch))[:2]
 
     def __repr__(self) -> str:
         return (

@@ -16,7 +16,7 @@ import numpy as np
 from steploop import _validate, checkpoint
 from steploop.named_variables import check_weights
 from steploop.nonfinite import HOST_GUARD, NonFinite, ReportsNonFinite
-from steploop.outputs import LossContract, step_output
+from steploop.outputs import LossContract, evaluation, step_output
 from steploop.strategy import StepOutput, StepStrategy
 
 
@@ -136,14 +136,28 @@ class GradientDescent(ReportsNonFinite, StepStrategy):
         check_weights(type(self).__name__, weights, self._names)
         self.params.update({key: np.array(value, copy=True) for key, value in weights.items()})
 
-    def step(self, batch: Any = None) -> StepOutput:
-        arguments = (self._argument(),) if batch is None else (self._argument(), batch)
-        result = self.loss_and_grad(*arguments)
+    def evaluate(self, *batch: Any) -> dict[str, float]:
+        """The loss and its ``"values"`` at the current parameters, as host floats, without an
+        update (``Evaluates``; the gradient ``loss_and_grad`` returns is not used).
+
+        >>> gd = GradientDescent(lambda x: ((x - 4) ** 2, 2 * (x - 4)), 1.0, learning_rate=0.1)
+        >>> gd.evaluate(), float(gd.params["x"])
+        ({'loss': 9.0}, 1.0)
+        """
+        value, _ = self._call(*batch)
+        parts = self._contract.split(value)
+        return evaluation(type(self).__name__, parts.loss, self._contract.values(parts, _numeric))
+
+    def _call(self, *batch: Any) -> tuple[Any, Any]:
+        result = self.loss_and_grad(self._argument(), *batch)
         if not isinstance(result, tuple) or len(result) != 2:
             raise TypeError(
                 f"loss_and_grad must return a (loss, gradient) pair, got {type(result).__name__}"
             )
-        value, gradient = result
+        return result
+
+    def step(self, batch: Any = None) -> StepOutput:
+        value, gradient = self._call() if batch is None else self._call(batch)
         parts = self._contract.split(value)
         values = self._contract.values(parts, _numeric)
         others = {}

@@ -25,7 +25,7 @@ import tensorflow as tf
 from steploop import _validate, checks, variable_record
 from steploop.criteria_program import CriteriaProgram
 from steploop.nonfinite import NonFinite, ReportsNonFinite
-from steploop.outputs import Arrays, LossContract
+from steploop.outputs import Arrays, LossContract, evaluation
 from steploop.relay import ErrorRelay
 from steploop.strategy import (
     BatchCursor,
@@ -136,6 +136,7 @@ class TFStep(checkpointing.ByName, ReportsNonFinite, StepStrategy):
         self._loops = self._fused.loops
         self._takes_batch: bool | None = None
         self._function: Callable[..., Any] | None = None
+        self._measure: Callable[..., Any] | None = None
         if self._var_list is not None:
             self._set_variables(self._var_list)
 
@@ -249,6 +250,20 @@ class TFStep(checkpointing.ByName, ReportsNonFinite, StepStrategy):
                 "number to the optimizer to set it from a callback"
             )
         rate.assign(_validate.number("learning_rate", value, positive=True))
+
+    def evaluate(self, *batch: Any) -> dict[str, float]:
+        """The loss and its ``"values"`` on ``batch`` as host floats, with no tape and no update
+        (``Evaluates``): a cached ``tf.function`` unless ``compile=False``."""
+        check_eager(type(self).__name__)
+        if self._measure is None:
+
+            def measure(*parts: Any) -> Any:
+                return self._split(self._call(*parts))[:2]
+
+            compiled = tf.function(measure, reduce_retracing=True, jit_compile=self._jit)
+            self._measure = compiled if self._compile else measure
+        loss, values = self._traced(self._measure, *map(self._as_batch, batch))
+        return evaluation(type(self).__name__, loss, values)
 
     def _update(self, *batch: Any) -> StepOutput:
         """One step's graph-compatible body (variables updated), returning its output."""

@@ -1,0 +1,87 @@
+"""Monitored quantities: where a callback with a ``monitor`` reads the value it watches.
+
+A monitor (``EarlyStopping``, ``ReduceLROnPlateau``) names ``"loss"``, a value the strategy
+reports at every step, or a quantity that an earlier callback *publishes* at its own steps
+(``Evaluate``: ``val_loss``, ``val_<value>``). A publisher answers ``provides(name)`` and
+``published_at(step)`` (its results at ``step``, or ``None`` when it did not run there).
+
+``link(callbacks)`` runs when the Trainer is built: each monitor is given the first callback
+that provides its name (``watch(source)``), or ``None`` (it reads the step's own values). The
+publisher must come first in the list, so its results exist when the monitor reads them in the
+same step; one listed after is a ``ValueError`` naming both. A monitor bound to a publisher
+checks only at the publisher's steps: its patience counts those checks. A name nobody provides
+and the strategy does not report is a ``ValueError`` naming it at the first step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+from steploop.callbacks.base import Callback
+
+#: Words in a monitored name that make ``mode="auto"`` maximise it.
+HIGHER_IS_BETTER = ("acc", "auc", "precision", "recall", "f1")
+
+
+@runtime_checkable
+class Publisher(Protocol):
+    """Publishes named quantities at some steps (``Evaluate``)."""
+
+    def provides(self, name: str) -> bool:
+        """Whether ``name`` is one of the quantities it publishes."""
+
+    def published_at(self, step: int) -> Mapping[str, float] | None:
+        """Its quantities at ``step``, or ``None`` when it published none there."""
+
+
+def auto_mode(monitor: str, mode: str) -> str:
+    """``mode``, with ``"auto"`` resolved from the name: ``"max"`` when it contains ``acc``,
+    ``auc``, ``precision``, ``recall`` or ``f1`` (case-insensitive), else ``"min"``.
+
+    >>> auto_mode("val_accuracy", "auto"), auto_mode("val_loss", "auto"), auto_mode("x", "max")
+    ('max', 'min', 'max')
+    """
+    if mode != "auto":
+        return mode
+    lowered = monitor.lower()
+    return "max" if any(word in lowered for word in HIGHER_IS_BETTER) else "min"
+
+
+def _monitors(callback: Callback) -> Iterator[Any]:
+    """The objects in ``callback`` (itself, or a composite criterion's leaves) with a monitor."""
+    leaves = getattr(callback, "leaves", None)
+    for candidate in leaves() if callable(leaves) else (callback,):
+        if isinstance(getattr(candidate, "monitor", None), str) and hasattr(candidate, "watch"):
+            yield candidate
+
+
+def link(callbacks: Sequence[Callback]) -> None:
+    """Bind every monitor among ``callbacks`` to the callback that publishes its name, if any
+    (see the module docstring); a publisher listed after its reader is a ``ValueError``."""
+    publishers = [(i, c) for i, c in enumerate(callbacks) if isinstance(c, Publisher)]
+    for index, callback in enumerate(callbacks):
+        for reader in _monitors(callback):
+            found = [(i, c) for i, c in publishers if c.provides(reader.monitor)]
+            source = found[0] if found else None
+            if source is not None and source[0] > index:
+                raise ValueError(
+                    f"callbacks[{index}] {callback!r} monitors {reader.monitor!r}, which "
+                    f"callbacks[{source[0]}] {source[1]!r} publishes after it in the same step; "
+                    f"list {source[1]!r} before {callback!r}"
+                )
+            reader.watch(None if source is None else source[1])
+
+
+def step_value(owner: str, monitor: str, loss: float, values: Mapping[str, Any]) -> float:
+    """The monitored value of a step: its loss or one of its values, as a float; a name it
+    does not have is a ``ValueError`` naming it."""
+    if monitor == "loss":
+        return float(loss)
+    try:
+        return float(values[monitor])
+    except KeyError:
+        raise ValueError(
+            f"{owner} monitor={monitor!r} is not among the step's values {sorted(values)} "
+            "(or 'loss')"
+        ) from None
