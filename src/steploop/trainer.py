@@ -312,8 +312,9 @@ class Trainer:
         self._step = record.step
         self._last_record = record
         self._strategy_stop(record)
+        ended = self._epochs is not None and self._epochs.took(1, record.step)
         self._callbacks.on_step_end(self, record)
-        if self._epochs is not None and self._epochs.took(1, record.step):
+        if ended and self._epochs:  # after the hooks of the epoch's last step
             self._epochs.close(self)
 
     def _strategy_stop(self, record: StepRecord) -> None:
