@@ -66,6 +66,8 @@ TEXT = {
         "keras mlp: 256 steps (exhausted: data exhausted after 256 steps)",
         "256 rows in mlp.csv (step,loss,accuracy)",
     ],
+    # its numbers are checked against a hand-written loop in tests/tf/test_keras_workflow.py
+    "keras_workflow.py": ["converged after epoch", "best weights restored", "best epoch"],
     "jax_article.py": [
         "grad_z = 1 at all 70 steps: True",
         "fused = step by step (stop step, reason, history, grad_z, x bit for bit): True",

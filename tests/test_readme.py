@@ -12,7 +12,7 @@ README = pathlib.Path(__file__).resolve().parent.parent / "README.md"
 def test_readme_python_blocks_run():
     pytest.importorskip("tensorflow")  # the blocks import tensorflow and keras themselves
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
-    assert len(blocks) == 8
+    assert len(blocks) == 9
     namespace: dict = {}
     for block in blocks:
         exec(compile(block, str(README), "exec"), namespace)
@@ -102,3 +102,15 @@ def test_readme_validation_and_plateau_block():
     )
     assert plain.run().stop_reason == result.stop_reason
     assert plain.history == trainer.history
+
+
+def test_readme_epochs_block():
+    """The epoch-hook block (no TensorFlow): 4 batches x 3 epochs, one line per epoch."""
+    import steploop as sl
+
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+    namespace: dict = {"sl": sl}
+    exec(compile(blocks[8], str(README), "exec"), namespace)
+    result = namespace["epochs_result"]
+    assert (result.steps, result.status) == (12, "exhausted")
+    assert result.history["epoch"].tolist() == [1] * 4 + [2] * 4 + [3] * 4

@@ -12,6 +12,7 @@ from steploop.strategy import StepStrategy
 
 if TYPE_CHECKING:
     from steploop.callbacks.base import Callback
+    from steploop.epochs import Epochs
     from steploop.trainer import Trainer
 
 
@@ -102,6 +103,16 @@ def describe_data(data: Any) -> str:
         return f"{type(data).__name__} of {len(data)} batches"
     except TypeError:
         return type(data).__name__
+
+
+def describe(strategy: StepStrategy, data: Any, epochs: Epochs | None, callbacks: Any) -> str:
+    """``Trainer.describe``'s text: the strategy, the data, the epochs, the callbacks in order."""
+    passes = "" if epochs is None else f", {epochs.describe()}"
+    lines = [f"Trainer({type(strategy).__name__}, data={describe_data(data)}{passes})"]
+    lines.append("callbacks, in the order they fire at every hook:")
+    for index, callback in enumerate(callbacks, start=1):
+        lines.append(f"  {index}. {callback.describe()}")
+    return "\n".join(lines)
 
 
 def check_stop(reason: Any, status: Any) -> None:

@@ -7,7 +7,8 @@ did not fail:
   write a ``tf.train.Checkpoint`` keyed by variable name and a record of each variable's name,
   shape and dtype), restored by name: ``check_variables`` refuses a checkpoint whose variables
   differ from the strategy's,
-* the step count and the data position (the batches consumed: one a step),
+* the step count and the data position (the batches consumed: one a step; with epochs, the epoch
+  and the batches taken in it, see ``steploop.epochs``),
 * the history (``ckpt-N.history.npz``),
 * every stateful callback's state (``ckpt-N.trainer.json``), under its ``state_key``.
 
@@ -41,6 +42,7 @@ from steploop.records import Stop
 from steploop.schedule import Schedule, as_schedule, every_repr
 
 if TYPE_CHECKING:
+    from steploop.epochs import Epochs
     from steploop.records import RunResult, StepRecord
     from steploop.trainer import Trainer
 
@@ -197,13 +199,16 @@ def forget_verdicts(callbacks: Sequence[Callback]) -> None:
                 criterion.forget_verdict()
 
 
-def trainer_state(trainer: Trainer) -> dict[str, Any]:
-    """The Trainer's part of a checkpoint: its step, its stateful callbacks' states by key, and
-    the verdicts of the criteria met at that step."""
+def trainer_state(trainer: Trainer, epochs: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The Trainer's part of a checkpoint: its step, its position in its ``epochs`` (if it has
+    some), its stateful callbacks' states by key, and the verdicts of the criteria met at that
+    step."""
     step = trainer.step
+    extra = {} if epochs is None else {"epochs": epochs}
     return {
         "format": 1,
         "step": step,
+        **extra,
         "callbacks": {c.state_key: c.get_state() for c in trainer.callbacks if c.has_state},
         "verdicts": {
             key: [stop.reason, stop.status]
@@ -213,9 +218,12 @@ def trainer_state(trainer: Trainer) -> dict[str, Any]:
     }
 
 
-def restore(trainer: Trainer, directory: str) -> tuple[int, History] | None:
-    """Load the latest checkpoint of ``directory`` into the strategy and the callbacks of
-    ``trainer``; return its step and history (``None``, logged, when there is none yet)."""
+def restore(
+    trainer: Trainer, directory: str, epochs: Epochs | None = None
+) -> tuple[int, History] | None:
+    """Load the latest checkpoint of ``directory`` into the strategy, the callbacks and the
+    ``epochs`` (the data position) of ``trainer``; return its step and history (``None``,
+    logged, when there is none yet)."""
     loaded = load(directory)
     if loaded is None:
         log.info(
@@ -232,6 +240,13 @@ def restore(trainer: Trainer, directory: str) -> tuple[int, History] | None:
         raise ValueError(
             f"checkpoint {prefix!r} has no state for {missing}; it has {sorted(saved)}"
         )
+    if ("epochs" in state) != (epochs is not None):
+        saved_by = "with epochs" if "epochs" in state else "without epochs"
+        raise ValueError(
+            f"checkpoint {prefix!r} was saved by a Trainer {saved_by} and this one "
+            f"{'has none' if epochs is None else 'has epochs'}: they count the data position "
+            "differently; resume with the same kind of Trainer"
+        )
     _checkpointable(trainer.strategy).restore(prefix)
     for callback in stateful:
         callback.set_state(saved[callback.state_key])
@@ -242,6 +257,8 @@ def restore(trainer: Trainer, directory: str) -> tuple[int, History] | None:
         met = verdicts.get(key)
         if met is not None:
             criterion._remember(step, Stop(*met))
+    if epochs is not None:
+        epochs.restore(state["epochs"], step)
     return step, History.from_columns(columns)
 
 

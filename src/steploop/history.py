@@ -1,6 +1,7 @@
 """Columnar history of a training run: one row per step, one NumPy column per quantity.
 
-Columns ``step`` (integers) and ``loss`` are always there, empty before the first step. A
+Columns ``step`` (integers) and ``loss`` are always there, empty before the first step; a
+``Trainer(..., epochs=n)`` adds ``epoch`` (integers, counted from 1). A
 strategy's reported ``values`` and anything a callback logs with ``History.log`` become further
 columns of floats; a step that has no entry for a column reads ``nan`` there. As in pandas,
 ``len(history)`` is the number of rows (steps) and iterating gives the column names. Each column
@@ -39,7 +40,7 @@ class _Column:
     def pad(self, rows: int) -> None:
         if self.filled < rows:
             self._grow(rows)
-            self.buffer[self.filled : rows] = np.nan
+            self.buffer[self.filled : rows] = np.nan if self.buffer.dtype.kind == "f" else 0
             self.filled = rows
 
     def set(self, row: int, value: Any) -> None:
@@ -108,6 +109,8 @@ class _Steps:
 
 
 def _new_column(name: str, shape: tuple[int, ...], capacity: int) -> _Column | _Steps:
+    if shape == () and name == "epoch":
+        return _Column((), capacity, dtype=np.int64)
     return _Steps() if name == "step" and shape == () else _Column(shape, capacity)
 
 
@@ -225,8 +228,14 @@ class History:
         """The number of steps recorded."""
         return self._rows
 
-    def append(self, step: int, loss: float, values: Mapping[str, Any] | None = None) -> None:
-        """Add the row of a new step with its loss and any further named values.
+    def append(
+        self,
+        step: int,
+        loss: float,
+        values: Mapping[str, Any] | None = None,
+        epoch: int | None = None,
+    ) -> None:
+        """Add the row of a new step with its loss, any further named values and its epoch.
 
         Every value is checked before the row is added, so a bad value leaves the history as it
         was.
@@ -237,16 +246,36 @@ class History:
             self._rows += 1
             self._columns["step"].set(row, step)
             self._columns["loss"].set(row, loss)
+            if epoch is not None:
+                self._epochs(row).set(row, epoch)
             return
         entries = {"step": step, "loss": loss, **(values or {})}
         arrays = {name: self._checked(name, value) for name, value in entries.items()}
         self._rows += 1
         for name, array in arrays.items():
             self._store(name, array)
+        if epoch is not None:
+            self._epochs(self._rows - 1).set(self._rows - 1, epoch)
 
-    def extend(self, first_step: int, losses: Any, values: Mapping[str, Any] | None = None) -> None:
-        """Add the rows of ``len(losses)`` consecutive steps from ``first_step`` at once; each of
-        ``values`` has one row per step. Checked first, so a bad value adds no row.
+    def _epochs(self, rows: int) -> _Column | _Steps:
+        """The ``epoch`` column, made when the first step with an epoch is added after ``rows``
+        rows without one (they read 0)."""
+        column = self._columns.get("epoch")
+        if column is None:
+            column = self._columns["epoch"] = _new_column("epoch", (), rows + 1)
+            column.set_rows(0, np.zeros(rows, dtype=np.int64))
+        return column
+
+    def extend(
+        self,
+        first_step: int,
+        losses: Any,
+        values: Mapping[str, Any] | None = None,
+        epoch: int | None = None,
+    ) -> None:
+        """Add the rows of ``len(losses)`` consecutive steps from ``first_step`` at once, all of
+        ``epoch`` if given; each of ``values`` has one row per step. Checked first, so a bad value
+        adds no row.
 
         >>> history = History()
         >>> history.extend(1, [16.0, 10.24], {"lr": [0.1, 0.1]})
@@ -265,6 +294,8 @@ class History:
         if count == 0:
             return
         columns = self._columns
+        if epoch is not None and not values:
+            self._epochs(self._rows).set_rows(self._rows, np.full(count, epoch, dtype=np.int64))
         if not values:
             start = self._rows  # the common case: steps and losses only, columns in place
             self._rows += count
@@ -288,6 +319,8 @@ class History:
                 self._checked(name, array[0])
             arrays[name] = array
         start = self._rows
+        if epoch is not None:
+            self._epochs(start).set_rows(start, np.full(count, epoch, dtype=np.int64))
         self._rows += count
         for name, array in arrays.items():
             column = self._columns.get(name)
@@ -303,7 +336,7 @@ class History:
         self._check_writable()
         if self._rows == 0:
             raise ValueError(f"History.log({name!r}, ...) needs a step: no step has run yet")
-        if name in ("step", "loss"):
+        if name in ("step", "loss") or (name == "epoch" and name in self._columns):
             raise ValueError(f"History.log: column {name!r} is kept by the Trainer itself")
         self._store(name, self._checked(name, value))
 

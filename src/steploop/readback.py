@@ -41,7 +41,9 @@ def _row(tree: Any, index: int) -> Any:
     return np.asarray(tree[index])
 
 
-def plain_record(strategy: StepStrategy, step: int, output: StepOutput) -> StepRecord:
+def plain_record(
+    strategy: StepStrategy, step: int, output: StepOutput, epoch: int | None = None
+) -> StepRecord:
     """The record of a plain step: ``output`` checked, its loss and values on the host."""
     loss = checked_loss(strategy, output)
     values = strategy.to_host(dict(output.values)) if output.values else {}
@@ -50,6 +52,7 @@ def plain_record(strategy: StepStrategy, step: int, output: StepOutput) -> StepR
         step=step,
         loss=loss,
         values=values,
+        epoch=epoch,
         gradients_lazy=Lazy(None, {})
         if gradients is None
         else Lazy(lambda: strategy.to_host(gradients)),
@@ -73,7 +76,7 @@ def expire_variables(record: StepRecord | None) -> None:
 
 
 class FusedCall:
-    """The steps one ``run_steps`` call did, from step ``first`` on.
+    """The steps one ``run_steps`` call did, from step ``first`` on (all of epoch ``epoch``).
 
     >>> from steploop.numpy import GradientDescent
     >>> from steploop.criteria_program import CriteriaProgram
@@ -90,6 +93,7 @@ class FusedCall:
         first: int,
         keep: bool,
         steps_per_call: int,
+        epoch: int | None = None,
     ) -> None:
         name = type(strategy).__name__
         if not isinstance(chunk, FusedResult):
@@ -104,6 +108,7 @@ class FusedCall:
             )
         self.chunk = chunk
         self.first = first
+        self.epoch = epoch
         self.next = 0  # the steps already handed to the callbacks
         self.losses = losses[: chunk.steps]
         self.values = {
@@ -127,6 +132,7 @@ class FusedCall:
         feed: BatchCursor | None,
         keep: bool,
         steps_per_call: int,
+        epoch: int | None = None,
     ) -> FusedCall:
         """Do up to ``count`` steps from step ``first`` in one call of ``strategy`` (it keeps
         every step's gradients if ``keep``)."""
@@ -144,7 +150,7 @@ class FusedCall:
                 f"{type(strategy).__name__}.run_steps did no step, yet neither the data ended "
                 "nor a criterion stopped the call; it must do at least one step when asked"
             )
-        return cls(strategy, chunk, first, keep, steps_per_call)
+        return cls(strategy, chunk, first, keep, steps_per_call, epoch)
 
     @property
     def steps(self) -> int:
@@ -206,6 +212,7 @@ class FusedCall:
             step=step,
             loss=float(self.losses[i]),
             values={key: np.asarray(value[i]) for key, value in self.values.items()},
+            epoch=self.epoch,
             gradients_lazy=rows(self._gradients, "gradients"),
             target_gradients_lazy=rows(self._targets, "target_gradients"),
             variables_lazy=variables,

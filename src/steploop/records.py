@@ -9,6 +9,8 @@ later still has its loss, gradients and values, but not the variables of a step 
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
@@ -71,7 +73,8 @@ class StepRecord:
     update). ``gradients`` maps variable names to NumPy arrays (empty when the strategy reports
     none); ``target_gradients`` maps each extra target to such a mapping; ``values`` holds other
     named quantities the strategy reported; ``variables`` maps variable names to their values after
-    the step's update.
+    the step's update. ``epoch`` is the step's epoch (counted from 1) in a
+    ``Trainer(..., epochs=n)`` run, ``None`` otherwise.
 
     >>> record = StepRecord(step=1, loss=16.0)
     >>> record.step, record.loss, record.gradients
@@ -81,6 +84,7 @@ class StepRecord:
     step: int
     loss: float
     values: Mapping[str, Any] = attrs.field(factory=dict)
+    epoch: int | None = None
     _gradients: Lazy = attrs.field(factory=_empty, alias="gradients_lazy", repr=False, eq=False)
     _target_gradients: Lazy = attrs.field(
         factory=_empty, alias="target_gradients_lazy", repr=False, eq=False
@@ -132,6 +136,21 @@ class RunResult:
     @property
     def converged(self) -> bool:
         return self.status == "converged"
+
+    @classmethod
+    def of(
+        cls, stop: Stop, steps: int, last: StepRecord | None, history: History, started: float
+    ) -> RunResult:
+        """The result of a run that ``stop`` ended after ``steps`` steps, the last one ``last``,
+        begun at ``time.perf_counter()`` = ``started``."""
+        return cls(
+            steps=steps,
+            loss=math.nan if last is None else last.loss,
+            status=stop.status,
+            stop_reason=stop.reason,
+            history=history.snapshot(),
+            elapsed=time.perf_counter() - started,
+        )
 
 
 @attrs.frozen

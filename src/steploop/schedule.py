@@ -3,8 +3,15 @@
 A ``Schedule`` answers two questions: ``fires(step)`` (does it act after this step?) and
 ``first_within(after, count)`` (the first step of ``after + 1 .. after + count`` where it acts),
 which the Trainer asks to end a fused call where a callback needs live state. ``every(n)`` acts
-on multiples of ``n``; ``at(*steps)`` on the given steps. A callback's ``every=`` argument takes
-a number (``every=10`` means ``every(10)``) or a ``Schedule``.
+on multiples of ``n``; ``at(*steps)`` on the given steps; ``every(epochs=n)`` on the last step of
+every ``n``-th epoch of a ``Trainer(..., epochs=...)``. A callback's ``every=`` argument takes a
+number (``every=10`` means ``every(10)``) or a ``Schedule``.
+
+An epoch schedule reads the steps where epochs end from the Trainer that runs it (an
+``EpochClock``, attached when the Trainer is built; see ``steploop.epochs``): it knows the end of
+the current epoch as soon as the Trainer does (from ``len(data)``, or on the epoch's last batch),
+and ``first_within`` looks no further than the current epoch, since a fused call never crosses
+an epoch's end.
 
 >>> every(10).fires(20), every(10).first_within(20, 15), at(3, 7).first_within(3, 10)
 (True, 30, 7)
@@ -13,7 +20,7 @@ a number (``every=10`` means ``every(10)``) or a ``Schedule``.
 from __future__ import annotations
 
 import bisect
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 
@@ -50,8 +57,70 @@ class Schedule:
         return f"at({', '.join(map(str, self.steps))})"
 
 
-def every(n: int) -> Schedule:
-    """Act on the steps that are multiples of ``n`` (every step for ``n = 1``)."""
+class EpochClock(Protocol):
+    """Where a Trainer's epochs end, as an epoch schedule asks (``steploop.epochs.Epochs``)."""
+
+    def ending_at(self, step: int) -> int | None:
+        """The number of the epoch whose last step is ``step``, when known, else ``None``."""
+
+    def next_end(self, after: int) -> tuple[int, int] | None:
+        """``(step, epoch)``: the current epoch's last step if known and after ``after``."""
+
+
+@attrs.frozen
+class EpochSchedule(Schedule):
+    """Acts on the last step of every ``epochs``-th epoch; see ``every(epochs=n)``.
+
+    The Trainer it is given to (through a callback) attaches its epoch clock when it is built;
+    asked before that, it raises a ``RuntimeError`` that says so.
+    """
+
+    epochs: int = 1
+    _clock: list[EpochClock | None] = attrs.field(
+        factory=lambda: [None], eq=False, repr=False, alias="clock"
+    )
+
+    def attach(self, clock: EpochClock) -> None:
+        """Read epoch ends from ``clock`` (the Trainer's) from now on."""
+        self._clock[0] = clock
+
+    def _read(self) -> EpochClock:
+        clock = self._clock[0]
+        if clock is None:
+            raise RuntimeError(
+                f"{self!r} acts at the ends of epochs, but no Trainer with epochs runs it; give "
+                "it to a callback of Trainer(..., epochs=n)"
+            )
+        return clock
+
+    def fires(self, step: int) -> bool:
+        epoch = self._read().ending_at(step)
+        return epoch is not None and epoch % self.epochs == 0
+
+    def first_within(self, after: int, count: int) -> int | None:
+        end = self._read().next_end(after)
+        if end is None or end[0] > after + count or end[1] % self.epochs:
+            return None
+        return end[0]
+
+    def __repr__(self) -> str:
+        return f"every(epochs={self.epochs})"
+
+
+def every(n: int | None = None, *, epochs: int | None = None) -> Schedule:
+    """Act on the steps that are multiples of ``n`` (every step for ``n = 1``), or, with
+    ``epochs=n``, on the last step of every ``n``-th epoch (of a ``Trainer(..., epochs=...)``).
+
+    >>> every(5), every(epochs=2)
+    (every(5), every(epochs=2))
+    """
+    if (n is None) == (epochs is None):
+        raise TypeError(
+            f"every takes a number of steps or epochs=, exactly one of them; got n={n!r}, "
+            f"epochs={epochs!r}"
+        )
+    if epochs is not None:
+        return EpochSchedule(epochs=_validate.count("every epochs", epochs))
     return Schedule(period=_validate.count("every", n))
 
 

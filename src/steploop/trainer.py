@@ -3,40 +3,41 @@
 One step, in order:
 
 1. stop if a stop was requested, ``max_steps`` steps were done in this call, or ``data`` is
-   exhausted (the next batch is fetched here);
+   exhausted (the next batch is fetched here); with ``epochs=n``, ``on_epoch_begin`` before an
+   epoch's first step, and the run ends after the ``n``-th epoch (``steploop.epochs``);
 2. ``on_step_begin(trainer, step)``; if a hook asks to stop, the step does not run (its batch is
    kept for the next call);
 3. ``strategy.step()`` or ``strategy.step(batch)``; its ``StepOutput`` becomes a ``StepRecord``
    and a row of the ``History``;
 4. ``on_step_end(trainer, record)`` for every callback in order, then the built-in ``Release``;
+   after an epoch's last step, ``on_epoch_end``;
 5. ``iterate()`` yields the record.
 
 ``run`` is ``iterate`` consumed to the end; both can be called again and carry on where the last
 call stopped (step count, history, data position and callback state).
 
 Fused steps: with ``steps_per_call=K`` the Trainer hands up to K steps at a time to
-``strategy.run_steps`` (one compiled call for the TensorFlow strategies). The stopping criteria
-with an array form run inside that call, so it ends at exactly the step a step-by-step run would
-stop at. A chunk also ends where the run's ``max_steps`` budget ends and where a callback needs
-live state (``Callback.next_sync_step``). Afterwards each step's record goes through
-``on_step_begin``/``on_step_end`` in order, as above, except that a stop requested by a callback
-without an array form takes effect after the chunk (the Trainer warns about such callbacks when
-it is built). When no callback needs the records (``run()`` with only array-form criteria and run
-hooks), the Trainer skips them: it appends the chunk's rows to the history at once and loads the
-criteria's states back. The records, the history, the stop step and the variables equal those of
-a step-by-step run. ``steploop.readback`` makes the records, ``steploop.fusion`` plans the calls.
+``strategy.run_steps`` (one compiled call for the TensorFlow strategies). The array-form stopping
+criteria run inside that call, so it ends at exactly the step a step-by-step run would stop at; a
+call also ends with the ``max_steps`` budget, the epoch, and where a callback needs live state
+(``Callback.next_sync_step``). Then each step's record goes through the step hooks in order, as
+above, except that a stop asked by a callback without an array form takes effect after the call
+(the Trainer warns about those). When no callback needs the records, ``run()`` appends the call's
+rows to the history at once and loads the criteria's states back. Records, history, stop step and
+variables equal a step-by-step run's (``steploop.readback`` makes the records, ``steploop.fusion``
+plans the calls).
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import os
 import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 from steploop import _arguments, _validate, checkpoint
+from steploop import epochs as epochs_module
 from steploop.callbacks.base import Callback, CallbackList, as_callbacks, overridden_hooks
 from steploop.callbacks.cleanup import Release
 from steploop.callbacks.monitor import link
@@ -53,6 +54,7 @@ log = logging.getLogger("steploop")
 class Trainer:
     """Runs ``strategy`` until a stopping criterion, a step budget or the data ends the run.
 
+    ``epochs=n`` passes over ``data`` ``n`` times (once without it; see ``steploop.epochs``).
     ``steps_per_call=K`` runs up to K steps per call of the strategy (fused; see the module
     docstring): same records, history, stop step and variables, far less per-step overhead.
 
@@ -70,11 +72,13 @@ class Trainer:
         callbacks: Iterable[Callback] = (),
         data: Iterable[Any] | None = None,
         *,
+        epochs: int | None = None,
         steps_per_call: int = 1,
     ) -> None:
         _arguments.check_strategy(strategy)
         user_callbacks = as_callbacks(callbacks)
         _arguments.check_data(data)
+        passes = epochs_module.check(epochs, data)
         self._steps_per_call = _validate.count("steps_per_call", steps_per_call)
         strategy.check(takes_batch=data is not None)
         _arguments.check_gradients(strategy, user_callbacks)
@@ -93,6 +97,8 @@ class Trainer:
         if data is not None and has(strategy, DataAware):
             self._data = strategy.prepare_data(data)
         self._feed: BatchCursor | None = None
+        self._epochs = epochs_module.of(passes, self._data, self._data_from, self._callbacks)
+        epochs_module.attach(user_callbacks, self._epochs)
         self._history = History()
         self._step = 0
         self._stop: Stop | None = None
@@ -110,24 +116,22 @@ class Trainer:
         """What a checkpoint keeps besides the strategy and the history: the step count (the data
         position with it), every stateful callback's state by its ``state_key``, and the stopping
         criteria met at the current step (so a resumed run that had converged stops at once)."""
-        return checkpoint.trainer_state(self)
+        return checkpoint.trainer_state(self, self._epochs and self._epochs.state())
 
     def restore(self, directory: Any) -> int | None:
         """Load the latest checkpoint in ``directory``; return its step, or ``None`` when there
         is none yet (so one script both starts and resumes a run).
 
         Restores the strategy's variables and optimiser state, the step count, the history, the
-        data position (the next run skips the batches already used) and each stateful callback's
-        state. A later ``run()`` carries on as if the run had never stopped.
+        data position (epoch and batch) and each stateful callback's state. A later ``run()``
+        carries on as if the run had never stopped.
         """
         self._check_idle()
-        restored = checkpoint.restore(self, os.fspath(directory))
+        restored = checkpoint.restore(self, os.fspath(directory), self._epochs)
         if restored is None:
             return None
         self._step, self._history = restored
-        self._feed = None
-        self._last_record = None
-        self._result = None
+        self._feed = self._last_record = self._result = None
         return self._step
 
     # -- state ------------------------------------------------------------------------------
@@ -177,11 +181,9 @@ class Trainer:
     # -- running ----------------------------------------------------------------------------
     def run(self, max_steps: int | None = None) -> RunResult:
         """Run until a criterion fires, ``max_steps`` steps were done in this call, or the data
-        ends; return the ``RunResult``.
-
-        A run that nothing could end (no callback that may stop it, no ``max_steps``, no data)
-        is refused with a ``ValueError`` rather than left to loop forever; ``iterate()`` leaves
-        that to the caller's ``break``.
+        (every epoch) ends; return the ``RunResult``. A run that nothing could end (no callback
+        that may stop it, no ``max_steps``, no data) is a ``ValueError``, not an endless loop;
+        ``iterate()`` leaves that to the caller's ``break``.
         """
         _arguments.check_can_end(max_steps, self._data, self._user_callbacks)
         self._check_idle()
@@ -213,7 +215,6 @@ class Trainer:
         started = time.perf_counter()
         self._stop = None
         final: Stop | None = None
-        callbacks = self._callbacks
         done = 0
         fast = not emit and not self._plan.records_needed
         keep = self._strategy.reports_gradients and (
@@ -223,22 +224,27 @@ class Trainer:
         plain = self._steps_per_call == 1
         try:
             try:
-                callbacks.on_run_begin(self)
+                self._callbacks.on_run_begin(self)
                 self._stopper.invalidate()
-                if self._data is not None and self._feed is None:
+                if self._data is not None and self._feed is None and self._epochs is None:
                     # one batch a step: a restored trainer skips the batches its steps consumed
                     self._feed = BatchCursor(self._data_from(self._data, self._step))
                 while self._stop is None:
                     if limit is not None and done >= limit:
                         final = Stop(f"run(max_steps={limit}) did its {limit} steps", "budget")
                         break
+                    if self._epochs is not None:  # ends or begins an epoch when due
+                        final, self._feed = self._epochs.ready(self), self._epochs.cursor
+                        if final or self._stop:
+                            break
                     budget = None if limit is None else limit - done
                     count = 1 if plain else self._chunk_size(budget)
                     if count == 1:
                         record = self._plain_step()
                         if record is None:
-                            final = None if self._stop else self._exhausted()
-                            break
+                            if self._stop or (final := epochs_module.ran_out(self, self._epochs)):
+                                break
+                            continue
                         done += 1
                         if emit:
                             yield record
@@ -246,7 +252,7 @@ class Trainer:
                     expire_variables(self._last_record)
                     call = FusedCall.run(
                         self._strategy, count, self._step + 1, self._stopper, self._feed, keep,
-                        self._steps_per_call,
+                        self._steps_per_call, self._epochs and self._epochs.epoch,
                     )
                     chunk = call.chunk
                     done += chunk.steps
@@ -260,8 +266,7 @@ class Trainer:
                                 yield record
                         replaying = None
                         self._plan.check_agreement(chunk.stopped, self._stop, self._step)
-                    if chunk.exhausted:
-                        final = self._exhausted()
+                    if chunk.exhausted and (final := epochs_module.ran_out(self, self._epochs)):
                         break
             except GeneratorExit:
                 left = self._step
@@ -290,27 +295,29 @@ class Trainer:
                 return None
         step = self._step + 1
         expire_variables(self._last_record)
-        callbacks = self._callbacks
         if self._has_step_begin:
-            callbacks.on_step_begin(self, step)
+            self._callbacks.on_step_begin(self, step)
             if self._stop is not None:
                 if self._feed is not None:
                     self._feed.put_back(batch)
                 return None
         strategy = self._strategy
         output = strategy.step() if self._feed is None else strategy.step(batch)
-        record = plain_record(strategy, step, output)
+        record = plain_record(strategy, step, output, self._epochs and self._epochs.epoch)
         self._commit(record)
         return record
 
     def _commit(self, record: StepRecord) -> None:
         """Record a finished step, plain or fused (the one place that does): its history row,
         the step count, the last record, the strategy's own stop, then ``on_step_end``."""
-        self._history.append(record.step, record.loss, record.values)
+        self._history.append(record.step, record.loss, record.values, record.epoch)
         self._step = record.step
         self._last_record = record
         self._strategy_stop(record)
+        ended = self._epochs is not None and self._epochs.took(1, record.step)
         self._callbacks.on_step_end(self, record)
+        if ended and self._epochs:  # after the hooks of the epoch's last step
+            self._epochs.close(self)
 
     def _strategy_stop(self, record: StepRecord) -> None:
         if self._asks_stop:
@@ -326,6 +333,8 @@ class Trainer:
     def _chunk_size(self, budget: int | None) -> int:
         """How many steps the next call does: 1 (a plain step) or a fused chunk's length."""
         ready = not self._fusable or self._strategy.ready_to_fuse  # type: ignore[attr-defined]
+        if self._epochs is not None:  # a call ends with its epoch
+            budget = self._epochs.budget(budget)
         if self._feed is not None and self._feed.has_pending:
             ready = False  # a batch put back starts the next call: a plain step takes it
         return self._plan.call_size(self._step, budget, ready)
@@ -347,28 +356,22 @@ class Trainer:
                 self.stop(stop.reason, stop.status)
             if has(self._strategy, Releasing):
                 self._strategy.release()
+            if self._epochs is not None and self._epochs.ended:
+                self._epochs.close(self)
 
     def _count_rest(self, call: FusedCall) -> StepRecord:
         """Count the call's steps not yet delivered (history rows, step count), no callbacks."""
-        self._history.extend(*call.take_rest())
+        first, losses, values = call.take_rest()
+        self._history.extend(first, losses, values, call.epoch)
         expire_variables(self._last_record)
         self._last_record = record = call.record(call.steps - 1)
         self._step = record.step
+        if self._epochs is not None:
+            self._epochs.took(len(losses), record.step)
         return record
 
-    def _exhausted(self) -> Stop:
-        return Stop(f"data exhausted after {self._step} steps", "exhausted")
-
     def _make_result(self, stop: Stop, started: float) -> RunResult:
-        last = self._last_record
-        self._result = RunResult(
-            steps=self._step,
-            loss=math.nan if last is None else last.loss,
-            status=stop.status,
-            stop_reason=stop.reason,
-            history=self._history.snapshot(),
-            elapsed=time.perf_counter() - started,
-        )
+        self._result = RunResult.of(stop, self._step, self._last_record, self._history, started)
         return self._result
 
     def _finish(self, stop: Stop | None, started: float) -> None:
@@ -388,13 +391,8 @@ class Trainer:
         self._callbacks.call_each("on_run_end", self, self._make_result(stop, started))
 
     def describe(self) -> str:
-        """Print, and return, the strategy and the callbacks in the order they fire."""
-        data = _arguments.describe_data(self._data)
-        lines = [f"Trainer({type(self._strategy).__name__}, data={data})"]
-        lines.append("callbacks, in the order they fire at every hook:")
-        for index, callback in enumerate(self._callbacks, start=1):
-            lines.append(f"  {index}. {callback.describe()}")
-        text = "\n".join(lines)
+        """Print, and return, the strategy, data, epochs and callbacks in the order they fire."""
+        text = _arguments.describe(self._strategy, self._data, self._epochs, self._callbacks)
         print(text)
         return text
 

@@ -4,8 +4,11 @@ Every hook is a no-op here, so a callback overrides only what it needs. The hook
 arguments (``trainer`` is the running ``Trainer``):
 
 * ``on_run_begin(trainer)`` when ``run``/``iterate`` starts (once per call);
+* ``on_epoch_begin(trainer, epoch)`` before the first step of epoch ``epoch`` (counted from 1;
+  only with ``Trainer(epochs=...)``, see ``steploop.epochs``);
 * ``on_step_begin(trainer, step)`` before step number ``step`` (counted from 1) runs;
 * ``on_step_end(trainer, record)`` after the step, with its ``StepRecord``;
+* ``on_epoch_end(trainer, epoch)`` after the ``on_step_end`` hooks of the epoch's last step;
 * ``on_error(trainer, error)`` when the step or a hook raised ``error``;
 * ``on_run_end(trainer, result)`` when the call ends, however it ends, with its ``RunResult``.
 
@@ -19,7 +22,8 @@ step's remaining ``on_step_end`` hooks ran.
 Which hooks run after a stop and after an error:
 
 * after a stop request, the remaining ``on_step_end`` hooks of that step, the release and every
-  ``on_run_end`` hook run; no further ``on_step_begin`` does.
+  ``on_run_end`` hook run (and ``on_epoch_end`` when that step was its epoch's last); no further
+  ``on_step_begin`` or ``on_epoch_begin`` does.
 * after an error in a step or hook, the remaining hooks of that stage are skipped; every
   ``on_error`` hook, the release and every ``on_run_end`` hook (with status ``error``) run,
   then the error reaches the caller unchanged. An exception inside those clean-up hooks is
@@ -58,8 +62,10 @@ log = logging.getLogger("steploop")
 #: hook name -> the arguments it takes after ``self``.
 HOOKS: dict[str, tuple[str, ...]] = {
     "on_run_begin": ("trainer",),
+    "on_epoch_begin": ("trainer", "epoch"),
     "on_step_begin": ("trainer", "step"),
     "on_step_end": ("trainer", "record"),
+    "on_epoch_end": ("trainer", "epoch"),
     "on_error": ("trainer", "error"),
     "on_run_end": ("trainer", "result"),
 }
@@ -151,11 +157,17 @@ class Callback:
     def on_run_begin(self, trainer: Trainer) -> None:
         """Called when ``run`` or ``iterate`` starts."""
 
+    def on_epoch_begin(self, trainer: Trainer, epoch: int) -> None:
+        """Called before the first step of epoch ``epoch`` (counted from 1; with ``epochs=``)."""
+
     def on_step_begin(self, trainer: Trainer, step: int) -> None:
         """Called before step ``step`` (counted from 1)."""
 
     def on_step_end(self, trainer: Trainer, record: StepRecord) -> None:
         """Called after each step with its record."""
+
+    def on_epoch_end(self, trainer: Trainer, epoch: int) -> None:
+        """Called after the ``on_step_end`` hooks of the last step of epoch ``epoch``."""
 
     def on_error(self, trainer: Trainer, error: BaseException) -> None:
         """Called when the step or a hook raised ``error``."""
@@ -289,6 +301,10 @@ class CallbackList(Callback):
         for callback in self._by_hook["on_run_begin"]:
             callback.on_run_begin(trainer)
 
+    def on_epoch_begin(self, trainer: Trainer, epoch: int) -> None:
+        for callback in self._by_hook["on_epoch_begin"]:
+            callback.on_epoch_begin(trainer, epoch)
+
     def on_step_begin(self, trainer: Trainer, step: int) -> None:
         for hook in self._step_begin:
             hook(trainer, step)
@@ -296,6 +312,10 @@ class CallbackList(Callback):
     def on_step_end(self, trainer: Trainer, record: StepRecord) -> None:
         for hook in self._step_end:
             hook(trainer, record)
+
+    def on_epoch_end(self, trainer: Trainer, epoch: int) -> None:
+        for callback in self._by_hook["on_epoch_end"]:
+            callback.on_epoch_end(trainer, epoch)
 
     def on_error(self, trainer: Trainer, error: BaseException) -> None:
         for callback in self._by_hook["on_error"]:

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 class Every(Callback):
     """Call ``callback``'s step hooks only on the steps of ``schedule`` (``n``: multiples of n).
 
-    Run hooks and ``on_error`` always reach it.
+    Run hooks, epoch hooks and ``on_error`` always reach it.
 
     >>> from steploop.callbacks.loggers import PrintLogger
     >>> Every(PrintLogger(), 5)
@@ -83,6 +83,12 @@ class Every(Callback):
 
     def on_run_begin(self, trainer: Trainer) -> None:
         self.callback.on_run_begin(trainer)
+
+    def on_epoch_begin(self, trainer: Trainer, epoch: int) -> None:
+        self.callback.on_epoch_begin(trainer, epoch)
+
+    def on_epoch_end(self, trainer: Trainer, epoch: int) -> None:
+        self.callback.on_epoch_end(trainer, epoch)
 
     def on_step_begin(self, trainer: Trainer, step: int) -> None:
         if self.schedule.fires(step):
