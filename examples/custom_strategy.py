@@ -46,6 +46,7 @@ rng = np.random.default_rng(0)
 mixing = rng.normal(size=(2, 8)).astype("float32")
 batches = [rng.normal(size=(64, 2)).astype("float32") @ mixing for _ in range(300)]
 
+keras.utils.set_random_seed(0)  # the same initial weights, so the same run, every time
 encoder = keras.Sequential([keras.Input((8,)), keras.layers.Dense(2)], name="encoder")
 decoder = keras.Sequential([keras.Input((2,)), keras.layers.Dense(8)], name="decoder")
 trainer = sl.Trainer(
