@@ -3,7 +3,8 @@
 The worker side (``worker_main``) runs a model from a table: it restores from ``--dir`` if it
 can, saves checkpoints there, may SIGKILL itself at the end of step ``--kill-at``, and writes
 what it ended with to ``--out``. The test side (``spawn``) runs such a worker in a subprocess and
-returns what it wrote (``None`` for a run that was killed, after checking it was).
+returns what it wrote, with its stderr (``None`` for a run that was killed, after checking it
+was).
 """
 
 import argparse
@@ -75,4 +76,6 @@ def spawn(module, model, directory, kill_at=None, env=None, timeout=300):
         return None
     assert done.returncode == 0, done.stderr[-2000:]
     with open(out, encoding="utf-8") as file:
-        return json.load(file)
+        result = json.load(file)
+    result["stderr"] = done.stderr  # what it logged (warnings)
+    return result

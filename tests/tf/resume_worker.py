@@ -4,7 +4,9 @@ saves checkpoints there, may SIGKILL itself at ``--kill-at``, and writes what it
 python -m tests.tf.resume_worker --model MODEL --dir D --out F [--kill-at K]
 
 MODEL is one of ``MODELS``; the ``*_nolist`` ones give no var_list: their Keras model is built
-lazily, at its first call, so the resumed process finds its variables at its first step.
+lazily, at its first call, so the resumed process finds its variables at its first step. The
+``plateau*`` and ``early*`` ones are ``tests.numpy_resume_worker``'s problems on a TapeStep with
+a Keras SGD whose learning rate is a number (so ``ReduceLROnPlateau`` can set it).
 """
 
 import os
@@ -17,6 +19,7 @@ import tensorflow as tf
 
 import steploop as sl
 from steploop.tf import PersistentTapeStep, TapeStep
+from tests import numpy_resume_worker as design
 from tests.resume import worker_main
 
 
@@ -69,11 +72,47 @@ def keras_nolist(persistent=False):
     return step, criteria, data, per_call, 5, lambda: [w.numpy() for w in model.weights]
 
 
+def plateau(per_call=1):
+    """A scripted loss (one number a batch) plus a small quadratic; see ``tests.plateau_resume``."""
+    w = tf.Variable(np.array(design.PLATEAU_START, "float32"), name="w")
+    target = tf.constant(design.PLATEAU_TARGET, tf.float32)
+    data = tf.data.Dataset.from_tensor_slices(np.array(design.PLATEAU_SCRIPT, "float32"))
+
+    def loss(scripted):
+        return scripted + 0.01 * tf.reduce_sum((w - target) ** 2)
+
+    step = TapeStep(loss, keras.optimizers.SGD(0.1), var_list=[w])
+    criteria = [sl.ReduceLROnPlateau(**design.PLATEAU_ARGS)]
+    return step, criteria, data, per_call, design.PLATEAU_EVERY, lambda: {"w": w.numpy()}
+
+
+def early(per_call=1, restore=True):
+    """Train towards TRAIN, evaluate against VAL: val_loss is best at step 18, the stop at 26."""
+    w = tf.Variable(tf.zeros(2), name="w")
+    train = np.array([design.TRAIN] * design.EARLY_BATCHES, "float32")
+    data = tf.data.Dataset.from_tensor_slices(train)
+
+    def loss(target):
+        return tf.reduce_mean((w - target) ** 2)
+
+    step = TapeStep(loss, keras.optimizers.SGD(design.EARLY_LR), var_list=[w])
+    criteria = [
+        sl.Evaluate([np.array(design.VAL, "float32")], every=design.EARLY_EVAL_EVERY),
+        sl.EarlyStopping(design.EARLY_PATIENCE, monitor="val_loss", restore_best_weights=restore),
+    ]
+    return step, criteria, data, per_call, design.EARLY_EVERY, lambda: {"w": w.numpy()}
+
+
 MODELS = {
     "quadratic": quadratic,
     "keras": keras_model,
     "keras_nolist": keras_nolist,
     "persistent_nolist": lambda: keras_nolist(persistent=True),
+    "plateau": plateau,
+    "plateau_fused": lambda: plateau(design.FUSED),
+    "early": early,
+    "early_fused": lambda: early(design.FUSED),
+    "early_norestore": lambda: early(restore=False),
 }
 
 
