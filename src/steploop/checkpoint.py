@@ -16,6 +16,13 @@ A checkpoint exists once the index ``checkpoint.json`` names it; the index is re
 (``os.replace``) after every file of the checkpoint is written, so a crash mid-write leaves the
 previous checkpoint as the latest, intact. Only the ``keep`` newest checkpoints stay on disk, and
 the latest one is never deleted. ``Trainer.restore(directory)`` loads the latest.
+
+Keeping the best (``monitor=``, Keras' ``save_best_only``): a scheduled step is saved only if
+its monitored value strictly beats the best saved one, and a run's end saves nothing new, so the
+latest checkpoint is the best (``Trainer.restore`` resumes from it) and the kept ones the ``keep``
+best; the best value is saved with them, so a resumed run saves no worse step. As it fires last,
+it reads the ``Evaluate`` that publishes its name wherever that is listed (not via
+``monitor.link``), and checks, and ends fused calls, only at the steps both schedules share.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import contextlib
 import glob
 import json
 import logging
+import math
 import os
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
@@ -35,6 +43,7 @@ import numpy as np
 from steploop import _validate
 from steploop.callbacks.base import Callback
 from steploop.callbacks.every import Every
+from steploop.callbacks.monitor import Publisher, auto_mode, step_value
 from steploop.callbacks.stopping import StoppingCriterion
 from steploop.capabilities import Checkpointable, has
 from steploop.history import History
@@ -262,6 +271,19 @@ def restore(
     return step, History.from_columns(columns)
 
 
+def _monitor(instance: Any, attribute: Any, value: Any) -> None:
+    if value is not None and (not isinstance(value, str) or not value):
+        raise ValueError(f"Checkpoint monitor must be None or a non-empty str, got {value!r}")
+
+
+def _mode(instance: Any, attribute: Any, value: Any) -> None:
+    if value not in ("min", "max", "auto") or (value != "auto" and instance.monitor is None):
+        raise ValueError(
+            f"Checkpoint mode must be 'min', 'max' or 'auto' ('min' and 'max' with a monitor), "
+            f"got {value!r}"
+        )
+
+
 @attrs.define(repr=False)
 class Checkpoint(Callback):
     """Save the run every ``every`` steps and when a run ends, keeping the ``keep`` newest.
@@ -272,6 +294,18 @@ class Checkpoint(Callback):
     >>> import tempfile
     >>> Checkpoint(tempfile.mkdtemp(), every=100)  # doctest: +ELLIPSIS
     Checkpoint('...', every=100, keep=3)
+
+    With ``monitor`` (``"loss"``, a step's value, ``"val_loss"``) and ``mode`` (as EarlyStopping's)
+    it keeps the best: of losses 3, 1, 2, 0.5, 0.7, steps 1, 2, 4 improve; the 2 best stay.
+
+    >>> import steploop as sl
+    >>> from steploop.numpy import GradientDescent
+    >>> gd = GradientDescent(lambda x, b: (x * 0 + b, x * 0 + 1), 0.0, learning_rate=0.1)
+    >>> best = Checkpoint(tempfile.mkdtemp(), every=1, keep=2, monitor="loss")
+    >>> sl.Trainer(gd, [best], data=[3.0, 1.0, 2.0, 0.5, 0.7]).run().steps
+    5
+    >>> read_index(best.directory)
+    {'latest': 4, 'kept': [2, 4]}
     """
 
     directory: str = attrs.field(
@@ -283,25 +317,70 @@ class Checkpoint(Callback):
     keep: int = attrs.field(
         default=3, converter=lambda value: _validate.count("Checkpoint keep", value)
     )
+    monitor: str | None = attrs.field(default=None, kw_only=True, validator=_monitor)
+    mode: str = attrs.field(default="auto", kw_only=True, validator=_mode)
     _saved: int = attrs.field(default=-1, init=False)
+    _source: Any = attrs.field(default=None, init=False)  # the Evaluate it reads, if any
+    _best: float | None = attrs.field(default=None, init=False)  # of the saved steps
     may_stop = False
     reads_gradients = False
     needs_live_state = True  # saving needs the variables of its step: fused calls end there
     fires_last = True  # it saves the other callbacks' state after they saw the step
 
+    def __attrs_post_init__(self) -> None:
+        if self.monitor is not None:
+            self.mode = auto_mode(self.monitor, self.mode)
+
     def validate(self, trainer: Trainer) -> str | None:
+        if self.monitor is not None:  # it fires last: a publisher anywhere has published
+            found = [c for c in trainer.callbacks if isinstance(c, Publisher)]
+            self._source = next((c for c in found if c.provides(self.monitor)), None)
         if has(trainer.strategy, Checkpointable):
             return None
         name = type(trainer.strategy).__name__
         return f"needs a strategy that can be saved; {name} does not implement save and restore"
 
+    def next_sync_step(self, after: int, count: int) -> int | None:
+        """Its first step in ``after + 1 .. after + count`` that its publisher shares, if any."""
+        step = self.schedule.first_within(after, count)
+        while step is not None and self._source is not None:
+            if self._source.schedule.fires(step):
+                return step
+            step = self.schedule.first_within(step, after + count - step)
+        return step
+
     def on_step_end(self, trainer: Trainer, record: StepRecord) -> None:
-        if self.schedule.fires(record.step):
-            self.save(trainer)
+        if self.monitor is None:
+            if self.schedule.fires(record.step):
+                self.save(trainer)
+            return
+        values = record.values if self._source is None else self._source.published_at(record.step)
+        if values is None:  # not one of its publisher's steps
+            return
+        value = step_value("Checkpoint", self.monitor, record.loss, values)  # fails early
+        if self.schedule.fires(record.step) and self.improves(value):
+            self._best = value
+            self._saved = save(trainer, self.directory, self.keep)
+
+    def improves(self, value: float) -> bool:
+        """Whether ``value`` is strictly better than the best saved one (``nan`` never is)."""
+        if math.isnan(value) or self._best is None:
+            return not math.isnan(value)
+        return value < self._best if self.mode == "min" else value > self._best
 
     def on_run_end(self, trainer: Trainer, result: RunResult) -> None:
-        if result.status != "error" and trainer.step > 0:
+        if self.monitor is None and result.status != "error" and trainer.step > 0:
             self.save(trainer)
+
+    @property
+    def has_state(self) -> bool:  # type: ignore[override]
+        return self.monitor is not None  # the best value; a plain Checkpoint keeps none
+
+    def get_state(self) -> dict[str, Any]:
+        return {"best": self._best}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self._best = None if state["best"] is None else float(state["best"])
 
     def save(self, trainer: Trainer) -> None:
         """Write a checkpoint of the trainer's current step now (once per step)."""
@@ -315,6 +394,6 @@ class Checkpoint(Callback):
         return None if index is None else index.get("latest")
 
     def __repr__(self) -> str:
-        return (
-            f"Checkpoint({self.directory!r}, every={every_repr(self.schedule)}, keep={self.keep})"
-        )
+        best = "" if self.monitor is None else f", monitor={self.monitor!r}, mode={self.mode!r}"
+        every = every_repr(self.schedule)
+        return f"Checkpoint({self.directory!r}, every={every}, keep={self.keep}{best})"
