@@ -199,7 +199,7 @@ class EarlyStopping(StoppingCriterion):
             self.load(state)
             stop = self._stop(self.reason(q)) if met else None
         if self.restore_best_weights:
-            _keep_best(self, trainer, record.step, stop)
+            stop = _keep_best(self, trainer, record.step, stop)
         return stop
 
     def _start_run(self, trainer: Trainer) -> None:
@@ -235,19 +235,25 @@ class EarlyStopping(StoppingCriterion):
         )
 
 
-def _keep_best(early: EarlyStopping, trainer: Trainer, step: int, stop: Stop | None) -> None:
-    """Copy the variables at an improving step; set them back when ``early`` stops the run."""
+def _keep_best(
+    early: EarlyStopping, trainer: Trainer, step: int, stop: Stop | None
+) -> Stop | None:
+    """Copy the variables at an improving step; set them back when ``early`` stops the run.
+    Returns ``stop``, its reason corrected when there was no copy to set back."""
     strategy: Any = trainer.strategy
     best_step = int(early.state()[1])
     if best_step == step:
         early.__dict__["_best_weights"] = (step, strategy.get_weights())
     if stop is None:
-        return
+        return None
     kept = early.__dict__.get("_best_weights")
     if kept is not None and kept[0] == best_step:
         strategy.set_weights(kept[1])
-    else:
-        log.warning(
-            "%r: no copy of the variables of the best step %d (the run resumed after it); "
-            "the variables stay those of step %d", early, best_step, step,
-        )
+        return stop
+    log.warning(
+        "%r: no copy of the variables of the best step %d (the run resumed after it); "
+        "the variables stay those of step %d", early, best_step, step,
+    )
+    missing = f", not restored: no copy of step {best_step}'s variables after the resume"
+    reason = stop.reason.replace(", best weights restored", missing)
+    return attrs.evolve(stop, reason=reason)
