@@ -54,12 +54,39 @@ def test_fused_equals_plain_with_early_stopping_on_val_loss(jnp, optax):
 
 
 def test_reduce_lr_on_plateau_is_refused_naming_inject_hyperparams(jnp, optax):
-    """OptaxStep has no settable learning rate: refused when the Trainer is built."""
+    """An optax optimiser whose state holds no learning rate: refused when the Trainer is
+    built, saying how to make one."""
     with pytest.raises(
         TypeError,
         match=re.escape(
-            "OptaxStep has none (an optax learning rate lives in the optimiser's state: it needs "
-            "optax.inject_hyperparams"
+            "OptaxStep.learning_rate: the optimiser's state holds no learning rate; make the "
+            "optimiser with optax.inject_hyperparams"
         ),
     ):
         sl.Trainer(regression(jnp, optax), [sl.ReduceLROnPlateau()], data=[(XS, YS)])
+
+
+@pytest.mark.parametrize("chained", [False, True])
+def test_reduce_lr_on_plateau_sets_an_injected_rate(jnp, optax, chained):
+    """With optax.inject_hyperparams (alone or in a chain) the rate halves after two checks
+    without improvement of a flat value (as for GradientDescent), the optimiser uses it (the
+    step is rate x gradient), and a fused run equals a plain one."""
+    from steploop.jax import OptaxStep
+
+    def go(k):
+        sgd = optax.inject_hyperparams(optax.sgd)(learning_rate=0.5)
+        optimizer = optax.chain(optax.identity(), sgd) if chained else sgd
+        step = OptaxStep(
+            lambda p: {"loss": 0.25 * p["x"], "values": {"flat": 1.0}},
+            {"x": jnp.array(0.0)},
+            optimizer,
+        )
+        plateau = sl.ReduceLROnPlateau("flat", factor=0.5, patience=2)
+        trainer = sl.Trainer(step, [plateau], steps_per_call=k)
+        trainer.run(max_steps=6)
+        return trainer.history["lr"].tolist(), float(step.params["x"])
+
+    rates, x = go(1)
+    assert rates == [0.5, 0.5, 0.5, 0.25, 0.25, 0.125]
+    assert x == pytest.approx(-0.25 * sum(rates))  # d loss / dx = 0.25 at every step
+    assert go(4) == (rates, x)

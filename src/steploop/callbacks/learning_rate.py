@@ -28,6 +28,22 @@ if TYPE_CHECKING:
     from steploop.trainer import Trainer
 
 
+def rate_control(strategy: Any) -> str | None:
+    """Why ``strategy``'s learning rate cannot be set from a callback, or ``None`` when it can:
+    it has no ``learning_rate`` (``LearningRateControl``), or reading it raises a ``TypeError``
+    (an ``OptaxStep`` whose optimiser holds no rate, a Keras rate that is a schedule)."""
+    if not has(strategy, LearningRateControl):
+        return (
+            "needs a strategy with a settable learning_rate "
+            f"(steploop.capabilities.LearningRateControl); {type(strategy).__name__} has none"
+        )
+    try:
+        strategy.learning_rate  # noqa: B018 (read to check it)
+    except TypeError as error:
+        return f"needs a settable learning rate: {error}"
+    return None
+
+
 class LearningRateScheduler(Callback):
     """Set the learning rate to ``fn(step)`` before each step; record it as history column
     ``lr``. ``changes_at`` (a ``Schedule``) names the only steps where ``fn`` may change, so that
@@ -57,13 +73,7 @@ class LearningRateScheduler(Callback):
         self._set = 0.0  # the rate last given to the strategy
 
     def validate(self, trainer: Trainer) -> str | None:
-        if has(trainer.strategy, LearningRateControl):
-            return None
-        return (
-            "needs a strategy with a settable learning_rate "
-            f"(steploop.capabilities.LearningRateControl); {type(trainer.strategy).__name__} "
-            "has none"
-        )
+        return rate_control(trainer.strategy)
 
     def next_sync_step(self, after: int, count: int) -> int | None:
         """End a call after step ``c - 1`` for each step ``c`` where the rate may change (the

@@ -28,9 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 from steploop import _validate
 from steploop.callbacks.base import Callback
-from steploop.callbacks.learning_rate import LearningRateScheduler
+from steploop.callbacks.learning_rate import LearningRateScheduler, rate_control
 from steploop.callbacks.monitor import auto_mode, step_value
-from steploop.capabilities import LearningRateControl, has
 
 if TYPE_CHECKING:
     from steploop.records import StepRecord
@@ -113,18 +112,7 @@ class ReduceLROnPlateau(Callback):
                     f"{self!r} and {callback!r} would both set the learning rate (and log "
                     "column 'lr'); use one of them"
                 )
-        if has(strategy, LearningRateControl):
-            return None
-        hint = ""
-        if type(strategy).__name__ == "OptaxStep":
-            hint = (
-                " (an optax learning rate lives in the optimiser's state: it needs "
-                "optax.inject_hyperparams, which OptaxStep does not support yet)"
-            )
-        return (
-            "needs a strategy with a settable learning_rate (steploop.capabilities."
-            f"LearningRateControl); {type(strategy).__name__} has none{hint}"
-        )
+        return rate_control(strategy)
 
     # -- fused calls ---------------------------------------------------------------------------
     def checks_to_reduction(self) -> int:

@@ -101,6 +101,33 @@ def _check_optimizer(optimizer: Any) -> Any:
     )
 
 
+def _holds_rate(state: Any) -> bool:
+    hyperparams = getattr(state, "hyperparams", None)
+    return isinstance(hyperparams, dict) and "learning_rate" in hyperparams
+
+
+def _rate_of(state: Any) -> Any:
+    """The ``learning_rate`` an ``optax.inject_hyperparams`` state holds, in ``state`` or in a
+    part of a chain's state (a tuple); ``None`` when there is none."""
+    if _holds_rate(state):
+        return state.hyperparams["learning_rate"]
+    if isinstance(state, tuple) and not hasattr(state, "_fields"):
+        return next((r for r in map(_rate_of, state) if r is not None), None)
+    return None
+
+
+def _with_rate(state: Any, rate: float) -> Any:
+    """``state`` with the first ``learning_rate`` hyperparameter set to ``rate`` (its dtype)."""
+    if _holds_rate(state):
+        old = state.hyperparams["learning_rate"]
+        new = jnp.asarray(rate, dtype=jnp.result_type(old))
+        return state._replace(hyperparams={**state.hyperparams, "learning_rate": new})
+    if isinstance(state, tuple) and not hasattr(state, "_fields"):
+        index = next(i for i, part in enumerate(state) if _rate_of(part) is not None)
+        return (*state[:index], _with_rate(state[index], rate), *state[index + 1 :])
+    raise AssertionError("no learning_rate in the state")
+
+
 class OptaxStep(ReportsNonFinite, StepStrategy):
     """An optax update of ``params`` by the gradient of ``loss``.
 
@@ -173,6 +200,26 @@ class OptaxStep(ReportsNonFinite, StepStrategy):
     def variables(self) -> Mapping[str, np.ndarray]:
         leaves = jax.tree_util.tree_leaves(self.params)
         return {name: np.array(leaf) for name, leaf in zip(self._names, leaves, strict=True)}
+
+    @property
+    def learning_rate(self) -> float:
+        """The learning rate of the next step (``LearningRateControl``), held in the optimiser's
+        state by ``optax.inject_hyperparams`` (alone or in a chain); without one, a ``TypeError``
+        saying how to make the optimiser."""
+        rate = _rate_of(self.opt_state)
+        if rate is None:
+            raise TypeError(
+                f"{OWNER}.learning_rate: the optimiser's state holds no learning rate; make the "
+                "optimiser with optax.inject_hyperparams, e.g. "
+                "optax.inject_hyperparams(optax.adam)(learning_rate=1e-3)"
+            )
+        return float(rate)
+
+    @learning_rate.setter
+    def learning_rate(self, value: float) -> None:
+        self.learning_rate  # noqa: B018 (the TypeError above where there is none)
+        rate = _validate.number("learning_rate", value, positive=True)
+        self.opt_state = _with_rate(self.opt_state, rate)
 
     # -- checkpoints (steploop.jax.checkpointing) -------------------------------------------
     def get_weights(self) -> Any:
