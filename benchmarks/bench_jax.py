@@ -17,8 +17,10 @@ What it measures:
 How: every contender is built once and warmed up (traced, compiled), then all are timed in
 interleaved rounds so that a noisy moment hurts them alike (short runs ``repeat`` times in a row
 within a round, their median counting). Tables give the median time of each, and each ratio as the
-median over rounds of the per-round ratio with its min-max spread. Prints Markdown; ``--quick``
-for a smoke run; ``--rounds N``.
+median over rounds of the per-round ratio with its min-max spread. The "default" rows pass no
+speed argument (no ``steps_per_call``); the tuned rows name theirs. Prints Markdown; ``--quick``
+for a smoke run; ``--rounds N``. Writes the section ``"jax"`` of ``benchmarks/results.json`` and
+redraws ``benchmarks/results.png`` (see ``results.py``; ``--no-save`` writes neither).
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
-import statistics
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -41,8 +42,9 @@ import steploop as sl
 from steploop.jax import OptaxStep
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import results
 import timing
-from timing import table
+from timing import Spread, table
 
 try:
     import optimistix as optx
@@ -64,16 +66,12 @@ def timed_rounds(
     return timing.rounds(contenders, rounds, repeat)
 
 
-def speedup(times: dict[str, list[float]], name: str, against: str) -> tuple[float, float, float]:
-    """How many times faster ``name`` is than ``against``: the median of the per-round ratios,
-    and their min and max."""
-    ratios = [b / a for a, b in zip(times[name], times[against], strict=True)]
-    return statistics.median(ratios), min(ratios), max(ratios)
+def speedup(times: dict[str, list[float]], name: str, against: str) -> timing.Ratio:
+    """How many times faster ``name`` is than ``against``, round by round (``timing.Ratio``)."""
+    return timing.ratio(times, name, against)
 
 
-def spread(ratio: tuple[float, float, float]) -> str:
-    median, low, high = ratio
-    return f"{median:.2f}x ({low:.2f}-{high:.2f})"
+DEFAULT = "steploop default (no speed arguments)"
 
 
 def block(tree: Any) -> Any:
@@ -154,7 +152,8 @@ def optimistix_minimise(max_steps: int) -> Callable[[], int] | None:
     return run
 
 
-def steploop_run(max_steps: int, tol: float, steps_per_call: int = 1) -> Callable[[], int]:
+def steploop_run(max_steps: int, tol: float, **options: int) -> Callable[[], int]:
+    """Only the options given reach the ``Trainer`` (none: its defaults)."""
     opt = optax.sgd(LR)
     strategy = OptaxStep(quadratic_loss, start(), opt)
 
@@ -162,17 +161,21 @@ def steploop_run(max_steps: int, tol: float, steps_per_call: int = 1) -> Callabl
         strategy.params = start()
         strategy.opt_state = opt.init(strategy.params)
         criteria = [sl.LossBelow(tol) | sl.MaxSteps(max_steps)]
-        return sl.Trainer(strategy, criteria, steps_per_call=steps_per_call).run().steps
+        return sl.Trainer(strategy, criteria, **options).run().steps
 
     return run
 
 
-def quadratic_tables(rounds: int, quick: bool) -> tuple[str, dict[str, float]]:
+def quadratic_tables(
+    rounds: int, quick: bool, saved: list[dict[str, Any]] | None = None
+) -> tuple[str, dict[str, Any]]:
+    """The table, and its numbers: ratio medians as floats, and under ``"ratios"`` the same as
+    ``timing.Ratio`` (with their spread). Rows for ``results.json`` are appended to ``saved``."""
     del quick  # 70 steps: the same work either way
     hand = "hand jitted step loop (Python `for`, tolerance on the host)"
     fused_hand = "hand `lax.while_loop` (tolerance inside)"
-    default = "steploop default (`OptaxStep`, 1 step a call)"
-    fused = "steploop fused (`steps_per_call=1000`)"
+    default = DEFAULT
+    fused = "steploop tuned (`steps_per_call=1000`)"
     minimise = f"`optimistix.minimise` (`OptaxMinimiser`, rtol = atol = {OPTX_TOL:g})"
     to_tol: dict[str, Callable[[], int]] = {
         hand: hand_step_loop(1000, TOL),
@@ -185,39 +188,58 @@ def quadratic_tables(rounds: int, quick: bool) -> tuple[str, dict[str, float]]:
         to_tol[minimise] = optimistix_run
     steps = {name: run() for name, run in to_tol.items()}
     times = timed_rounds(to_tol, rounds, repeat=10)  # type: ignore[arg-type]
+    charted = {
+        default: {hand: "JAX quadratic to tol: default vs hand jitted step loop"},
+        fused: {
+            fused_hand: "JAX quadratic to tol: tuned vs hand lax.while_loop",
+            minimise: "JAX quadratic to tol: tuned vs optimistix.minimise",
+        },
+    }
     rows = []
     for name in to_tol:
+        against = [speedup(times, name, hand)]
+        others = [ref for ref in charted.get(name, {}) if ref in times and ref != hand]
+        against += [speedup(times, name, ref) for ref in others]
         rows.append(
             [
                 name,
                 str(steps[name]),
-                f"{statistics.median(times[name]) * 1e6:,.0f}",
-                spread(speedup(times, name, hand)),
+                Spread.of(times[name]).scaled(1e6).format(",.0f"),
+                against[0].format(),
             ]
         )
+        if saved is not None:
+            saved.append(
+                results.row(
+                    "JAX quadratic to tolerance",
+                    name,
+                    times[name],
+                    steps[name],
+                    against,
+                    charted.get(name),
+                )
+            )
     if optimistix_run is None:
         rows.append(["`optimistix.minimise`", "-", "not installed", "-"])
     text = table(
         [
             "contender (x from 0 to loss < 1e-12, SGD(0.1))",
             "steps",
-            "µs per run",
-            "speed vs hand step loop (spread)",
+            "µs per run (min-max)",
+            "speed vs hand step loop (min-max)",
         ],
         rows,
     )
-    numbers = {
-        "steps_default": steps[default],
-        "steps_fused": steps[fused],
-        "default_vs_hand": speedup(times, default, hand)[0],
-        "fused_vs_hand_fused": speedup(times, fused, fused_hand)[0],
-        "fused_vs_optimistix": (
-            speedup(times, fused, minimise)[0] if optimistix_run else float("nan")
-        ),
-        "fused_vs_optimistix_min": (
-            speedup(times, fused, minimise)[1] if optimistix_run else float("nan")
-        ),
+    ratios = {
+        "default_vs_hand": speedup(times, default, hand),
+        "fused_vs_hand_fused": speedup(times, fused, fused_hand),
     }
+    if optimistix_run:
+        ratios["fused_vs_optimistix"] = speedup(times, fused, minimise)
+    numbers: dict[str, Any] = {"steps_default": steps[default], "steps_fused": steps[fused]}
+    numbers.update({key: r.spread.median for key, r in ratios.items()})
+    numbers.setdefault("fused_vs_optimistix", float("nan"))
+    numbers["ratios"] = ratios
     return text, numbers
 
 
@@ -309,13 +331,12 @@ def mlp_contenders(
 
         return run
 
-    def ours(steps_per_call: int) -> Callable[[], None]:
+    def ours(**options: int) -> Callable[[], None]:
+        """Only the options given reach the ``Trainer`` (none: its defaults)."""
         strategy = OptaxStep(mlp_loss, mlp_params(sizes, dtype), optax.adam(1e-3))
 
         def run() -> None:
-            trainer = sl.Trainer(
-                strategy, [sl.StopOnNaN()], data=feed, steps_per_call=steps_per_call
-            )
+            trainer = sl.Trainer(strategy, [sl.StopOnNaN()], data=feed, **options)
             assert trainer.run().steps == steps
             block(strategy.params)
 
@@ -325,42 +346,55 @@ def mlp_contenders(
         "hand jitted step loop": hand(read_loss=False),
         "hand jitted step loop, loss read each step": hand(read_loss=True),
         f"hand fused loop (`lax.scan`, K={per_call})": hand_fused(),
-        "steploop default": ours(1),
-        f"steploop fused (`steps_per_call={per_call}`)": ours(per_call),
+        DEFAULT: ours(),
+        f"steploop tuned (`steps_per_call={per_call}`)": ours(steps_per_call=per_call),
     }
 
 
 def mlp_table(
-    contenders: dict[str, Callable[[], None]], steps: int, rounds: int, title: str
-) -> tuple[str, dict[str, float]]:
+    contenders: dict[str, Callable[[], None]],
+    steps: int,
+    rounds: int,
+    title: str,
+    saved: list[dict[str, Any]] | None = None,
+) -> tuple[str, dict[str, Any]]:
+    """The table, and its numbers as in ``quadratic_tables`` (rows appended to ``saved``)."""
     times = timed_rounds(contenders, rounds)  # type: ignore[arg-type]
     names = list(contenders)
     hand, fused_hand = names[0], names[2]
     default, fused = names[3], names[4]
-    rows = [
-        [
-            name,
-            f"{steps / statistics.median(times[name]):,.0f}",
-            spread(speedup(times, name, hand)),
-            spread(speedup(times, name, fused_hand)),
-        ]
-        for name in names
-    ]
-    text = table([title, "steps/s", "vs hand step loop", "vs hand fused loop"], rows)
-    numbers = {
-        "default_vs_hand": speedup(times, default, hand)[0],
-        "default_vs_hand_read": speedup(times, default, names[1])[0],
-        "fused_vs_hand_fused": speedup(times, fused, fused_hand)[0],
+    charted = {
+        default: {hand: "JAX MLP: default vs hand jitted step loop"},
+        fused: {fused_hand: "JAX MLP: tuned (fused) vs hand lax.scan loop"},
     }
+    rows = []
+    for name in names:
+        against = [speedup(times, name, hand), speedup(times, name, fused_hand)]
+        rate = Spread.of([steps / t for t in times[name]])
+        rows.append([name, rate.format(",.0f")] + [r.format() for r in against])
+        if saved is not None:
+            saved.append(
+                results.row("JAX MLP", name, times[name], steps, against, charted.get(name))
+            )
+    text = table([title, "steps/s (min-max)", "vs hand step loop", "vs hand fused loop"], rows)
+    ratios = {
+        "default_vs_hand": speedup(times, default, hand),
+        "default_vs_hand_read": speedup(times, default, names[1]),
+        "fused_vs_hand_fused": speedup(times, fused, fused_hand),
+    }
+    numbers: dict[str, Any] = {key: r.spread.median for key, r in ratios.items()}
+    numbers["ratios"] = ratios
     return text, numbers
 
 
-def mlp_tables(rounds: int, quick: bool) -> tuple[str, dict[str, float]]:
+def mlp_tables(
+    rounds: int, quick: bool, saved: list[dict[str, Any]] | None = None
+) -> tuple[str, dict[str, Any]]:
     steps, per_call = (32, 8) if quick else (256, 32)
     sizes = (784, 64, 64, 10) if quick else (784, 256, 256, 10)
     batch = 32 if quick else 128
     title = f"contender (MLP {'-'.join(map(str, sizes))}, batch {batch}, Adam)"
-    return mlp_table(mlp_contenders(sizes, batch, steps, per_call), steps, rounds, title)
+    return mlp_table(mlp_contenders(sizes, batch, steps, per_call), steps, rounds, title, saved)
 
 
 def machine() -> str:
@@ -376,33 +410,46 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     parser.add_argument("--rounds", type=int, default=None)
+    parser.add_argument(
+        "--no-save", action="store_true", help="write neither results.json nor results.png"
+    )
     args = parser.parse_args()
     rounds = args.rounds or (2 if args.quick else 7)
-    print(f"Machine: {machine()}; medians of {rounds} interleaved rounds.\n")
-    quadratic, q = quadratic_tables(rounds, args.quick)
+    print(
+        f"Machine: {machine()}; medians of {rounds} interleaved rounds, ratios as the median of "
+        "the per-round ratios (min-max).\n"
+    )
+    saved: list[dict[str, Any]] = []
+    quadratic, q = quadratic_tables(rounds, args.quick, saved)
     print("### The quadratic\n\n" + quadratic + "\n")
-    mlp, m = mlp_tables(rounds, args.quick)
+    mlp, m = mlp_tables(rounds, args.quick, saved)
     print("### The MLP\n\n" + mlp + "\n")
+    versus_optimistix = q["ratios"].get("fused_vs_optimistix")
+    mr = m["ratios"]
     targets = [
         (
-            "time to tolerance: steploop fused beats optimistix.minimise",
-            f"{q['fused_vs_optimistix']:.2f}x (worst round {q['fused_vs_optimistix_min']:.2f}x)",
+            "time to tolerance: steploop tuned (fused) beats optimistix.minimise",
+            versus_optimistix.format() if versus_optimistix else "optimistix not installed",
             q["fused_vs_optimistix"] > 1,
         ),
         (
             "MLP: steploop default >= 0.95x hand jitted step loop",
-            f"{m['default_vs_hand']:.2f}x (vs the loop reading the loss: "
-            f"{m['default_vs_hand_read']:.2f}x)",
+            f"{mr['default_vs_hand'].format()} (vs the loop reading the loss: "
+            f"{mr['default_vs_hand_read'].format()})",
             m["default_vs_hand"] >= 0.95,
         ),
         (
-            "MLP: steploop fused >= 0.95x hand fused loop",
-            f"{m['fused_vs_hand_fused']:.2f}x",
+            "MLP: steploop tuned (fused) >= 0.95x hand fused loop",
+            mr["fused_vs_hand_fused"].format(),
             m["fused_vs_hand_fused"] >= 0.95,
         ),
     ]
     rows = [[name, value, "met" if ok else "**missed**"] for name, value, ok in targets]
-    print("### Targets\n\n" + table(["target", "measured (median of rounds)", ""], rows))
+    print("### Targets\n\n" + table(["target", "measured: median of rounds (min-max)", ""], rows))
+    if not args.no_save:
+        data = results.save("jax", machine(), rounds, args.quick, saved)
+        drawn = results.draw(data)
+        print(f"\nWrote {results.JSON_PATH.name}" + (f" and {drawn.name}" if drawn else ""))
     sys.stdout.flush()
 
 

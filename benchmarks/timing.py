@@ -1,5 +1,10 @@
 """What every benchmark script here shares: interleaved rounds, ratios with their spread,
-Markdown tables and the machine's description (no framework imported)."""
+Markdown tables and the machine's description (no framework imported).
+
+A ratio is never the ratio of two medians: each round gives one ratio (both contenders timed in
+the same round, so a noisy moment hurts them alike), and a table reports the median of those
+per-round ratios with their min-max spread (``Ratio``).
+"""
 
 from __future__ import annotations
 
@@ -7,23 +12,28 @@ import os
 import platform
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 
 def rounds(
-    contenders: dict[str, Callable[[], object]], count: int, repeat: int = 1
+    contenders: Mapping[str, Callable[[], object]],
+    count: int,
+    repeat: int | Mapping[str, int] = 1,
 ) -> dict[str, list[float]]:
     """Seconds of one call of each contender, one entry per round. Rounds interleave the
     contenders, so that a noisy moment hurts them alike; within a round a contender runs
     ``repeat`` times in a row (its median counts), so short calls are timed warm, as they run in a
-    loop. Every contender runs once first (tracing, compiling)."""
+    loop. ``repeat`` may be a mapping from name to count (missing names: 1), so that slow and fast
+    contenders share the same rounds. Every contender runs once first (tracing, compiling)."""
     for run in contenders.values():
         run()
     times: dict[str, list[float]] = {name: [] for name in contenders}
     for _ in range(count):
         for name, run in contenders.items():
+            n = repeat if isinstance(repeat, int) else repeat.get(name, 1)
             calls = []
-            for _ in range(repeat):
+            for _ in range(n):
                 start = time.perf_counter()
                 run()
                 calls.append(time.perf_counter() - start)
@@ -31,9 +41,80 @@ def rounds(
     return times
 
 
-def medians(times: dict[str, list[float]]) -> dict[str, float]:
+def medians(times: Mapping[str, list[float]]) -> dict[str, float]:
     """The median over the rounds of each contender."""
     return {name: statistics.median(values) for name, values in times.items()}
+
+
+@dataclass(frozen=True)
+class Spread:
+    """The median of some per-round values with their min and max."""
+
+    median: float
+    low: float
+    high: float
+
+    @classmethod
+    def of(cls, values: list[float]) -> Spread:
+        if not values:
+            raise ValueError("Spread.of: expected at least one value, received none")
+        return cls(statistics.median(values), min(values), max(values))
+
+    def scaled(self, factor: float) -> Spread:
+        return Spread(self.median * factor, self.low * factor, self.high * factor)
+
+    def format(self, spec: str = ".2f", unit: str = "") -> str:
+        """``1.23x (1.10-1.40)`` for ``spec=".2f", unit="x"``: the median, then the min-max.
+        ``spec="auto"``: whole numbers with thousands separators from 100 on, else 4 digits."""
+        if spec == "auto":
+            spec = ",.0f" if self.median >= 100 else ".4g"
+        return f"{self.median:{spec}}{unit} ({self.low:{spec}}-{self.high:{spec}})"
+
+
+@dataclass(frozen=True)
+class Ratio:
+    """One row against a reference, per round. ``kind="speed"``: the reference's time over the
+    row's (above 1: the row is faster); ``kind="time"``: the row's time over the reference's
+    (below 1: the row is faster). ``per_round`` holds one ratio per round."""
+
+    against: str
+    kind: str
+    per_round: tuple[float, ...]
+    spread: Spread = field(init=False)
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("speed", "time"):
+            raise ValueError(f"Ratio.kind: expected 'speed' or 'time', received {self.kind!r}")
+        object.__setattr__(self, "spread", Spread.of(list(self.per_round)))
+
+    def as_speed(self) -> Ratio:
+        """The same ratio as a speed ratio (above 1: the row is faster), inverted per round."""
+        if self.kind == "speed":
+            return self
+        return Ratio(self.against, "speed", tuple(1 / r for r in self.per_round))
+
+    def format(self) -> str:
+        """``1.23x (1.10-1.40)``: the median of the per-round ratios and their min-max."""
+        return self.spread.format(".2f", "x")
+
+
+def ratio(
+    times: Mapping[str, list[float]],
+    name: str,
+    against: str,
+    kind: str = "speed",
+    per: Mapping[str, float] | None = None,
+) -> Ratio:
+    """``name`` against ``against`` round by round (see ``Ratio``). ``per`` divides each
+    contender's seconds by its count (steps per run), for a per-step ratio."""
+    scale = per or {}
+    mine = [t / scale.get(name, 1) for t in times[name]]
+    theirs = [t / scale.get(against, 1) for t in times[against]]
+    if kind == "speed":
+        values = tuple(b / a for a, b in zip(mine, theirs, strict=True))
+    else:
+        values = tuple(a / b for a, b in zip(mine, theirs, strict=True))
+    return Ratio(against, kind, values)
 
 
 def table(header: list[str], rows: list[list[str]]) -> str:
