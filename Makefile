@@ -13,7 +13,7 @@ CORE_VENV := .venv-core
 CORE_PY := $(CORE_VENV)/bin/python
 CORE_STAMP := $(CORE_VENV)/.installed
 
-.PHONY: install demo test test-core lint bench gpu mutate clean
+.PHONY: install demo test test-core lint bench callgrind gpu mutate clean
 
 $(STAMP): pyproject.toml Makefile
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH (or make PYTHON=python3)"; exit 1; }
@@ -53,7 +53,8 @@ test-core: $(CORE_STAMP)
 	@! $(CORE_PY) -c "import jax" 2>/dev/null || { echo "$(CORE_VENV) has JAX: the core run must go without it"; exit 1; }
 	$(CORE_PY) -m pytest -q
 
-# Side-by-side timings (benchmarks/bench.py): prints the Markdown tables the README quotes.
+# Side-by-side timings (benchmarks/bench.py, bench_jax.py): prints the Markdown tables the README
+# quotes, and writes benchmarks/results.json and the chart benchmarks/results.png.
 $(BENCH_STAMP): $(STAMP)
 	$(PY) -m pip install --quiet -e ".[bench]"
 	touch $(BENCH_STAMP)
@@ -61,6 +62,11 @@ $(BENCH_STAMP): $(STAMP)
 bench: $(BENCH_STAMP)
 	$(PY) benchmarks/bench.py
 	$(PY) benchmarks/bench_jax.py
+
+# The Trainer's overhead per step in instructions under valgrind's callgrind (stable on a noisy
+# machine), against a bare Python loop: about a minute. Needs valgrind.
+callgrind: $(STAMP)
+	$(PY) benchmarks/callgrind.py
 
 # Mutation testing of the framework-free core with the core tests (slow; not in CI): mutmut in
 # the core venv (no framework installed, so only the core tests run). See docs/testing.md.
