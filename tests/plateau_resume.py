@@ -127,13 +127,32 @@ def check_early_resume(worker, model, kill_at, reference):
 
 def check_early_resume_after_the_best_step(worker, model, reference, norestore):
     """Killed at 25, resumed from the checkpoint of step 24, in the patience window after the
-    best step (18): the copy of step 18's variables died with the process. As documented, the
-    run still stops at 26 with the same history, logs a warning, says so in its reason, and
-    keeps the variables of step 26: those of the run without restore_best_weights, bit for
-    bit."""
+    best step (18): the checkpoint saved the copy of step 18's variables with it
+    (``ckpt-24.arrays.npz``), so the resumed run stops at 26 with the same history and reason,
+    "best weights restored", and the variables of step 18 bit for bit, as the uninterrupted
+    run (not those of step 26, the run without restore_best_weights)."""
     latest, state, resumed = kill_and_resume(worker, model, 25)
     assert latest == 24
     assert state["EarlyStopping"]["state"][1:3] == [float(BEST), 3.0]  # 3 evaluations waited
+    assert resumed["restored"] == 24
+    assert_same_end(resumed, reference)
+    assert resumed["reason"].endswith(f"stopped at step {STOP}, best weights restored)")
+    assert "no copy of the variables" not in resumed["stderr"]
+    assert resumed["variables"] != norestore["variables"]
+    return resumed
+
+
+def check_early_resume_without_saved_copy(worker, model, reference, norestore):
+    """As above, but the checkpoint of step 24 is of the older format, without the arrays file
+    (removed here): it still restores; the run stops at 26 with the same history, logs a
+    warning, says in its reason that the best weights were not restored, and keeps the variables
+    of step 26, those of the run without restore_best_weights, bit for bit."""
+    directory = tempfile.mkdtemp()
+    assert worker(model, directory, kill_at=25) is None
+    arrays = os.path.join(directory, "ckpt", "ckpt-24.arrays.npz")
+    assert os.path.exists(arrays)
+    os.remove(arrays)
+    resumed = worker(model, directory)
     assert resumed["restored"] == 24
     for key in ("steps", "status", "history"):
         assert resumed[key] == reference[key], key
@@ -142,4 +161,3 @@ def check_early_resume_after_the_best_step(worker, model, reference, norestore):
     assert f"no copy of the variables of the best step {BEST}" in resumed["stderr"]
     assert f"the variables stay those of step {STOP}" in resumed["stderr"]
     assert resumed["variables"] == norestore["variables"] != reference["variables"]
-    return resumed

@@ -86,10 +86,12 @@ class StopsItself(Protocol):
 @runtime_checkable
 class WeightsCopyable(Protocol):
     """Hands out a copy of its variables and takes one back: ``EarlyStopping(
-    restore_best_weights=True)`` needs it. ``get_weights()`` returns a value that later steps do
-    not change (host arrays by variable name, or a framework's immutable tree);
-    ``set_weights(weights)`` makes the variables equal, bit for bit, to those of that copy. The
-    optimiser's state (moments, step count) is not part of it."""
+    restore_best_weights=True)`` needs it. ``get_weights()`` returns host arrays by variable name
+    (``dict[str, np.ndarray]``, the names of ``variables()``) that later steps do not change, so
+    a ``Checkpoint`` can save the copy (``steploop.checkpoint_arrays``); ``set_weights(weights)``
+    takes such a mapping (as saved, or read back from a checkpoint), refuses other names, and
+    makes the variables equal, bit for bit, to those of that copy. The optimiser's state
+    (moments, step count) is not part of it."""
 
     def get_weights(self) -> object:
         """A copy of the current variable values."""

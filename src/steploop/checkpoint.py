@@ -10,7 +10,9 @@ did not fail:
 * the step count and the data position (the batches consumed: one a step; with epochs, the epoch
   and the batches taken in it, see ``steploop.epochs``),
 * the history (``ckpt-N.history.npz``),
-* every stateful callback's state (``ckpt-N.trainer.json``), under its ``state_key``.
+* every stateful callback's state (``ckpt-N.trainer.json``), under its ``state_key``, and the
+  arrays some keep (``ckpt-N.arrays.npz``, see ``steploop.checkpoint_arrays``: the copy of the
+  best step's variables of ``EarlyStopping(restore_best_weights=True)``).
 
 A checkpoint exists once the index ``checkpoint.json`` names it; the index is replaced atomically
 (``os.replace``) after every file of the checkpoint is written, so a crash mid-write leaves the
@@ -33,8 +35,7 @@ import json
 import logging
 import math
 import os
-import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -46,6 +47,18 @@ from steploop.callbacks.every import Every
 from steploop.callbacks.monitor import Publisher, auto_mode, step_value
 from steploop.callbacks.stopping import StoppingCriterion
 from steploop.capabilities import Checkpointable, has
+from steploop.checkpoint_arrays import collect, hand_back
+from steploop.checkpoint_files import (  # the strategies' save and restore use them from here
+    INDEX,
+    atomic_write,
+    check_variables,  # noqa: F401
+    describe_variable,  # noqa: F401
+    prefix_of,
+    read_arrays,
+    read_index,
+    writable,
+    write_arrays,
+)
 from steploop.history import History
 from steploop.records import Stop
 from steploop.schedule import Schedule, as_schedule, every_repr
@@ -55,94 +68,7 @@ if TYPE_CHECKING:
     from steploop.records import RunResult, StepRecord
     from steploop.trainer import Trainer
 
-INDEX = "checkpoint.json"
 log = logging.getLogger("steploop")
-
-
-def _writable(directory: str) -> str:
-    """Create ``directory`` if needed and prove it writable, or raise a ``ValueError`` now."""
-    try:
-        os.makedirs(directory, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=directory, prefix=".probe-"):
-            pass
-    except OSError as error:
-        raise ValueError(
-            f"Checkpoint directory {directory!r} is not writable: {error.strerror or error}"
-        ) from None
-    return directory
-
-
-def atomic_write(path: str, write: Any) -> None:
-    """Write ``path`` through a temporary file in the same folder, then rename it into place."""
-    folder = os.path.dirname(path)
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            write(file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.remove(temporary)
-        raise
-
-
-def describe_variable(name: str, shape: Sequence[int | None], dtype: str) -> str:
-    """``'a' (2, 3) float32``: a variable as checkpoint errors show it."""
-    return f"{name!r} {tuple(shape)} {dtype}"
-
-
-def check_variables(
-    owner: str,
-    prefix: str,
-    saved: Mapping[str, tuple[Sequence[int | None], str]],
-    current: Mapping[str, tuple[Sequence[int | None], str]],
-) -> None:
-    """Raise a ``ValueError`` unless the checkpoint ``prefix`` holds exactly the variables of
-    ``current`` (name to shape and dtype): none missing, none extra, none renamed, reshaped or
-    re-typed. The message names each variable that differs and lists what the checkpoint holds.
-
-    >>> check_variables("S", "ckpt-1", {"a": ((2,), "float32")}, {"a": ((2,), "float32")})
-    """
-    problems = []
-    absent = [name for name in current if name not in saved]
-    unused = [name for name in saved if name not in current]
-    for name in absent:
-        problems.append(f"variable {describe_variable(name, *current[name])} is not in it")
-    for name in unused:
-        problems.append(
-            f"its variable {describe_variable(name, *saved[name])} is not among the strategy's"
-        )
-    for name, (shape, dtype) in current.items():
-        if name in saved and (tuple(shape), dtype) != (tuple(saved[name][0]), saved[name][1]):
-            problems.append(
-                f"variable {name!r} is {tuple(shape)} {dtype} but the checkpoint has "
-                f"{tuple(saved[name][0])} {saved[name][1]}"
-            )
-    if not problems:
-        return
-    if absent and unused:
-        problems.append("a renamed variable must keep the name it was saved under")
-    holds = ", ".join(describe_variable(name, *saved[name]) for name in sorted(saved))
-    raise ValueError(
-        f"{owner}: checkpoint {prefix!r} does not match the variables, which are restored by "
-        f"name: {'; '.join(problems)}. The checkpoint holds: {holds or 'no variables'}"
-    )
-
-
-def read_index(directory: str) -> dict[str, Any] | None:
-    """The index of ``directory`` (``{"latest": n, "kept": [...]}``), or ``None`` if it has none."""
-    try:
-        with open(os.path.join(directory, INDEX), encoding="utf-8") as file:
-            index: dict[str, Any] = json.load(file)
-    except FileNotFoundError:
-        return None
-    return index
-
-
-def prefix_of(directory: str, step: int) -> str:
-    return os.path.join(directory, f"ckpt-{step}")
 
 
 def _checkpointable(strategy: Any) -> Checkpointable:
@@ -163,6 +89,7 @@ def save(trainer: Trainer, directory: str, keep: int) -> int:
     atomic_write(f"{prefix}.trainer.json", lambda file: file.write(state))
     history = {name: np.asarray(trainer.history[name]) for name in trainer.history}
     atomic_write(f"{prefix}.history.npz", lambda file: np.savez(file, **history))  # type: ignore[arg-type]
+    write_arrays(prefix, collect(trainer.callbacks))
     index = read_index(directory) or {"latest": None, "kept": []}
     kept = [n for n in index["kept"] if n != step] + [step]
     dropped, kept = kept[:-keep], kept[-keep:]
@@ -259,6 +186,7 @@ def restore(
     _checkpointable(trainer.strategy).restore(prefix)
     for callback in stateful:
         callback.set_state(saved[callback.state_key])
+    hand_back(trainer.callbacks, read_arrays(prefix))
     step = int(state["step"])
     verdicts = state.get("verdicts", {})
     for key, criterion in criteria_nodes(trainer.callbacks):
@@ -309,7 +237,7 @@ class Checkpoint(Callback):
     """
 
     directory: str = attrs.field(
-        converter=lambda value: _writable(_validate.path("Checkpoint directory", value))
+        converter=lambda value: writable(_validate.path("Checkpoint directory", value))
     )
     schedule: Schedule = attrs.field(
         alias="every", converter=lambda value: as_schedule(value, "Checkpoint every")

@@ -54,9 +54,19 @@ def test_early_stopping_killed_mid_patience_resumes_exactly(model, kill_at, unin
 
 
 @pytest.mark.parametrize("model", EARLY)
-def test_early_stopping_resumed_after_its_best_step_keeps_the_stop_step_variables(
+def test_early_stopping_resumed_after_its_best_step_restores_the_best_weights(
     model, uninterrupted
 ):
     check.check_early_resume_after_the_best_step(
         worker, model, uninterrupted[model], uninterrupted["early_norestore"]
+    )
+
+
+def test_a_checkpoint_without_the_saved_copy_restores_and_says_the_weights_were_not(
+    uninterrupted,
+):
+    """An older checkpoint (no arrays file) resumed after the best step: as before the copy
+    was saved, a warning, a reason saying so, the stop step's variables."""
+    check.check_early_resume_without_saved_copy(
+        worker, "early", uninterrupted["early"], uninterrupted["early_norestore"]
     )

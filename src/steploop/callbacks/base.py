@@ -47,12 +47,14 @@ import functools
 import inspect
 import logging
 import types
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from steploop.schedule import EVERY_STEP, Schedule
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from steploop.callbacks.every import Every
     from steploop.records import RunResult, StepRecord
     from steploop.trainer import Trainer
@@ -148,6 +150,16 @@ class Callback:
 
     def set_state(self, state: dict[str, Any]) -> None:
         """Take back a state ``get_state`` returned (when a run resumes from a checkpoint)."""
+
+    def get_arrays(self) -> Mapping[str, np.ndarray]:
+        """Arrays a resumed run needs that ``get_state``'s JSON cannot hold (a copy of the
+        variables), by name; a checkpoint saves them with the state, in ``ckpt-N.arrays.npz``
+        (``steploop.checkpoint_arrays``). Default: none."""
+        return {}
+
+    def set_arrays(self, arrays: Mapping[str, np.ndarray]) -> None:
+        """Take back what ``get_arrays`` returned at the checkpoint a run resumes from (an empty
+        mapping when it holds none for this callback, as an older checkpoint). Default: nothing."""
 
     def validate(self, trainer: Trainer) -> str | None:
         """Say what is wrong when this callback cannot work with ``trainer`` (its strategy, say):

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
+import numpy as np
 
 from steploop import _validate
 from steploop.callbacks.monitor import auto_mode
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
     from steploop.trainer import Trainer
 
 log = logging.getLogger("steploop")
+WEIGHTS = "weights/"  # the prefix of the copy's variables among its arrays
 
 
 def _baseline(value: Any) -> float | None:
@@ -55,8 +58,13 @@ class EarlyStopping(StoppingCriterion):
     To copy them at the step itself, it needs live state at every step: with
     ``steps_per_call=K`` the Trainer does plain steps, so the option costs what fusion would save;
     the stop step and the restored variables are those of a step-by-step run. It must be a
-    Trainer callback of its own (not a part of ``|``/``&``) when ``steps_per_call > 1``. After
-    a resume from a checkpoint, the copy starts again at the next improving step.
+    Trainer callback of its own (not a part of ``|``/``&``) when ``steps_per_call > 1``. A
+    ``Checkpoint`` saves the copy with the run (``get_arrays``: the step and each variable by
+    name, in ``ckpt-N.arrays.npz``) and a resume takes it back, so a run killed after its best
+    step and resumed restores that step's variables bit for bit, as an uninterrupted one does.
+    From a checkpoint without the copy (written before copies were saved), the copy starts
+    again at the next improving step; a stop before one keeps the stop step's variables, with a
+    warning, and its reason says they were not restored.
 
     ``monitor="val_loss"`` (or another name an ``Evaluate`` publishes): the ``Evaluate`` must
     be listed before this criterion (else a ``ValueError`` naming both when the Trainer is
@@ -201,6 +209,33 @@ class EarlyStopping(StoppingCriterion):
         if self.restore_best_weights:
             stop = _keep_best(self, trainer, record.step, stop)
         return stop
+
+    def get_arrays(self) -> dict[str, np.ndarray]:
+        """The copy of the best step's variables, for checkpoints: ``"step"`` and
+        ``"weights/{name}"`` for each variable (none while there is no copy)."""
+        kept = self.__dict__.get("_best_weights")
+        if kept is None:
+            return {}
+        step, weights = kept
+        if not isinstance(weights, Mapping):
+            log.warning(
+                "%r: the strategy's get_weights() returned %s, not arrays by variable name: the "
+                "copy of step %d's variables is not saved with the checkpoint",
+                self, type(weights).__name__, step,
+            )
+            return {}
+        named = {f"{WEIGHTS}{name}": np.asarray(value) for name, value in weights.items()}
+        return {"step": np.asarray(step, dtype=np.int64), **named}
+
+    def set_arrays(self, arrays: Mapping[str, np.ndarray]) -> None:
+        """Take back the copy ``get_arrays`` returned (none: drop any copy kept before)."""
+        if "step" not in arrays:
+            self.__dict__.pop("_best_weights", None)
+            return
+        weights = {
+            name[len(WEIGHTS):]: value for name, value in arrays.items() if name.startswith(WEIGHTS)
+        }
+        self.__dict__["_best_weights"] = (int(arrays["step"]), weights)
 
     def _start_run(self, trainer: Trainer) -> None:
         if (

@@ -222,21 +222,35 @@ class OptaxStep(ReportsNonFinite, StepStrategy):
         self.opt_state = _with_rate(self.opt_state, rate)
 
     # -- checkpoints (steploop.jax.checkpointing) -------------------------------------------
-    def get_weights(self) -> Any:
-        """The parameters (``WeightsCopyable``): a JAX pytree of immutable arrays, so the tree
-        itself is the copy."""
-        return self.params
+    def get_weights(self) -> dict[str, np.ndarray]:
+        """A host copy of the parameters by name (``WeightsCopyable``): what ``variables()``
+        returns, each leaf copied to a NumPy array under its ``/``-joined pytree path."""
+        leaves = jax.tree_util.tree_leaves(self.params)
+        return {
+            name: np.array(leaf, copy=True) for name, leaf in zip(self._names, leaves, strict=True)
+        }
 
     def set_weights(self, weights: Any) -> None:
-        """Take back parameters ``get_weights`` returned (``WeightsCopyable``)."""
-        structure = jax.tree_util.tree_structure
-        expected, got = structure(self.params), structure(weights)
-        if str(got) != str(expected):
-            raise ValueError(
-                f"{OWNER}.set_weights: weights must have the structure of the params "
-                f"({expected}), got {got}"
-            )
-        self.params = weights
+        """Set the parameters to a copy ``get_weights`` returned (``WeightsCopyable``), by name,
+        bit for bit: the pytree is rebuilt with the params' structure and dtypes; a name missing
+        or extra, or a shape that differs, is a ``ValueError`` naming it."""
+        from steploop.named_variables import check_weights
+
+        check_weights(OWNER, weights, self._names)
+        current = jax.tree_util.tree_leaves(self.params)
+        leaves = []
+        for name, leaf in zip(self._names, current, strict=True):
+            value = np.asarray(weights[name])
+            if value.shape != leaf.shape:
+                raise ValueError(
+                    f"{OWNER}.set_weights: weights[{name!r}] has shape {value.shape}; the "
+                    f"parameter has {leaf.shape}"
+                )
+            if value.dtype.kind == "V" and value.dtype.itemsize == leaf.dtype.itemsize:
+                value = value.view(leaf.dtype)  # bfloat16 read back from an .npz: its bytes
+            leaves.append(jnp.asarray(value, dtype=leaf.dtype))
+        structure = jax.tree_util.tree_structure(self.params)
+        self.params = jax.tree_util.tree_unflatten(structure, leaves)
 
     def save(self, prefix: str) -> None:
         """Write the parameters and the optimiser state by pytree path under ``prefix``."""
