@@ -72,11 +72,16 @@ TEXT = {
         "grad_z = 1 at all 70 steps: True",
         "fused = step by step (stop step, reason, history, grad_z, x bit for bit): True",
     ],
+    # its numbers are checked against a hand-written loop in tests/jax/test_equinox.py
+    "jax_equinox.py": [
+        "variables (pytree paths of the MLP): layers/0/weight, layers/0/bias,",
+        "params bit for bit: True",
+    ],
 }
 
 #: What each example imports beyond the core (it is skipped where one is missing); the others
 #: import tensorflow and keras.
-NEEDS = {"jax_article.py": ("jax", "optax")}
+NEEDS = {"jax_article.py": ("jax", "optax"), "jax_equinox.py": ("jax", "optax", "equinox")}
 
 LOSS = r"LossBelow\(1e-12\): loss (\S+) < 1e-12 at step (\d+)"
 
