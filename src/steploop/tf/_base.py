@@ -1,16 +1,11 @@
 """``TFStep``, the base of the TensorFlow strategies: arguments, compiling, loss checks.
 
-A TensorFlow strategy writes ``_update(*batch)``, the graph-compatible body of one step, which
-returns the step's ``StepOutput``. ``TFStep`` runs it eagerly or as a ``tf.function``
-(``compile=True``, called through ``steploop.tf._flatcall``), fuses K steps into one compiled
-call (``steploop.tf.fused``), and makes sure a mistake found while tracing reaches the caller as
-the clear ``TypeError``/``ValueError`` steploop raised, not wrapped in TensorFlow's traceback.
-
-What is not TensorFlow's lives in the core and is shared with every framework: the loss contract
-(``steploop.outputs``), the argument and batch checks (``steploop.checks``), the relay of an error
-raised while tracing (``steploop.relay``), ``on_nonfinite`` (``steploop.nonfinite``; TensorFlow's
-mechanics are in ``steploop.tf._apply``), the fused loop (``steploop.loop_body``,
-``steploop.chunks``) and restore by name (``steploop.variable_record``).
+A TensorFlow strategy writes ``_update(*batch)``, the graph-compatible body of one step returning
+its ``StepOutput``; ``TFStep`` runs it eagerly or as a ``tf.function`` (called through
+``steploop.tf._flatcall``), fuses K steps into one compiled call (``steploop.tf.fused``), and
+relays a mistake found while tracing to the caller as the error steploop raised. The rest is the
+core's, shared with every framework (see ``docs/architecture.md``): the loss contract, the
+checks, ``on_nonfinite``, the fused loop, variables and restore by name.
 """
 
 from __future__ import annotations
@@ -228,8 +223,9 @@ class TFStep(checkpointing.ByName, ReportsNonFinite, StepStrategy):
         check_eager(type(self).__name__)
         if not self._compile or self._specs is None:
             return run_steps_in_python(self, count, first_step, stopper, feed, keep_gradients)
-        loop = fused.Loop(self._update, self._specs, self._jit, self._graph_stop)
-        chunk = self._fused.run(loop, count, first_step, stopper, feed, keep_gradients)
+        if self._fused.loop is None:
+            self._fused.loop = fused.Loop(self._update, self._specs, self._jit, self._graph_stop)
+        chunk = self._fused.run(count, first_step, stopper, feed, keep_gradients)
         if chunk is None:  # no batch of the stacked kind to start with: one plain step
             return run_steps_in_python(self, 1, first_step, stopper, feed, keep_gradients)
         return chunk
