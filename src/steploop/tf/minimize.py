@@ -34,7 +34,7 @@ class MinimizeStep(TFStep):
         optimizer: Any,
         *,
         compile: bool = True,
-        jit_compile: bool = False,
+        jit_compile: bool | str = "auto",
         on_nonfinite: str = "apply",
     ) -> None:
         if var_list is None:
