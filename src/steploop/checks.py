@@ -33,14 +33,22 @@ def flags(owner: str, **values: Any) -> None:
 
 def compiling(owner: str, compile: Any, jit_compile: Any, **others: Any) -> None:
     """Check a strategy's ``compile`` and ``jit_compile`` flags (and the bool flags ``others``):
-    bools, and XLA only on a compiled step.
+    bools (``jit_compile`` may also be ``"auto"``), and XLA only on a compiled step.
 
     >>> compiling("Demo", compile=False, jit_compile=True)
     Traceback (most recent call last):
     ValueError: Demo: jit_compile=True compiles the step with XLA, which needs compile=True
+    >>> compiling("Demo", compile=True, jit_compile="always")
+    Traceback (most recent call last):
+    TypeError: Demo: jit_compile must be a bool or "auto", got 'always'
     """
-    flags(owner, **others, compile=compile, jit_compile=jit_compile)
-    if jit_compile and not compile:
+    flags(owner, **others, compile=compile)
+    if not (
+        isinstance(jit_compile, bool) or (isinstance(jit_compile, str) and jit_compile == "auto")
+    ):
+        got = repr(jit_compile) if isinstance(jit_compile, str) else type(jit_compile).__name__
+        raise TypeError(f'{owner}: jit_compile must be a bool or "auto", got {got}')
+    if jit_compile is True and not compile:
         raise ValueError(
             f"{owner}: jit_compile=True compiles the step with XLA, which needs compile=True"
         )

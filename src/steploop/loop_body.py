@@ -16,7 +16,9 @@ and its loop mechanics:
   strategy's own stop (a non-finite step, say), giving ``(stop, states, verdicts)`` as the
   framework's arrays, so every iteration carries values of one type;
 * ``control``: the loop's result numbers (steps done, stopped, exhausted, then each leaf's
-  verdict), which ``chunks.assemble`` reads back.
+  verdict), which ``chunks.assemble`` reads back;
+* ``CompiledLoops``: a strategy's compiled loops, one per kind, and a call of one from the
+  source to the assembled ``FusedResult``; the framework builds and calls a loop.
 
 Invariant: the loop ends after K steps, at the first step where ``after_step`` says stop, or when
 the source has no batch left; it runs the very step body and criteria a plain step runs, so a
@@ -180,3 +182,52 @@ def control(steps: Any, stopped: Any, exhausted: Any, verdicts: Sequence[Any]) -
     [3, True, False, True, False]
     """
     return [steps, stopped, exhausted, *verdicts]
+
+
+class CompiledLoops:
+    """The compiled loops of one strategy, one per kind (call size, criteria program, gradients
+    kept, source mode), and what a fused call does around the loop: take the source, find or
+    build the loop, call it, assemble its result. A framework supplies ``native(iterator)``
+    (whether its loop pulls from that iterator itself; no by default), ``build(count, stopper,
+    keep_gradients, mode)`` and ``call(function, key, first_step, source, flat, feed)``, which
+    runs the loop from the criteria's ``flat`` states and returns its control numbers and
+    states as host lists and the stacked outputs."""
+
+    def __init__(self) -> None:
+        self.loops: dict[Any, Any] = {}
+
+    def native(self, iterator: Any) -> bool:
+        return False
+
+    def build(self, count: int, stopper: CriteriaProgram, keep_gradients: bool, mode: str) -> Any:
+        raise NotImplementedError
+
+    def call(
+        self, function: Any, key: Any, first_step: int, source: Source, flat: list[float], feed: Any
+    ) -> tuple[list[Any], list[Any], Any]:
+        raise NotImplementedError
+
+    def run(
+        self,
+        count: int,
+        first_step: int,
+        stopper: CriteriaProgram,
+        feed: BatchCursor | None,
+        keep_gradients: bool,
+    ) -> FusedResult | None:
+        """Up to ``count`` steps in one compiled call; ``None`` when ``feed``'s next batch
+        cannot be stacked (the caller then takes one plain step, which says what is wrong)."""
+        source = take(feed, count, self.native)
+        if not isinstance(source, Source):
+            return source
+        key = (count, stopper.cache_key(), keep_gradients, source.mode)
+        function = self.loops.get(key)
+        if function is None:
+            function = self.loops[key] = self.build(count, stopper, keep_gradients, source.mode)
+        initial = stopper.initial()
+        control, states, stacked = self.call(
+            function, key, first_step, source, States.flat(initial), feed
+        )
+        return chunks.assemble(
+            control, states, initial, stacked, source.batches, feed, source.ended
+        )

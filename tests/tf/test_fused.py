@@ -123,7 +123,8 @@ def test_jit_compile_needs_compile(tf, keras):
         match="TapeStep: jit_compile=True compiles the step with XLA, which needs compile=True",
     ):
         TapeStep(lambda: x**2, keras.optimizers.SGD(0.1), compile=False, jit_compile=True)
-    with pytest.raises(TypeError, match="MinimizeStep: jit_compile must be a bool, got str"):
+    message = "MinimizeStep: jit_compile must be a bool or \"auto\", got 'yes'"
+    with pytest.raises(TypeError, match=message):
         MinimizeStep(lambda: x**2, [x], keras.optimizers.SGD(0.1), jit_compile="yes")
 
 

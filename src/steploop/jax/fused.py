@@ -22,11 +22,11 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from steploop import chunks, loop_body
+from steploop import loop_body
 from steploop.criteria_program import CriteriaProgram
 from steploop.jax.ops import JAX_OPS
 from steploop.loop_body import NO_DATA
-from steploop.strategy import BatchCursor, FusedResult, StepOutput, run_steps_in_python
+from steploop.strategy import StepOutput
 
 Body = Callable[..., tuple[Any, Any, dict[str, Any]]]
 
@@ -113,43 +113,27 @@ def build_loop(
     return jax.jit(run)
 
 
-class FusedCalls:
-    """The compiled loops of one strategy, by kind, and the calls that run them."""
+class FusedCalls(loop_body.CompiledLoops):
+    """The compiled loops of one ``OptaxStep`` and their calls (``loop_body.CompiledLoops``)."""
 
-    def __init__(self, body: Body, extra_stop: Callable[[StepOutput], Any]) -> None:
-        self._body = body
-        self._extra_stop = extra_stop
-        self.loops: dict[Any, Callable[..., Any]] = {}
+    def __init__(self, strategy: Any) -> None:
+        super().__init__()
+        self._strategy = strategy
 
-    def run(
-        self,
-        strategy: Any,
-        count: int,
-        first_step: int,
-        stopper: CriteriaProgram,
-        feed: BatchCursor | None,
-        keep_gradients: bool,
-    ) -> FusedResult:
-        """Up to ``count`` steps of ``strategy`` (an ``OptaxStep``) in one compiled call."""
-        if not strategy.jitted:
-            return run_steps_in_python(strategy, count, first_step, stopper, feed, keep_gradients)
-        source = loop_body.take(feed, count, lambda iterator: False)
-        if source is None:  # the next batch cannot be stacked: one plain step says why
-            return run_steps_in_python(strategy, 1, first_step, stopper, feed, keep_gradients)
-        if not isinstance(source, loop_body.Source):
-            return source
+    def build(self, count: int, stopper: CriteriaProgram, keep_gradients: bool, mode: str) -> Any:
+        strategy = self._strategy
+        return build_loop(
+            strategy._update, count, stopper, keep_gradients, mode, strategy._graph_stop
+        )
+
+    def call(
+        self, function: Any, key: Any, first_step: int, source: Any, flat: list[float], feed: Any
+    ) -> tuple[list[Any], list[Any], Any]:
+        strategy = self._strategy
         data: tuple[Any, ...] = ()
         if source.mode != NO_DATA:
             batches = [strategy.as_batch(batch) for batch in source.batches]
             data = (jax.tree_util.tree_map(lambda *leaves: jnp.stack(leaves), *batches),)
-        key = (count, stopper.cache_key(), keep_gradients, source.mode)
-        function = self.loops.get(key)
-        if function is None:
-            function = self.loops[key] = build_loop(
-                self._body, count, stopper, keep_gradients, source.mode, self._extra_stop
-            )
-        initial = stopper.initial()
-        flat = loop_body.States.flat(initial)
         with jax.enable_x64(True):
             arguments = (
                 strong(strategy.params),
@@ -160,12 +144,4 @@ class FusedCalls:
             )
             params, opt_state, control, vector, stacked = function(*arguments, *data)
         strategy.params, strategy.opt_state = params, opt_state
-        return chunks.assemble(
-            control.tolist(),
-            vector.tolist(),
-            initial,
-            stacked,
-            source.batches,
-            feed,
-            source.ended,
-        )
+        return control.tolist(), vector.tolist(), stacked

@@ -34,7 +34,13 @@ from steploop.criteria_program import CriteriaProgram
 from steploop.jax import _guard, checkpointing, fused
 from steploop.nonfinite import NonFinite, ReportsNonFinite
 from steploop.outputs import Arrays, LossContract, evaluation, step_output
-from steploop.strategy import BatchCursor, FusedResult, StepOutput, StepStrategy
+from steploop.strategy import (
+    BatchCursor,
+    FusedResult,
+    StepOutput,
+    StepStrategy,
+    run_steps_in_python,
+)
 
 OWNER = "OptaxStep"
 
@@ -163,7 +169,7 @@ class OptaxStep(ReportsNonFinite, StepStrategy):
         self.opt_state = self._optimizer.init(self.params)
         self._takes_batch: bool | None = None
         self._function: Callable[..., Any] = jax.jit(self._update) if jit else self._update
-        self._fused = fused.FusedCalls(self._update, self._graph_stop)
+        self._fused = fused.FusedCalls(self)
         self._measure: Callable[..., Any] = jax.jit(self._evaluation) if jit else self._evaluation
 
     @property
@@ -279,7 +285,12 @@ class OptaxStep(ReportsNonFinite, StepStrategy):
     ) -> FusedResult:
         """Up to ``count`` steps in one jitted ``lax.while_loop`` (see ``steploop.jax.fused``);
         with ``jit=False``, ``count`` plain steps in Python."""
-        return self._fused.run(self, count, first_step, stopper, feed, keep_gradients)
+        if not self._jit:
+            return run_steps_in_python(self, count, first_step, stopper, feed, keep_gradients)
+        chunk = self._fused.run(count, first_step, stopper, feed, keep_gradients)
+        if chunk is None:  # the next batch cannot be stacked: one plain step says why
+            return run_steps_in_python(self, 1, first_step, stopper, feed, keep_gradients)
+        return chunk
 
     # -- the pure step ------------------------------------------------------------------------
     def _update(self, params: Any, opt_state: Any, *batch: Any) -> tuple[Any, Any, dict[str, Any]]:

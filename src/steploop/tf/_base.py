@@ -1,20 +1,17 @@
 """``TFStep``, the base of the TensorFlow strategies: arguments, compiling, loss checks.
 
-A TensorFlow strategy writes ``_update(*batch)``, the graph-compatible body of one step, which
-returns the step's ``StepOutput``. ``TFStep`` runs it eagerly or as a ``tf.function``
-(``compile=True``, called through ``steploop.tf._flatcall``), fuses K steps into one compiled
-call (``steploop.tf.fused``), and makes sure a mistake found while tracing reaches the caller as
-the clear ``TypeError``/``ValueError`` steploop raised, not wrapped in TensorFlow's traceback.
-
-What is not TensorFlow's lives in the core and is shared with every framework: the loss contract
-(``steploop.outputs``), the argument and batch checks (``steploop.checks``), the relay of an error
-raised while tracing (``steploop.relay``), ``on_nonfinite`` (``steploop.nonfinite``; TensorFlow's
-mechanics are in ``steploop.tf._apply``), the fused loop (``steploop.loop_body``,
-``steploop.chunks``) and restore by name (``steploop.variable_record``).
+A TensorFlow strategy writes ``_update(*batch)``, the graph-compatible body of one step returning
+its ``StepOutput``; ``TFStep`` runs it eagerly or as a ``tf.function`` (called through
+``steploop.tf._flatcall``), fuses K steps into one compiled call (``steploop.tf.fused``), and
+relays a mistake found while tracing to the caller as the error steploop raised. The rest is the
+core's, shared with every framework (see ``docs/architecture.md``): the loss contract, the
+checks, ``on_nonfinite``, the fused loop, variables and restore by name.
 """
 
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -38,6 +35,8 @@ from steploop.strategy import (
 from steploop.tf import _apply, checkpointing, fused
 from steploop.tf._flatcall import ConcreteCalls
 from steploop.tf.naming import variable_name
+
+log = logging.getLogger("steploop")
 
 
 def _is_variable(value: Any) -> bool:
@@ -91,7 +90,7 @@ class TFStep(checkpointing.ByName, ReportsNonFinite, StepStrategy):
         *,
         watch_accessed_variables: bool = True,
         compile: bool = True,
-        jit_compile: bool = False,
+        jit_compile: bool | str = "auto",
         on_nonfinite: str = "apply",
     ) -> None:
         owner = type(self).__name__
@@ -127,7 +126,8 @@ class TFStep(checkpointing.ByName, ReportsNonFinite, StepStrategy):
         )
         self._watch_accessed = watch_accessed_variables
         self._compile = compile
-        self._jit = jit_compile
+        #: XLA or not; ``None`` until the first step decides ``jit_compile="auto"``
+        self._jit: bool | None = None if jit_compile == "auto" and compile else jit_compile is True
         self._specs: dict[str, Any] | None = None
         relay = ErrorRelay()  # a check's error while tracing reaches step's caller as is
         self._traced, self._checking, self._fail = relay.call, relay.checking, relay.fail
@@ -150,7 +150,8 @@ class TFStep(checkpointing.ByName, ReportsNonFinite, StepStrategy):
         return self._compile
 
     @property
-    def jit_compiled(self) -> bool:
+    def jit_compiled(self) -> bool | None:
+        """Whether steps run under XLA (``None``: ``"auto"``, until the first step decides)."""
         return self._jit
 
     def check(self, takes_batch: bool) -> None:
@@ -167,23 +168,48 @@ class TFStep(checkpointing.ByName, ReportsNonFinite, StepStrategy):
             self._restore_pending(arguments)
         if not self._compile:
             return self._traced(self._update, *arguments)
-        if self._function is None:
-            # a plain function of a fixed arity (no bound method, no *args) and, without
-            # data, no retracing policy
-            def update() -> StepOutput:
-                return self._update()
-
-            def update_on(batch: Any) -> StepOutput:
-                return self._update(batch)
-
-            self._function = tf.function(
-                update_on if arguments else update,
-                reduce_retracing=bool(arguments),
-                jit_compile=self._jit,
-            )
-        output = self._calls.invoke(self._function, arguments)
+        if self._function is None and self._jit is None:
+            output = self._first_call(arguments)
+        else:
+            self._function = self._function or self._compiled(bool(arguments), bool(self._jit))
+            output = self._calls.invoke(self._function, arguments)
         if self._specs is None:
             self._specs = fused.spec_of(output)
+        return output
+
+    def _compiled(self, takes_batch: bool, jit: bool) -> Callable[..., Any]:
+        """The compiled step: a plain function of a fixed arity (no bound method, no ``*args``)
+        and, without data, no retracing policy."""
+
+        def update() -> StepOutput:
+            return self._update()
+
+        def update_on(batch: Any) -> StepOutput:
+            return self._update(batch)
+
+        step = update_on if takes_batch else update
+        return tf.function(step, reduce_retracing=takes_batch, jit_compile=jit)
+
+    def _first_call(self, arguments: tuple[Any, ...]) -> StepOutput:
+        """``jit_compile="auto"``: the first step under XLA, and XLA for good if it compiles;
+        else a plain graph for good, said in one ``steploop`` log line. A step that does not
+        compile changed nothing (XLA runs all or nothing), so the plain step is the first."""
+        self._function = self._compiled(bool(arguments), jit=True)
+        try:
+            output = self._calls.invoke(self._function, arguments)
+        except tf.errors.OpError as error:
+            if "XLA" not in str(error) and "jit" not in str(error).lower():
+                raise
+            first = re.sub(r"\[[^\]]*\]", "", str(error).strip().splitlines()[0])[:300]
+            log.info(
+                "%s: the step does not compile with XLA (%s); it runs as a plain graph, "
+                "jit_compile=False",
+                type(self).__name__,
+                first,
+            )
+            self._jit, self._function = False, self._compiled(bool(arguments), jit=False)
+            return self._calls.invoke(self._function, arguments)
+        self._jit = True
         return output
 
     def _as_batch(self, batch: Any) -> Any:
@@ -228,8 +254,10 @@ class TFStep(checkpointing.ByName, ReportsNonFinite, StepStrategy):
         check_eager(type(self).__name__)
         if not self._compile or self._specs is None:
             return run_steps_in_python(self, count, first_step, stopper, feed, keep_gradients)
-        loop = fused.Loop(self._update, self._specs, self._jit, self._graph_stop)
-        chunk = self._fused.run(loop, count, first_step, stopper, feed, keep_gradients)
+        if self._fused.loop is None:
+            jit = bool(self._jit)
+            self._fused.loop = fused.Loop(self._update, self._specs, jit, self._graph_stop)
+        chunk = self._fused.run(count, first_step, stopper, feed, keep_gradients)
         if chunk is None:  # no batch of the stacked kind to start with: one plain step
             return run_steps_in_python(self, 1, first_step, stopper, feed, keep_gradients)
         return chunk
@@ -260,7 +288,7 @@ class TFStep(checkpointing.ByName, ReportsNonFinite, StepStrategy):
             def measure(*parts: Any) -> Any:
                 return self._split(self._call(*parts))[:2]
 
-            compiled = tf.function(measure, reduce_retracing=True, jit_compile=self._jit)
+            compiled = tf.function(measure, reduce_retracing=True, jit_compile=bool(self._jit))
             self._measure = compiled if self._compile else measure
         loss, values = self._traced(self._measure, *map(self._as_batch, batch))
         return evaluation(type(self).__name__, loss, values)
@@ -323,5 +351,5 @@ class TFStep(checkpointing.ByName, ReportsNonFinite, StepStrategy):
         return (
             f"{type(self).__name__}(optimizer={type(self._optimizer).__name__}, "
             f"var_list={names}, compile={self._compile}"
-            + (", jit_compile=True)" if self._jit else ")")
+            + {True: ", jit_compile=True)", False: ")", None: ', jit_compile="auto")'}[self._jit]
         )

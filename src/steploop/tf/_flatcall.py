@@ -1,12 +1,10 @@
 """Calling a compiled step through TensorFlow's private ``ConcreteFunction._call_flat``.
 
-The one place steploop uses a private TensorFlow API, on the hot path: ``ConcreteCalls.invoke``
-calls a ``tf.function`` through the concrete function cached for its arguments' signature,
-skipping tf.function's per-call dispatch (about 50 µs a call on 2 cores), and with the flat list
-of input tensors, skipping the binding of the arguments to the signature again (half of the cost
-of a small call). It is the same graph as ``function(*arguments)``. If this TensorFlow's
-``ConcreteFunction`` has no ``_call_flat`` the structured call is taken, for good (``FLAT_CALLS``);
-``tests/tf/test_fused.py`` checks that both give the same steps.
+The one private TensorFlow API steploop uses, on the hot path: ``ConcreteCalls.invoke`` calls a
+``tf.function``'s concrete function for its arguments' signature with the flat list of input
+tensors, skipping the per-call dispatch and argument binding (about 50 µs a call on 2 cores); the
+same graph as ``function(*arguments)``. Without ``_call_flat`` the structured call is taken, for
+good (``FLAT_CALLS``); ``tests/tf/test_fused.py`` checks that both give the same steps.
 """
 
 from __future__ import annotations

@@ -1,18 +1,14 @@
 """Checkpoints of a TensorFlow strategy, restored by variable name.
 
-A checkpoint ``prefix`` of a TensorFlow strategy is ``prefix.index`` and ``prefix.data-*``, a
-``tf.train.Checkpoint`` of the variables keyed by their reported names and of the optimizer, and
-the core record of the variables (``steploop.variable_record``: names, shapes, dtypes, slot
-order; checked before anything is read, and the restore that waits for the first step).
-
-This module supplies only TensorFlow's part: the ``tf.train.Checkpoint`` by name, a variable's
-shape and dtype (``spec``), the discovery of the variables a loss reads (``find_variables``), and
-the Keras optimizer's slot order. A Keras optimizer keeps its slots in a list, in the order of the
-variables it was built with, which ``tf.train.Checkpoint`` saves by position; steploop builds it
-with the variables sorted by name (``variable_record.canonical_order``), and at restore builds an
-optimizer not built yet in the recorded order. Reading the order a Keras 3 optimizer was built
-with uses one private attribute, isolated in ``built_order`` (``tests/tf/test_checkpointing.py``
-fails if Keras changes it).
+A checkpoint ``prefix`` is ``prefix.index`` and ``prefix.data-*``, a ``tf.train.Checkpoint`` of
+the variables by reported name and of the optimizer, beside the core's record of the variables
+(``steploop.variable_record``, which also does the checks and the restore that waits for the
+first step). TensorFlow's part is here: the ``tf.train.Checkpoint`` by name, ``spec``,
+``find_variables`` (the variables a loss reads) and the Keras optimizer's slot order. Its slots
+are a list in the order of the variables it was built with, saved by position; steploop builds
+it in name order (``variable_record.canonical_order``), also at restore. Reading the order a
+built Keras 3 optimizer has uses one private attribute, isolated in ``built_order``
+(``tests/tf/test_checkpointing.py`` fails if Keras changes it).
 """
 
 from __future__ import annotations

@@ -1,11 +1,9 @@
 """The compiled multi-step loop behind ``run_steps`` of the TensorFlow strategies.
 
 One ``tf.function`` (XLA-compiled with ``jit_compile=True``) runs a ``tf.while_loop`` of up to K
-steps of the body ``steploop.loop_body`` states once for every framework (the batches' source,
-the stopping program with ``TF_OPS``, the outputs kept, the control numbers); this module
-supplies TensorFlow's mechanics: the ``tf.while_loop``, the ``TensorArray``s of K rows each step's
-outputs are written into, a ``tf.data`` iterator pulled inside the graph, and the call. Nothing
-crosses to the host until the call returns.
+steps of the body ``steploop.loop_body`` states for every framework; here are TensorFlow's
+mechanics: the loop, the ``TensorArray``s of K rows the outputs are written into, a ``tf.data``
+iterator pulled inside the graph, and the call. Nothing crosses to the host until it returns.
 
 With a ``tf.data`` iterator under XLA the loop itself runs as a plain graph (XLA cannot pull from
 an iterator) and only the step body is XLA-compiled, as Keras does for ``steps_per_execution``.
@@ -19,10 +17,10 @@ from typing import Any
 import attrs
 import tensorflow as tf
 
-from steploop import chunks, loop_body
+from steploop import loop_body
 from steploop.criteria_program import CriteriaProgram
 from steploop.loop_body import ITERATOR, NO_DATA, STACKED
-from steploop.strategy import BatchCursor, FusedResult, StepOutput
+from steploop.strategy import StepOutput
 from steploop.tf._flatcall import ConcreteCalls
 from steploop.tf.ops import TF_OPS
 
@@ -120,58 +118,39 @@ def build_loop(
     return tf.function(function, jit_compile=xla, reduce_retracing=True)
 
 
-class FusedCalls:
-    """The compiled loops of one strategy, by kind, and the calls that run them."""
+class FusedCalls(loop_body.CompiledLoops):
+    """The compiled loops of one strategy and their calls (``loop_body.CompiledLoops``), once
+    ``loop`` is set (after the strategy's first plain step)."""
 
     def __init__(self, calls: ConcreteCalls) -> None:
+        super().__init__()
         self._calls = calls
-        self.loops: dict[Any, Any] = {}
+        self.loop: Loop | None = None
         self._constants: dict[Any, tf.Tensor] = {}
 
-    def run(
-        self,
-        loop: Loop,
-        count: int,
-        first_step: int,
-        stopper: CriteriaProgram,
-        feed: BatchCursor | None,
-        keep_gradients: bool,
-    ) -> FusedResult | None:
-        """Up to ``count`` steps in one compiled call; ``None`` when ``feed``'s next batch
-        cannot be stacked (the caller then takes one plain step)."""
-        source = loop_body.take(feed, count, lambda it: isinstance(it, tf.data.Iterator))
-        if not isinstance(source, loop_body.Source):
-            return source
-        key = (count, stopper.cache_key(), keep_gradients, source.mode)
-        function = self.loops.get(key)
-        if function is None:
-            function = self.loops[key] = build_loop(
-                loop, count, stopper, keep_gradients, source.mode
-            )
-        initial = stopper.initial()
-        flat = loop_body.States.flat(initial)
+    def native(self, iterator: Any) -> bool:
+        return isinstance(iterator, tf.data.Iterator)
+
+    def build(self, count: int, stopper: CriteriaProgram, keep_gradients: bool, mode: str) -> Any:
+        assert self.loop is not None
+        return build_loop(self.loop, count, stopper, keep_gradients, mode)
+
+    def call(
+        self, function: Any, key: Any, first_step: int, source: Any, flat: list[float], feed: Any
+    ) -> tuple[list[Any], list[Any], Any]:
         arguments = [
             self._constant(first_step, tf.int64),
             self._constant(source.limit, tf.int32),
             tf.constant(flat, tf.float64) if flat else self._constant((), tf.float64),
         ]
         if source.mode == ITERATOR:
-            assert feed is not None
             arguments.append(feed.iterator)
         elif source.mode == STACKED:
             arguments.append(tf.nest.map_structure(lambda *ts: tf.stack(ts), *source.batches))
         # without data the arguments' shapes and dtypes are fixed by the loop's key
         known = "fixed" if source.mode == NO_DATA else None
         control, states, stacked = self._calls.invoke(function, tuple(arguments), key, known)
-        return chunks.assemble(
-            control.numpy().tolist(),
-            states.numpy().tolist() if flat else (),
-            initial,
-            stacked,
-            source.batches,
-            feed,
-            source.ended,
-        )
+        return control.numpy().tolist(), states.numpy().tolist() if flat else [], stacked
 
     def _constant(self, value: Any, dtype: tf.DType) -> tf.Tensor:
         """A cached constant tensor (chunk lengths, first steps and the empty state repeat)."""

@@ -1,12 +1,8 @@
 """``MinimizeStep``: the ``optimizer.minimize(loss, var_list)`` step, on any Keras optimizer.
 
-Keras 3 optimizers have no ``minimize`` any more; this strategy gives its meaning back (a gradient
-tape around the loss, then ``apply_gradients``) and calls the optimizer's own ``minimize`` where
-one exists (``tf_keras`` optimizers, for instance). Like ``minimize``, it reports the loss but no
-gradients.
-
-On the tape path every update waits until all gradients exist (see ``steploop.tf._apply``); an
-optimizer's own ``minimize`` keeps its own ordering of reads and updates.
+Keras 3 optimizers lost ``minimize``; this strategy gives its meaning back (a tape, then
+``apply_gradients``, every update waiting for all gradients: ``steploop.tf._apply``) and calls the
+optimizer's own ``minimize`` where one exists (``tf_keras``). It reports the loss, no gradients.
 """
 
 from __future__ import annotations
@@ -38,7 +34,7 @@ class MinimizeStep(TFStep):
         optimizer: Any,
         *,
         compile: bool = True,
-        jit_compile: bool = False,
+        jit_compile: bool | str = "auto",
         on_nonfinite: str = "apply",
     ) -> None:
         if var_list is None:

@@ -6,10 +6,9 @@ target whose gradients (with respect to the same variables) are reported in
 optional ``"values"`` entry holds named numbers to report, not differentiate (as for
 ``TapeStep``).
 
-Eagerly (``compile=False``) the tape stays open while the step's callbacks run, so a callback can
-ask for more gradients with ``gradient(...)``; the Trainer's built-in ``Release`` hook drops it
-right after the last callback, and on error. Compiled, the tape lives and dies inside the
-compiled step.
+Eagerly (``compile=False``) the tape stays open while the step's callbacks run (a callback may
+ask for more gradients with ``gradient(...)``); the Trainer's ``Release`` hook drops it after the
+last callback, and on error. Compiled, the tape lives and dies inside the step.
 """
 
 from __future__ import annotations
