@@ -187,6 +187,13 @@ class Declared(Undeclared):
     needs_live_state = False
 
 
+class OwnLogger(sl.PrintLogger):
+    """A shipped callback whose step hook is overridden here, declaring nothing."""
+
+    def on_step_end(self, trainer, record):
+        pass
+
+
 @pytest.mark.parametrize(
     ("callback", "why"),
     [
@@ -197,6 +204,8 @@ class Declared(Undeclared):
             "needs live state at every step",
         ),
         (Undeclared(), "has step hooks but does not declare needs_live_state"),
+        (sl.Every(Undeclared(), 5), "has step hooks but does not declare needs_live_state"),
+        (OwnLogger(variables=False), "has step hooks but does not declare needs_live_state"),
     ],
 )
 def test_auto_takes_one_step_a_call_when_fusing_could_change_results(clock, callback, why):

@@ -22,7 +22,9 @@ call (the first call of a size, which compiles it, only ever makes calls longer)
 power of two of steps that takes at most ``CALL_SECONDS``, at most ``MAX_SIZE``, and never uses
 more than ``MAX_SIZES`` sizes in a Trainer. A call cut short (``max_steps``, an epoch's end, a
 callback's live step) takes the largest power of two that fits, or plain steps once the sizes
-are spent. Short calls keep a ``TimeLimit``, a progress bar and Ctrl-C responsive.
+are spent. Short calls keep a ``TimeLimit``, a progress bar and Ctrl-C responsive. A call keeps
+every step's gradients (the last record has them after ``run()``, as a step-by-step run's has),
+so calls are also cut to hold at most ``KEPT_BYTES`` of them.
 
 >>> from steploop.numpy import GradientDescent
 >>> gd = GradientDescent(lambda x: ((x - 4) ** 2, 2 * (x - 4)), 0.0, learning_rate=0.1)
@@ -75,17 +77,18 @@ def _power_of_two(n: float) -> int:
 
 
 def _declares(callback: Callback) -> bool:
-    """Whether ``callback`` says what fused calls must give it: it has no step hooks, it is
-    steploop's, or it sets ``needs_live_state`` (on its class or on itself)."""
+    """Whether ``callback`` says what fused calls must give it: it has no step hooks, it sets
+    ``needs_live_state`` (on itself, or on a class no further up than its step hooks), or its
+    step hooks are steploop's (which declare theirs)."""
     if isinstance(callback, Every):
         return _declares(callback.callback)
     if not step_hooks(callback) or "needs_live_state" in vars(callback):
         return True
-    for kind in type(callback).__mro__:
-        if kind is Callback:
-            return False
-        if "needs_live_state" in vars(kind) or kind.__module__.startswith("steploop."):
+    for kind in type(callback).__mro__:  # the nearest class that declares or writes step hooks
+        if "needs_live_state" in vars(kind):
             return True
+        if "on_step_begin" in vars(kind) or "on_step_end" in vars(kind):
+            return kind.__module__.startswith("steploop.")
     return False
 
 
