@@ -11,9 +11,9 @@ when fusing could change what happens or would gain nothing (``why_plain`` says 
   call is short (below), so they are checked after each call;
 * a callback, or a part of a composite criterion, needs live state at every step
   (``EarlyStopping(restore_best_weights=True)``, ``Every(cb, 1)`` of a live callback);
-* a callback with step hooks that does not say what it needs: its class (or the object) sets
-  neither ``needs_live_state`` nor comes from steploop, so it might read
-  ``StepRecord.variables`` or change the strategy at any step;
+* a callback with step hooks that does not say what it needs (neither it nor a class up to the
+  one that writes its step hooks sets ``needs_live_state``, and those hooks are not steploop's):
+  it might read ``StepRecord.variables`` or change the strategy at any step;
 * ``iterate()``: the body of the caller's loop is such a callback.
 
 Otherwise ``run()`` fuses. Each distinct call size is a separately compiled loop (TensorFlow,

@@ -19,13 +19,14 @@ call stopped (step count, history, data position and callback state).
 Fused steps: with ``steps_per_call=K`` the Trainer hands up to K steps at a time to
 ``strategy.run_steps`` (one compiled call for the TensorFlow and JAX strategies); with
 ``"auto"``, the default, it fuses only where nothing can change and sizes the calls from their
-wall time (``steploop.autofuse``). The array-form stopping
-criteria run inside that call, so it ends at exactly the step a step-by-step run would stop at; a
-call also ends with the ``max_steps`` budget, the epoch, and where a callback needs live state
+wall time (``steploop.autofuse``). The array-form stopping criteria run inside that call, so it
+ends at exactly the step a step-by-step run would stop at; a call also ends with the
+``max_steps`` budget, the epoch, and where a callback needs live state
 (``Callback.next_sync_step``). Then each step's record goes through the step hooks in order, as
 above, except that a stop asked by a callback without an array form takes effect after the call
-(the Trainer warns about those). When no callback needs the records, ``run()`` appends the call's
-rows to the history at once and loads the criteria's states back. Records, history, stop step and
+(an explicit K warns about those; "auto" fuses with none of them but ``TimeLimit``). When no
+callback needs the records, ``run()`` appends the call's rows to the history at once and loads
+the criteria's states back. Records, history, stop step and
 variables equal a step-by-step run's (``steploop.readback`` makes the records, ``steploop.fusion``
 plans the calls).
 """
@@ -198,9 +199,10 @@ class Trainer:
         """Yield each step's record, with every callback firing, as ``run`` would.
 
         Leaving the loop with ``break`` ends the run (status ``stopped``; ``on_run_end`` hooks
-        run); ``Trainer.result`` then holds its result and a later call carries on. With
-        ``steps_per_call > 1`` the steps after the record left at have already run: every
-        callback still sees each of them, in order, before the run ends.
+        run); ``Trainer.result`` then holds its result and a later call carries on. Under
+        ``"auto"`` it takes one step a call. With ``steps_per_call=K`` the steps after the record
+        left at have already run: every callback still sees each of them, in order, before the
+        run ends.
         """
         limit = None if max_steps is None else _validate.count("max_steps", max_steps, minimum=0)
         self._check_idle()
