@@ -186,10 +186,15 @@ def test_data_position_is_the_same_fused_or_not(k, stop_after, size):
 
 
 def test_steps_per_call_is_checked():
-    with pytest.raises(ValueError, match="steps_per_call must be an int >= 1, got 0"):
+    expected = "steps_per_call must be 'auto' or an int >= 1, got "
+    with pytest.raises(ValueError, match=expected + "0"):
         sl.Trainer(quadratic(), steps_per_call=0)
-    with pytest.raises(TypeError, match=r"steps_per_call must be an int, got 2\.0"):
+    with pytest.raises(TypeError, match=expected + r"2\.0 \(float\)"):
         sl.Trainer(quadratic(), steps_per_call=2.0)
+    with pytest.raises(ValueError, match=expected + "'fast'"):
+        sl.Trainer(quadratic(), steps_per_call="fast")
+    with pytest.raises(TypeError, match=expected + r"True \(bool\)"):
+        sl.Trainer(quadratic(), steps_per_call=True)
 
 
 def test_leaving_iterate_inside_a_chunk_counts_the_steps_that_ran():

@@ -105,10 +105,15 @@ def describe_data(data: Any) -> str:
         return type(data).__name__
 
 
-def describe(strategy: StepStrategy, data: Any, epochs: Epochs | None, callbacks: Any) -> str:
-    """``Trainer.describe``'s text: the strategy, the data, the epochs, the callbacks in order."""
+def describe(
+    strategy: StepStrategy, data: Any, epochs: Epochs | None, callbacks: Any, calls: str = ""
+) -> str:
+    """``Trainer.describe``'s text: the strategy, the data, the epochs, what ``steps_per_call``
+    chose (``calls``), the callbacks in order."""
     passes = "" if epochs is None else f", {epochs.describe()}"
     lines = [f"Trainer({type(strategy).__name__}, data={describe_data(data)}{passes})"]
+    if calls:
+        lines.append(calls)
     lines.append("callbacks, in the order they fire at every hook:")
     for index, callback in enumerate(callbacks, start=1):
         lines.append(f"  {index}. {callback.describe()}")
@@ -133,3 +138,16 @@ def check_can_end(max_steps: Any, data: Any, callbacks: Sequence[Callback]) -> N
             "there is no data; add a stopping criterion (e.g. steploop.MaxSteps(1000)) or "
             "pass max_steps"
         )
+
+
+def check_steps_per_call(value: Any) -> int | str:
+    """``Trainer(steps_per_call=)``: ``"auto"`` or an int >= 1 (``TypeError`` for another kind
+    of value, ``ValueError`` for another str or a count below 1)."""
+    if isinstance(value, str) and value == "auto":
+        return value
+    expected = "steps_per_call must be 'auto' or an int >= 1"
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer, str)):
+        raise TypeError(f"{expected}, got {value!r} ({type(value).__name__})")
+    if isinstance(value, str) or value < 1:
+        raise ValueError(f"{expected}, got {value!r}")
+    return int(value)

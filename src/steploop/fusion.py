@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from steploop.callbacks.base import Callback, overridden_hooks
 from steploop.callbacks.stopping import StoppingCriterion
@@ -81,9 +81,9 @@ class FusionPlan:
                 step,
             )
 
-    def warn_host_stoppers(self, stacklevel: int) -> None:
-        """Warn about each callback that may stop the run but is checked only after a call."""
-        k = self.steps_per_call
+    def host_stoppers(self) -> Iterator[tuple[int, Callback]]:
+        """``(index, callback)`` for each callback that may stop the run but is checked on the
+        host only, after a call (so a fused call may run past the step where it asks to stop)."""
         for index, callback in enumerate(self.callbacks):
             if id(callback) in self._evaluated or not callback.may_stop:
                 continue
@@ -91,6 +91,12 @@ class FusionPlan:
                 continue
             if isinstance(callback, StoppingCriterion) and callback.stops_at_sync:
                 continue
+            yield index, callback
+
+    def warn_host_stoppers(self, stacklevel: int) -> None:
+        """Warn about each callback that may stop the run but is checked only after a call."""
+        k = self.steps_per_call
+        for index, callback in self.host_stoppers():
             if isinstance(callback, StoppingCriterion):
                 host = ", ".join(repr(part) for part in callback.host_only_parts())
                 partial = host != repr(callback)

@@ -92,7 +92,7 @@ class FusedCall:
         chunk: FusedResult,
         first: int,
         keep: bool,
-        steps_per_call: int,
+        steps_per_call: int | str,
         epoch: int | None = None,
     ) -> None:
         name = type(strategy).__name__
@@ -131,7 +131,7 @@ class FusedCall:
         stopper: CriteriaProgram,
         feed: BatchCursor | None,
         keep: bool,
-        steps_per_call: int,
+        steps_per_call: int | str,
         epoch: int | None = None,
     ) -> FusedCall:
         """Do up to ``count`` steps from step ``first`` in one call of ``strategy`` (it keeps

@@ -17,13 +17,16 @@ One step, in order:
 call stopped (step count, history, data position and callback state).
 
 Fused steps: with ``steps_per_call=K`` the Trainer hands up to K steps at a time to
-``strategy.run_steps`` (one compiled call for the TensorFlow strategies). The array-form stopping
-criteria run inside that call, so it ends at exactly the step a step-by-step run would stop at; a
-call also ends with the ``max_steps`` budget, the epoch, and where a callback needs live state
+``strategy.run_steps`` (one compiled call for the TensorFlow and JAX strategies); with
+``"auto"``, the default, it fuses only where nothing can change and sizes the calls from their
+wall time (``steploop.autofuse``). The array-form stopping criteria run inside that call, so it
+ends at exactly the step a step-by-step run would stop at; a call also ends with the
+``max_steps`` budget, the epoch, and where a callback needs live state
 (``Callback.next_sync_step``). Then each step's record goes through the step hooks in order, as
 above, except that a stop asked by a callback without an array form takes effect after the call
-(the Trainer warns about those). When no callback needs the records, ``run()`` appends the call's
-rows to the history at once and loads the criteria's states back. Records, history, stop step and
+(an explicit K warns about those; "auto" fuses with none of them but ``TimeLimit``). When no
+callback needs the records, ``run()`` appends the call's rows to the history at once and loads
+the criteria's states back. Records, history, stop step and
 variables equal a step-by-step run's (``steploop.readback`` makes the records, ``steploop.fusion``
 plans the calls).
 """
@@ -36,13 +39,13 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from steploop import _arguments, _validate, checkpoint
+from steploop import _arguments, _validate, autofuse, checkpoint
 from steploop import epochs as epochs_module
 from steploop.callbacks.base import Callback, CallbackList, as_callbacks, overridden_hooks
 from steploop.callbacks.cleanup import Release
 from steploop.callbacks.monitor import link
-from steploop.capabilities import DataAware, Fusable, Releasing, StopsItself, has
-from steploop.fusion import FusionPlan, step_hooks
+from steploop.capabilities import DataAware, Releasing, StopsItself, has
+from steploop.fusion import step_hooks
 from steploop.history import History
 from steploop.readback import FusedCall, expire_variables, plain_record
 from steploop.records import RunResult, StepRecord, Stop
@@ -57,6 +60,7 @@ class Trainer:
     ``epochs=n`` passes over ``data`` ``n`` times (once without it; see ``steploop.epochs``).
     ``steps_per_call=K`` runs up to K steps per call of the strategy (fused; see the module
     docstring): same records, history, stop step and variables, far less per-step overhead.
+    ``"auto"`` (the default) fuses where that cannot change anything; ``1`` never fuses.
 
     >>> from steploop import LossBelow, MaxSteps
     >>> from steploop.numpy import GradientDescent
@@ -73,25 +77,22 @@ class Trainer:
         data: Iterable[Any] | None = None,
         *,
         epochs: int | None = None,
-        steps_per_call: int = 1,
+        steps_per_call: int | str = "auto",
     ) -> None:
         _arguments.check_strategy(strategy)
         user_callbacks = as_callbacks(callbacks)
         _arguments.check_data(data)
         passes = epochs_module.check(epochs, data)
-        self._steps_per_call = _validate.count("steps_per_call", steps_per_call)
+        setting = _arguments.check_steps_per_call(steps_per_call)
         strategy.check(takes_batch=data is not None)
         _arguments.check_gradients(strategy, user_callbacks)
         self._strategy = strategy
         self._asks_stop = has(strategy, StopsItself)
-        self._fusable = has(strategy, Fusable)
         self._data_from = strategy.data_from if has(strategy, DataAware) else batches_from
         self._user_callbacks = tuple(user_callbacks)
         self._callbacks = CallbackList((*user_callbacks, Release(strategy)), checked=True)
         self._has_step_begin = any("on_step_begin" in overridden_hooks(c) for c in self._callbacks)
         link(user_callbacks)  # monitors read what an earlier callback publishes (Evaluate)
-        self._plan = FusionPlan(user_callbacks, self._steps_per_call)
-        self._stopper = self._plan.stopper
         self._replayed = [c for c in self._callbacks if step_hooks(c)]
         self._data = data
         if data is not None and has(strategy, DataAware):
@@ -99,6 +100,8 @@ class Trainer:
         self._feed: BatchCursor | None = None
         self._epochs = epochs_module.of(passes, self._data, self._data_from, self._callbacks)
         epochs_module.attach(user_callbacks, self._epochs)
+        self._calls = autofuse.CallSizes(setting, strategy, user_callbacks)
+        self._plan, self._stopper = self._calls.plan, self._calls.plan.stopper
         self._history = History()
         self._step = 0
         self._stop: Stop | None = None
@@ -106,8 +109,7 @@ class Trainer:
         self._result: RunResult | None = None
         self._last_record: StepRecord | None = None
         self._running = False
-        if self._steps_per_call > 1:
-            self._plan.warn_host_stoppers(stacklevel=3)
+        self._calls.warn(stacklevel=3)
         _arguments.check_callbacks(self, self._user_callbacks)
         checkpoint.forget_verdicts(self._user_callbacks)  # made in another Trainer
 
@@ -197,9 +199,10 @@ class Trainer:
         """Yield each step's record, with every callback firing, as ``run`` would.
 
         Leaving the loop with ``break`` ends the run (status ``stopped``; ``on_run_end`` hooks
-        run); ``Trainer.result`` then holds its result and a later call carries on. With
-        ``steps_per_call > 1`` the steps after the record left at have already run: every
-        callback still sees each of them, in order, before the run ends.
+        run); ``Trainer.result`` then holds its result and a later call carries on. Under
+        ``"auto"`` it takes one step a call. With ``steps_per_call=K`` the steps after the record
+        left at have already run: every callback still sees each of them, in order, before the
+        run ends.
         """
         limit = None if max_steps is None else _validate.count("max_steps", max_steps, minimum=0)
         self._check_idle()
@@ -221,7 +224,7 @@ class Trainer:
             emit or any(c.reads_gradients for c in self._replayed)
         )
         replaying: FusedCall | None = None  # a fused call whose records are being delivered
-        plain = self._steps_per_call == 1
+        plain = self._calls.plain(emit)
         try:
             try:
                 self._callbacks.on_run_begin(self)
@@ -238,7 +241,9 @@ class Trainer:
                         if final or self._stop:
                             break
                     budget = None if limit is None else limit - done
-                    count = 1 if plain else self._chunk_size(budget)
+                    count = 1
+                    if not plain:
+                        count = self._calls.size(self._step, budget, self._epochs, self._feed)
                     if count == 1:
                         record = self._plain_step()
                         if record is None:
@@ -250,9 +255,9 @@ class Trainer:
                             yield record
                         continue
                     expire_variables(self._last_record)
-                    call = FusedCall.run(
-                        self._strategy, count, self._step + 1, self._stopper, self._feed, keep,
-                        self._steps_per_call, self._epochs and self._epochs.epoch,
+                    call = self._calls.run(
+                        count, self._step + 1, self._stopper, self._feed, keep,
+                        self._epochs and self._epochs.epoch,
                     )
                     chunk = call.chunk
                     done += chunk.steps
@@ -328,16 +333,8 @@ class Trainer:
     # -- fused chunks -----------------------------------------------------------------------
     @property
     def steps_per_call(self) -> int:
-        return self._steps_per_call
-
-    def _chunk_size(self, budget: int | None) -> int:
-        """How many steps the next call does: 1 (a plain step) or a fused chunk's length."""
-        ready = not self._fusable or self._strategy.ready_to_fuse  # type: ignore[attr-defined]
-        if self._epochs is not None:  # a call ends with its epoch
-            budget = self._epochs.budget(budget)
-        if self._feed is not None and self._feed.has_pending:
-            ready = False  # a batch put back starts the next call: a plain step takes it
-        return self._plan.call_size(self._step, budget, ready)
+        """The most steps one call may do (1 when ``"auto"`` chose one step a call)."""
+        return self._calls.most
 
     def _replay(self, call: FusedCall) -> StepRecord:
         """Deliver the next step of a fused call to the callbacks, as a plain step would."""
@@ -391,8 +388,10 @@ class Trainer:
         self._callbacks.call_each("on_run_end", self, self._make_result(stop, started))
 
     def describe(self) -> str:
-        """Print, and return, the strategy, data, epochs and callbacks in the order they fire."""
-        text = _arguments.describe(self._strategy, self._data, self._epochs, self._callbacks)
+        """Print, and return, the strategy, data, epochs, what ``steps_per_call`` chose (and
+        why) and the callbacks in the order they fire."""
+        calls = self._calls.describe()
+        text = _arguments.describe(self._strategy, self._data, self._epochs, self._callbacks, calls)
         print(text)
         return text
 

@@ -22,9 +22,9 @@ def test_gradients_are_copied_to_the_host_only_when_read(tf, keras):
     x = tf.Variable(0.0, name="x")
     CountingTapeStep.conversions = 0
     strategy = CountingTapeStep(lambda: (x - 4.0) ** 2, keras.optimizers.SGD(0.1))
-    sl.Trainer(strategy, callbacks=[sl.LossBelow(1e-3)]).run()
+    sl.Trainer(strategy, callbacks=[sl.LossBelow(1e-3)], steps_per_call=1).run()
     assert CountingTapeStep.conversions == 0
-    trainer = sl.Trainer(strategy, callbacks=[sl.GradientNormBelow(1e-3)])
+    trainer = sl.Trainer(strategy, callbacks=[sl.GradientNormBelow(1e-3)], steps_per_call=1)
     result = trainer.run()
     assert CountingTapeStep.conversions == result.steps - trainer.history.rows + trainer.step
 

@@ -1,0 +1,326 @@
+"""steps_per_call="auto" (the default): it fuses only where results cannot change, says why in
+describe(), and sizes its calls from their wall time with few distinct sizes."""
+
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import steploop as sl
+from steploop import autofuse
+from steploop.numpy import GradientDescent
+from steploop.strategy import run_steps_in_python
+from tests.strategies import array_criteria, learning_rates, starts
+
+
+class FakeClock:
+    """A clock that only the steps move: each step takes ``per_step`` seconds."""
+
+    def __init__(self, per_step=1e-4):
+        self.now = 0.0
+        self.per_step = per_step
+
+    def __call__(self):
+        return self.now
+
+
+class Fused(GradientDescent):
+    """GradientDescent made Fusable (its calls: the core's Python loop); it keeps each call's
+    size, and each step moves ``clock`` by its ``per_step``."""
+
+    ready_to_fuse = True
+
+    def __init__(self, *args, clock=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.calls = []
+        self.clock = clock
+
+    def step(self, batch=None):
+        if self.clock is not None:
+            self.clock.now += self.clock.per_step
+        return super().step(batch)
+
+    def run_steps(self, count, first_step, stopper, feed, keep):
+        self.calls.append(count)
+        return run_steps_in_python(self, count, first_step, stopper, feed, keep)
+
+
+def fused_quadratic(lr=0.1, start=0.0, clock=None):
+    return Fused(lambda x: ((x - 4.0) ** 2, 2.0 * (x - 4.0)), start, learning_rate=lr, clock=clock)
+
+
+def fused_fit(clock=None):
+    """A data-fed Fusable strategy: x moves toward each batch's target."""
+    return Fused(lambda x, b: ((x - b) ** 2, 2.0 * (x - b)), 0.0, learning_rate=0.3, clock=clock)
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    fake = FakeClock()
+    monkeypatch.setattr(autofuse, "clock", fake)
+    return fake
+
+
+class Seen(sl.Callback):
+    """Keeps what each step's record shows (it declares that it needs no live state)."""
+
+    may_stop = False
+    needs_live_state = False
+
+    def __init__(self):
+        self.rows = []
+
+    def on_step_end(self, trainer, record):
+        self.rows.append((record.step, record.loss, float(record.gradients["x"])))
+
+
+@given(
+    array_criteria(),
+    learning_rates,
+    starts,
+    st.sampled_from([1e-6, 1e-4, 3e-3, 0.02, 0.2]),
+    st.integers(1, 7),
+    st.booleans(),
+    st.one_of(st.none(), st.integers(0, 80)),
+)
+def test_auto_run_equals_step_by_step(
+    tmp_path_factory, criteria, lr, start, per_step, every, watch, budget
+):
+    """Stop step, reason, history, x, a CSVLogger's file and the records a callback sees are
+    those of steps_per_call=1, for random criteria, loggers, step times and budgets."""
+    folder = tmp_path_factory.mktemp("logs")
+    outcomes = []
+    for setting in ("auto", 1):
+        fake = FakeClock(per_step)
+        autofuse.clock = fake
+        try:
+            strategy = fused_quadratic(lr, start, fake)
+            seen = Seen()
+            log = folder / f"{setting}.csv"
+            callbacks = [*criteria(), sl.CSVLogger(log, every=every)] + ([seen] if watch else [])
+            trainer = sl.Trainer(strategy, callbacks, steps_per_call=setting)
+            result = trainer.run(max_steps=budget)
+        finally:
+            autofuse.clock = autofuse.time.perf_counter
+        outcomes.append(
+            (
+                result.status,
+                result.steps,
+                result.stop_reason,
+                float(strategy.params["x"]),
+                trainer.history,
+                float(trainer.last_record.gradients["x"]) if trainer.last_record else None,
+                log.read_text(),
+                seen.rows,
+            )
+        )
+    assert outcomes[0] == outcomes[1]
+
+
+@given(st.integers(0, 60), st.integers(1, 40), st.sampled_from([1e-6, 1e-3, 0.02]))
+def test_auto_data_runs_equal_step_by_step(size, stop_after, per_step):
+    """Exhaustion and a criterion stopping mid-call leave the data where steps_per_call=1 does."""
+    runs = []
+    for setting in ("auto", 1):
+        fake = FakeClock(per_step)
+        autofuse.clock = fake
+        try:
+            strategy = fused_fit(fake)
+            data = [float(i % 7) for i in range(size)]
+            trainer = sl.Trainer(
+                strategy, [sl.MaxSteps(stop_after)], data=data, steps_per_call=setting
+            )
+            first = trainer.run()
+            trainer.callbacks[0].n = stop_after + 9
+            second = trainer.run()
+        finally:
+            autofuse.clock = autofuse.time.perf_counter
+        runs.append(
+            (
+                first.steps,
+                first.status,
+                second.steps,
+                second.status,
+                trainer.history,
+                float(strategy.params["x"]),
+            )
+        )
+    assert runs[0] == runs[1]
+
+
+def test_auto_fuses_array_criteria_and_loggers_and_says_so(clock, tmp_path):
+    strategy = fused_quadratic(clock=clock)
+    trainer = sl.Trainer(
+        strategy, [sl.LossBelow(1e-12) | sl.MaxSteps(1000), sl.CSVLogger(tmp_path / "a.csv")]
+    )
+    assert trainer.steps_per_call == autofuse.MAX_SIZE
+    assert trainer.describe().splitlines()[1] == (
+        "steps_per_call=auto (run() fuses up to 1024 steps a call of at most 50 ms: criteria "
+        "in array form, no callback needs live state at every step; iterate() takes one step "
+        "a call)"
+    )
+    result = trainer.run()
+    assert (result.steps, result.status) == (70, "converged")
+    assert strategy.calls  # it fused
+    assert "sizes so far: [4, 256]" in trainer.describe()
+
+
+class StopAt(sl.Callback):
+    def __init__(self, step):
+        self.step = step
+
+    def on_step_end(self, trainer, record):
+        if record.step == self.step:
+            trainer.stop(f"asked at step {self.step}")
+
+
+class Undeclared(sl.Callback):
+    """Has step hooks and says nothing about live state."""
+
+    def on_step_end(self, trainer, record):
+        pass
+
+
+class Declared(Undeclared):
+    needs_live_state = False
+
+
+class OwnLogger(sl.PrintLogger):
+    """A shipped callback whose step hook is overridden here, declaring nothing."""
+
+    def on_step_end(self, trainer, record):
+        pass
+
+
+@pytest.mark.parametrize(
+    ("callback", "why"),
+    [
+        (StopAt(3), "callbacks[0] StopAt may stop the run from the host"),
+        (sl.Every(sl.PrintLogger(), 1), "needs live state at every step"),
+        (
+            sl.EarlyStopping(2, restore_best_weights=True) | sl.MaxSteps(9),
+            "needs live state at every step",
+        ),
+        (Undeclared(), "has step hooks but does not declare needs_live_state"),
+        (sl.Every(Undeclared(), 5), "has step hooks but does not declare needs_live_state"),
+        (OwnLogger(variables=False), "has step hooks but does not declare needs_live_state"),
+    ],
+)
+def test_auto_takes_one_step_a_call_when_fusing_could_change_results(clock, callback, why):
+    """Silently (no warning): one step a call, the reason in describe(), results unchanged."""
+    strategy = fused_quadratic(clock=clock)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        trainer = sl.Trainer(strategy, [callback, sl.MaxSteps(20)])
+    line = trainer.describe().splitlines()[1]
+    assert line.startswith("steps_per_call=auto → 1 step a call: ") and why in line
+    assert trainer.steps_per_call == 1
+    trainer.run()
+    assert strategy.calls == []
+
+
+def test_a_host_stopper_stops_at_its_step_under_auto(clock):
+    trainer = sl.Trainer(fused_quadratic(clock=clock), [StopAt(3), sl.MaxSteps(50)])
+    result = trainer.run()
+    assert (result.steps, result.stop_reason) == (3, "asked at step 3")
+
+
+def test_a_declared_callback_and_a_time_limit_let_auto_fuse(clock):
+    strategy = fused_quadratic(clock=clock)
+    trainer = sl.Trainer(strategy, [Declared(), sl.TimeLimit(3600) | sl.MaxSteps(300)])
+    assert "TimeLimit(3600s) | MaxSteps(300) checked after each call" in trainer.describe()
+    assert trainer.run().steps == 300 and strategy.calls
+
+
+def test_not_fusable_and_explicit_sizes(clock):
+    assert sl.Trainer(fused_quadratic(), steps_per_call=1).describe().splitlines()[1] == (
+        "steps_per_call=1"
+    )
+    plain = GradientDescent(lambda x: (x * x, 2 * x), 1.0, learning_rate=0.1)
+    assert "GradientDescent is not Fusable" in sl.Trainer(plain, [sl.MaxSteps(3)]).describe()
+
+
+def test_iterate_takes_one_step_a_call_under_auto(clock):
+    """The body of an iterate() loop may read anything: records have live variables."""
+    strategy = fused_quadratic(clock=clock)
+    trainer = sl.Trainer(strategy, [sl.MaxSteps(30)])
+    xs = [float(record.variables["x"]) for record in trainer.iterate(max_steps=10)]
+    assert strategy.calls == [] and len(xs) == 10
+    trainer.run(max_steps=20)
+    assert strategy.calls
+
+
+@pytest.mark.parametrize(
+    ("per_step", "first_calls"),
+    [
+        (1e-4, [4, 256, 256]),  # 256 steps of 0.1 ms: 25.6 ms a call
+        (1e-6, [4, 1024, 1024]),  # capped at MAX_SIZE
+        (0.02, [4, 4, 2, 2]),  # the first call of a size compiles: only the second shrinks
+        (0.2, [4, 4]),  # a step longer than CALL_SECONDS: plain steps from then on
+    ],
+)
+def test_call_sizes_follow_the_time_per_step(clock, per_step, first_calls):
+    clock.per_step = per_step
+    strategy = fused_quadratic(lr=1e-4, clock=clock)
+    sl.Trainer(strategy, [sl.MaxSteps(4000)]).run()
+    assert strategy.calls[: len(first_calls)] == first_calls
+    assert len(set(strategy.calls)) == len(set(first_calls))
+    assert all(size * per_step <= autofuse.CALL_SECONDS for size in strategy.calls[2:])
+
+
+@given(
+    st.lists(st.integers(0, 3000), min_size=1, max_size=6),
+    st.sampled_from([1e-6, 1e-4, 3e-3]),
+    st.integers(1, 200),
+)
+def test_budgets_and_live_steps_use_few_sizes(budgets, per_step, save_every):
+    """run(max_steps=) budgets and a callback's live steps cut calls; still at most MAX_SIZES
+    distinct sizes, each call within the budget, and the same x as step by step."""
+    fake = FakeClock(per_step)
+    autofuse.clock = fake
+    try:
+        strategy = fused_quadratic(lr=1e-4, clock=fake)
+        live = Live(save_every)
+        trainer = sl.Trainer(strategy, [live])
+        for budget in budgets:
+            trainer.run(max_steps=budget)
+    finally:
+        autofuse.clock = autofuse.time.perf_counter
+    reference = fused_quadratic(lr=1e-4)
+    sl.Trainer(reference, [Live(save_every)], steps_per_call=1).run(max_steps=sum(budgets))
+    assert float(strategy.params["x"]) == float(reference.params["x"])
+    assert len(set(strategy.calls)) <= autofuse.MAX_SIZES
+    assert live.seen == [s for s in range(save_every, sum(budgets) + 1, save_every)]
+
+
+class Live(sl.Callback):
+    """Reads the variables every ``n`` steps (so fused calls end there)."""
+
+    may_stop = False
+    needs_live_state = True
+
+    def __init__(self, n):
+        self.schedule = sl.every(n)
+        self.seen = []
+
+    def on_step_end(self, trainer, record):
+        if self.schedule.fires(record.step):
+            float(record.variables["x"])
+            self.seen.append(record.step)
+
+
+def test_large_gradients_cut_the_calls(clock, monkeypatch):
+    """A call keeps every step's gradients under auto: at most KEPT_BYTES of them."""
+    monkeypatch.setattr(autofuse, "KEPT_BYTES", 8 * 10)  # ten steps of one float64
+    clock.per_step = 1e-6
+    strategy = fused_quadratic(lr=1e-4, clock=clock)
+    sl.Trainer(strategy, [sl.MaxSteps(100)]).run()
+    assert max(strategy.calls) == 8
+
+
+def test_steps_per_call_accepts_auto_explicitly():
+    trainer = sl.Trainer(fused_quadratic(), [sl.MaxSteps(5)], steps_per_call="auto")
+    assert trainer.run().steps == 5
+    assert np.isfinite(trainer.last_record.loss)

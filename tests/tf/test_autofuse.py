@@ -1,0 +1,45 @@
+"""steps_per_call="auto" (the default) with TensorFlow: the article's run, fused, bit for bit."""
+
+import numpy as np
+
+import steploop as sl
+from tests.helpers import tf_quadratic
+
+
+def test_a_default_trainer_fuses_the_article_run_exactly(tf, keras):
+    """TapeStep on (x-4)**2, LossBelow(1e-12) | MaxSteps(1000): step 70, x = 3.9999993 and the
+    history of steps_per_call=1, with the run fused after its first plain step."""
+    outcomes = []
+    for setting in ("auto", 1):
+        x, step = tf_quadratic(tf, keras, "tape", 0.1)
+        trainer = sl.Trainer(
+            step, [sl.LossBelow(1e-12) | sl.MaxSteps(1000)], steps_per_call=setting
+        )
+        result = trainer.run()
+        outcomes.append(
+            (
+                result.steps,
+                result.status,
+                x.numpy().tobytes(),
+                trainer.history,
+                float(trainer.last_record.gradients["x"]),
+            )
+        )
+        if setting == "auto":
+            assert (result.steps, x.numpy()) == (70, np.float32(3.9999993))
+            assert step._loops, "the default Trainer did not fuse"
+            assert trainer.describe().splitlines()[1].startswith("steps_per_call=auto (run() fuses")
+    assert outcomes[0] == outcomes[1]
+
+
+def test_default_is_auto_and_one_step_a_call_with_a_host_stopper(tf, keras):
+    class StopAt(sl.Callback):
+        def on_step_end(self, trainer, record):
+            if record.step == 5:
+                trainer.stop("asked at step 5")
+
+    _x, step = tf_quadratic(tf, keras, "tape", 0.1)
+    trainer = sl.Trainer(step, [StopAt(), sl.MaxSteps(100)])
+    assert trainer.run().steps == 5
+    assert not step._loops
+    assert "StopAt may stop the run from the host" in trainer.describe()
