@@ -69,12 +69,112 @@ def test_csv_logger_refuses_a_missing_folder(tmp_path):
         sl.CSVLogger(tmp_path / "nope" / "log.csv")
 
 
-def test_csv_logger_refuses_changing_columns(tmp_path):
+def test_csv_logger_keeps_every_column_when_values_change(tmp_path):
+    """A value a step does not report is nan in its row; one reported for the first time later
+    is added as a column, nan in the rows before: nothing dropped, as in the history."""
+
     class Changing(Scripted):
         def step(self):
             out = super().step()
-            return sl.StepOutput(loss=out.loss, values={"a": 1.0} if self.calls == 1 else {})
+            values = [{"b": 1.0}, {}, {"a": 2.0, "b": 3.0}][self.calls - 1]
+            return sl.StepOutput(loss=out.loss, values=values)
 
-    trainer = sl.Trainer(Changing([1, 2]), callbacks=[sl.CSVLogger(tmp_path / "x.csv")])
-    with pytest.raises(ValueError, match=r"step 2 has columns \['step', 'loss'\], the file has"):
-        trainer.run(max_steps=2)
+    path = tmp_path / "x.csv"
+    trainer = sl.Trainer(Changing([1, 2, 3]), callbacks=[sl.CSVLogger(path)], steps_per_call=1)
+    trainer.run(max_steps=3)
+    assert list(csv.reader(path.open())) == [
+        ["step", "loss", "b", "a"],
+        ["1", "1.0", "1.0", "nan"],
+        ["2", "2.0", "nan", "nan"],
+        ["3", "3.0", "3.0", "2.0"],
+    ]
+
+
+# -- what earlier callbacks logged (Evaluate's val_loss, ReduceLROnPlateau's lr) -------------
+
+
+def _evaluated_run(tmp_path, loggers, steps_per_call=1):
+    from steploop.numpy import GradientDescent
+
+    gd = GradientDescent(lambda x, t: ((x - t) ** 2, 2 * (x - t)), 0.0, learning_rate=0.25)
+    callbacks = [sl.Evaluate([3.0, 5.0], every=2), *loggers]
+    trainer = sl.Trainer(gd, callbacks, data=[4.0] * 4, steps_per_call=steps_per_call)
+    trainer.run()
+    return trainer
+
+
+def test_csv_logger_writes_the_columns_earlier_callbacks_logged(tmp_path):
+    """val_loss first appears at step 2: the file gains the column then, nan before, as the
+    history; each row holds the history's value at its step."""
+    path = tmp_path / "log.csv"
+    trainer = _evaluated_run(tmp_path, [sl.CSVLogger(str(path))])
+    rows = list(csv.reader(path.open()))
+    assert rows[0] == ["step", "loss", "val_loss"]
+    assert [row[0] for row in rows[1:]] == ["1", "2", "3", "4"]
+    val = trainer.history["val_loss"]
+    assert [row[2] for row in rows[1:]] == [repr(v) if v == v else "nan" for v in val.tolist()]
+    assert rows[2][2] == repr(float(val[1])) and rows[1][2] == "nan"
+
+
+def test_print_logger_prints_what_earlier_callbacks_logged(tmp_path):
+    """val_loss is printed at the evaluated steps only (not as nan at the others)."""
+    out = io.StringIO()
+    trainer = _evaluated_run(tmp_path, [sl.PrintLogger(file=out, variables=False, gradients=False)])
+    lines = out.getvalue().splitlines()
+    val = trainer.history["val_loss"]
+    assert lines[0] == f"step 1: loss={trainer.history['loss'][0]:.6g}"
+    assert lines[1] == f"step 2: loss={trainer.history['loss'][1]:.6g} val_loss={val[1]:.7g}"
+
+
+def test_a_logger_listed_before_the_evaluation_does_not_see_its_step(tmp_path):
+    """Loggers report what callbacks listed before them logged: one listed first sees the
+    column from the next step on, as nan (the value is logged after it wrote its row)."""
+    from steploop.numpy import GradientDescent
+
+    path = tmp_path / "log.csv"
+    gd = GradientDescent(lambda x, t: ((x - t) ** 2, 2 * (x - t)), 0.0, learning_rate=0.25)
+    callbacks = [sl.CSVLogger(str(path)), sl.Evaluate([3.0, 5.0], every=2)]
+    sl.Trainer(gd, callbacks, data=[4.0] * 4).run()
+    rows = list(csv.reader(path.open()))
+    assert rows[0] == ["step", "loss", "val_loss"]
+    assert [row[2] for row in rows[1:]] == ["nan", "nan", "nan", "nan"]
+
+
+def test_csv_with_logged_columns_is_the_same_fused(tmp_path):
+    """steps_per_call=4: the same file, byte for byte."""
+    plain, fused = tmp_path / "plain.csv", tmp_path / "fused.csv"
+    _evaluated_run(tmp_path, [sl.CSVLogger(str(plain))])
+    _evaluated_run(tmp_path, [sl.CSVLogger(str(fused))], steps_per_call=4)
+    assert plain.read_bytes() == fused.read_bytes()
+
+
+def test_csv_resumed_from_before_a_column_appeared_equals_one_run(tmp_path):
+    """Checkpoint at step 1 (columns step, loss), val_loss added at step 2, the process dies
+    after step 3; the resumed run's file equals an uninterrupted run's, byte for byte."""
+    from steploop.numpy import GradientDescent
+
+    class DiesAt3(sl.Callback):
+        def on_step_end(self, trainer, record):
+            if record.step == 3:
+                raise RuntimeError("the process dies after the logger wrote step 3")
+
+    def trainer(path, ckpt, *extra):
+        gd = GradientDescent(lambda x, t: ((x - t) ** 2, 2 * (x - t)), 0.0, learning_rate=0.25)
+        callbacks = [
+            sl.Evaluate([3.0, 5.0], every=2),
+            sl.CSVLogger(str(path)),
+            sl.Checkpoint(str(ckpt), every=sl.at(1)),
+            *extra,
+        ]
+        return sl.Trainer(gd, callbacks, data=[4.0] * 4, steps_per_call=1)
+
+    whole = tmp_path / "whole.csv"
+    trainer(whole, tmp_path / "c1").run()
+    path = tmp_path / "resumed.csv"
+    with pytest.raises(RuntimeError, match="dies after"):
+        trainer(path, tmp_path / "c2", DiesAt3()).run()
+    assert list(csv.reader(path.open()))[0] == ["step", "loss", "val_loss"]
+    second = trainer(path, tmp_path / "c2")
+    assert second.restore(str(tmp_path / "c2")) == 1
+    second.run()
+    assert path.read_bytes() == whole.read_bytes()

@@ -5,6 +5,12 @@ the article's output (step, loss, variable values, gradients where the strategy 
 and, at the end of a run, the last step if it was not printed and why the run stopped.
 ``CSVLogger`` writes one row per step and flushes it, so the file is complete up to the last
 finished step even if the process dies.
+
+Both also report what the callbacks listed before them logged for the step (``logged``): the
+history columns beyond ``step``, ``loss``, ``epoch`` and the step's values, such as ``Evaluate``'s
+``val_loss`` or the ``lr`` of ``ReduceLROnPlateau``. A column that first appears at a later step
+(``val_loss`` after the first evaluation) becomes a new CSV column: the file is rewritten once
+with it, ``nan`` in the rows before, as the history has.
 """
 
 from __future__ import annotations
@@ -43,10 +49,36 @@ def format_value(value: Any) -> str:
     return f"<{array.shape} norm {norm:.6g}>"
 
 
-def format_record(record: StepRecord, *, variables: bool = True, gradients: bool = True) -> str:
-    """One line for a step: ``step 3: loss=10.24 x=1.952 grad[x]=-5.12``."""
+#: History columns a logger reports from the record itself.
+_OWN = ("step", "loss", "epoch")
+
+
+def logged(trainer: Trainer, record: StepRecord) -> dict[str, Any]:
+    """The history columns other callbacks logged, as they are at ``record``'s step (the last
+    row): every column but ``step``, ``loss``, ``epoch`` and the step's values, in the order
+    they appeared (``nan`` where a column was not logged at this step)."""
+    history = trainer.history
+    return {
+        name: history[name][-1]
+        for name in history.columns
+        if name not in _OWN and name not in record.values
+    }
+
+
+def format_record(
+    record: StepRecord,
+    *,
+    variables: bool = True,
+    gradients: bool = True,
+    extra: dict[str, Any] | None = None,
+) -> str:
+    """One line for a step: ``step 3: loss=10.24 x=1.952 grad[x]=-5.12``; ``extra`` (named
+    numbers, ``nan`` ones left out) follows the step's values."""
     parts = [f"step {record.step}: loss={record.loss:.6g}"]
     parts += [f"{name}={format_value(value)}" for name, value in record.values.items()]
+    for name, value in (extra or {}).items():
+        if not np.all(np.isnan(np.asarray(value, dtype=np.float64))):
+            parts.append(f"{name}={format_value(value)}")
     if variables:
         parts += [f"{name}={format_value(value)}" for name, value in record.variables.items()]
     if gradients:
@@ -93,7 +125,11 @@ class PrintLogger(Callback):
 
     def on_step_end(self, trainer: Trainer, record: StepRecord) -> None:
         if self.schedule.fires(record.step):
-            self._print(format_record(record, variables=self.variables, gradients=self.gradients))
+            extra = logged(trainer, record)
+            line = format_record(
+                record, variables=self.variables, gradients=self.gradients, extra=extra
+            )
+            self._print(line)
             self._last_printed = record.step
 
     def get_state(self) -> dict[str, Any]:
@@ -105,7 +141,9 @@ class PrintLogger(Callback):
     def on_run_end(self, trainer: Trainer, result: RunResult) -> None:
         last = trainer.last_record
         if last is not None and last.step != self._last_printed and result.status != "error":
-            self._print(format_record(last, variables=self.variables, gradients=self.gradients))
+            extra = logged(trainer, last)
+            options = {"variables": self.variables, "gradients": self.gradients, "extra": extra}
+            self._print(format_record(last, **options))
             self._last_printed = last.step
         self._print(f"{result.status}: {result.stop_reason}")
 
@@ -115,10 +153,13 @@ class PrintLogger(Callback):
 
 @attrs.define(repr=False)
 class CSVLogger(Callback):
-    """Append a row per ``every``-th step (``step``, ``loss`` and the step's values) to ``path``.
+    """Append a row per ``every``-th step (``step``, ``loss``, the step's values and what earlier
+    callbacks logged) to ``path``.
 
     The file is truncated when the trainer's first run begins and appended to by later runs.
-    Values that are arrays are written as JSON lists.
+    Values that are arrays are written as JSON lists. A column seen for the first time at a
+    later step is added then (the file is rewritten once, ``nan`` in the earlier rows); a column
+    a step does not have is ``nan`` in its row, as in the history.
 
     >>> CSVLogger("run.csv")
     CSVLogger('run.csv', every=1)
@@ -151,20 +192,39 @@ class CSVLogger(Callback):
         if not self.schedule.fires(record.step):
             return
         assert self._file is not None
-        columns = ("step", "loss", *sorted(record.values))
+        extra = logged(trainer, record)
+        cells = {"step": record.step, "loss": record.loss, **record.values, **extra}
+        known = self._columns or ()
+        order = ("step", "loss", *sorted(record.values), *extra)
+        new = tuple(name for name in order if name not in known)
         if self._columns is None:
-            self._columns = columns
-            self._writer.writerow(columns)
-        elif columns != self._columns:
-            raise ValueError(
-                f"CSVLogger({self.path!r}): step {record.step} has columns {list(columns)}, "
-                f"the file has {list(self._columns)}"
-            )
-        row = [record.step, _cell(record.loss)]
-        row += [_cell(record.values[name]) for name in columns[2:]]
+            self._columns = new
+            self._writer.writerow(new)
+        elif new:  # a value or a callback's column seen for the first time (val_loss, lr)
+            self._widen((*known, *new))
+        assert self._columns is not None
+        row = [record.step] + [
+            _cell(cells[name]) if name in cells else "nan" for name in self._columns[1:]
+        ]
         self._writer.writerow(row)
         self._file.flush()
         self._last_step = record.step
+
+    def _widen(self, columns: tuple[str, ...]) -> None:
+        """Rewrite the file with the new ``columns``, ``nan`` in the rows written before."""
+        assert self._file is not None and self._columns is not None
+        self._file.close()
+        with open(self.path, newline="", encoding="utf-8") as file:
+            rows = list(csv.reader(file))
+        pad = ["nan"] * (len(columns) - len(self._columns))
+        rows = [list(columns)] + [row + pad for row in rows[1:]]
+        temporary = f"{self.path}.tmp"
+        with open(temporary, "w", newline="", encoding="utf-8") as file:
+            csv.writer(file).writerows(rows)
+        os.replace(temporary, self.path)
+        self._file = open(self.path, "a", newline="", encoding="utf-8")  # noqa: SIM115
+        self._writer = csv.writer(self._file)
+        self._columns = columns
 
     def on_run_end(self, trainer: Trainer, result: RunResult) -> None:
         if self._file is not None:
@@ -185,7 +245,11 @@ class CSVLogger(Callback):
             return
         with open(self.path, newline="", encoding="utf-8") as file:
             rows = list(csv.reader(file))
-        kept = rows[:1] + [row for row in rows[1:] if row and int(row[0]) <= self._last_step]
+        kept = [row for row in rows[1:] if row and int(row[0]) <= self._last_step]
+        if self._columns is None:  # no row was written before the checkpoint
+            kept = []
+        else:  # the columns as they were then (later ones are added again when seen)
+            kept = [list(self._columns)] + [row[: len(self._columns)] for row in kept]
         temporary = f"{self.path}.tmp"
         with open(temporary, "w", newline="", encoding="utf-8") as file:
             csv.writer(file).writerows(kept)
