@@ -12,7 +12,6 @@ section ``"tensorflow"`` of ``benchmarks/results.json`` and the chart ``benchmar
 
 from __future__ import annotations
 
-import argparse
 import os
 import resource
 import sys
@@ -454,18 +453,7 @@ def machine() -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
-    parser.add_argument("--rounds", type=int, default=None)
-    parser.add_argument(
-        "--no-save", action="store_true", help="write neither results.json nor results.png"
-    )
-    args = parser.parse_args()
-    rounds = args.rounds or (3 if args.quick else 7)
-    print(
-        f"Machine: {machine()}; medians of {rounds} interleaved rounds, ratios as the median of "
-        "the per-round ratios (min-max).\n"
-    )
+    args, rounds = timing.command_line(__doc__, 3, machine())
     memory = million_steps(args.quick)
     quadratic, q, rows = quadratic_tables(rounds, args.quick)
     print("### The quadratic\n\n" + quadratic + "\n")

@@ -25,7 +25,6 @@ redraws ``benchmarks/results.png`` (see ``results.py``; ``--no-save`` writes nei
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import os
 import sys
@@ -407,18 +406,7 @@ def machine() -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
-    parser.add_argument("--rounds", type=int, default=None)
-    parser.add_argument(
-        "--no-save", action="store_true", help="write neither results.json nor results.png"
-    )
-    args = parser.parse_args()
-    rounds = args.rounds or (2 if args.quick else 7)
-    print(
-        f"Machine: {machine()}; medians of {rounds} interleaved rounds, ratios as the median of "
-        "the per-round ratios (min-max).\n"
-    )
+    args, rounds = timing.command_line(__doc__, 2, machine())
     saved: list[dict[str, Any]] = []
     quadratic, q = quadratic_tables(rounds, args.quick, saved)
     print("### The quadratic\n\n" + quadratic + "\n")

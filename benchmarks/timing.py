@@ -8,6 +8,7 @@ per-round ratios with their min-max spread (``Ratio``).
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import statistics
@@ -132,3 +133,23 @@ def machine() -> str:
     except (OSError, StopIteration):
         pass
     return f"{model}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def command_line(
+    description: str | None, quick_rounds: int, machine_line: str
+) -> tuple[argparse.Namespace, int]:
+    """The benchmark scripts' command line (``--quick``, ``--rounds``, ``--no-save``) and the
+    number of rounds; prints the machine line every table is read with."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    parser.add_argument("--rounds", type=int, default=None)
+    parser.add_argument(
+        "--no-save", action="store_true", help="write neither results.json nor results.png"
+    )
+    args = parser.parse_args()
+    rounds = args.rounds or (quick_rounds if args.quick else 7)
+    print(
+        f"Machine: {machine_line}; medians of {rounds} interleaved rounds, ratios as the median "
+        "of the per-round ratios (min-max).\n"
+    )
+    return args, rounds
