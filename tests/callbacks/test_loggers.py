@@ -173,7 +173,7 @@ def test_csv_resumed_from_before_a_column_appeared_equals_one_run(tmp_path):
     path = tmp_path / "resumed.csv"
     with pytest.raises(RuntimeError, match="dies after"):
         trainer(path, tmp_path / "c2", DiesAt3()).run()
-    assert list(csv.reader(path.open()))[0] == ["step", "loss", "val_loss"]
+    assert next(csv.reader(path.open())) == ["step", "loss", "val_loss"]
     second = trainer(path, tmp_path / "c2")
     assert second.restore(str(tmp_path / "c2")) == 1
     second.run()
