@@ -125,12 +125,14 @@ class PrintLogger(Callback):
 
     def on_step_end(self, trainer: Trainer, record: StepRecord) -> None:
         if self.schedule.fires(record.step):
-            extra = logged(trainer, record)
-            line = format_record(
-                record, variables=self.variables, gradients=self.gradients, extra=extra
-            )
-            self._print(line)
+            self._print(self._line(trainer, record))
             self._last_printed = record.step
+
+    def _line(self, trainer: Trainer, record: StepRecord) -> str:
+        extra = logged(trainer, record)
+        return format_record(
+            record, variables=self.variables, gradients=self.gradients, extra=extra
+        )
 
     def get_state(self) -> dict[str, Any]:
         return {"last_printed": self._last_printed}
@@ -141,9 +143,7 @@ class PrintLogger(Callback):
     def on_run_end(self, trainer: Trainer, result: RunResult) -> None:
         last = trainer.last_record
         if last is not None and last.step != self._last_printed and result.status != "error":
-            extra = logged(trainer, last)
-            options = {"variables": self.variables, "gradients": self.gradients, "extra": extra}
-            self._print(format_record(last, **options))
+            self._print(self._line(trainer, last))
             self._last_printed = last.step
         self._print(f"{result.status}: {result.stop_reason}")
 
