@@ -324,3 +324,23 @@ def test_steps_per_call_accepts_auto_explicitly():
     trainer = sl.Trainer(fused_quadratic(), [sl.MaxSteps(5)], steps_per_call="auto")
     assert trainer.run().steps == 5
     assert np.isfinite(trainer.last_record.loss)
+
+
+def test_a_new_trainer_on_the_same_strategy_starts_at_the_size_found(clock):
+    """The sizes belong to the strategy: a second Trainer's first call is the size the first
+    Trainer settled on (no new loop to compile), and the result equals step by step."""
+    clock.per_step = 1e-4  # 256 steps a call (25.6 ms)
+    strategy = fused_quadratic(lr=1e-4, clock=clock)
+    sl.Trainer(strategy, [sl.MaxSteps(600)]).run()
+    assert strategy.calls[:2] == [4, 256]
+    strategy.calls.clear()
+    second = sl.Trainer(strategy, [sl.MaxSteps(1200)])
+    second.run()
+    assert strategy.calls[0] == 256 and set(strategy.calls) <= {4, 256, 64, 32, 16, 8, 2}
+    reference = fused_quadratic(lr=1e-4)
+    for steps in (600, 1200):  # two Trainers on one strategy, step by step
+        sl.Trainer(reference, [sl.MaxSteps(steps)], steps_per_call=1).run()
+    assert float(strategy.params["x"]) == float(reference.params["x"])
+    other = fused_quadratic(lr=1e-4, clock=clock)  # another strategy starts afresh
+    sl.Trainer(other, [sl.MaxSteps(10)]).run()
+    assert other.calls[0] == 4

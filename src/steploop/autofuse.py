@@ -20,7 +20,9 @@ Otherwise ``run()`` fuses. Each distinct call size is a separately compiled loop
 JAX), so ``Sizes`` uses few: the first calls do ``FIRST_SIZE`` steps; from the wall time of a
 call (the first call of a size, which compiles it, only ever makes calls longer) it moves to the
 power of two of steps that takes at most ``CALL_SECONDS``, at most ``MAX_SIZE``, and never uses
-more than ``MAX_SIZES`` sizes in a Trainer. A call cut short (``max_steps``, an epoch's end, a
+more than ``MAX_SIZES`` sizes with a strategy. The sizes belong to the strategy (``sizes_of``):
+a new Trainer on the same strategy starts at the size the last one found, with the loops it
+compiled. A call cut short (``max_steps``, an epoch's end, a
 callback's live step) takes the largest power of two that fits, or plain steps once the sizes
 are spent. Short calls keep a ``TimeLimit``, a progress bar and Ctrl-C responsive. A call keeps
 every step's gradients (the last record has them after ``run()``, as a step-by-step run's has),
@@ -35,6 +37,7 @@ so calls are also cut to hold at most ``KEPT_BYTES`` of them.
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -162,6 +165,18 @@ class Sizes:
             self.target = want if self._can_use(want) else max(usable)
 
 
+_SIZES: weakref.WeakKeyDictionary[Any, Sizes] = weakref.WeakKeyDictionary()
+
+
+def sizes_of(strategy: StepStrategy) -> Sizes:
+    """The call sizes ``"auto"`` found for ``strategy`` so far (new ones for a strategy that
+    cannot be weakly referenced)."""
+    try:
+        return _SIZES.setdefault(strategy, Sizes())
+    except TypeError:
+        return Sizes()
+
+
 class CallSizes:
     """A Trainer's call sizes: ``steps_per_call`` (an int, or ``"auto"``) read with its strategy
     and callbacks."""
@@ -177,7 +192,7 @@ class CallSizes:
         self.reason = why_plain(strategy, self.plan) if self.auto else None
         #: the most steps a call may do (1: every call is one plain step)
         self.most = 1 if self.reason else self.plan.steps_per_call
-        self.sizes = Sizes()
+        self.sizes = sizes_of(strategy) if self.auto and not self.reason else Sizes()
         self._step_bytes: int | None = None  # of one step's gradients, once known
 
     def plain(self, emit: bool) -> bool:
