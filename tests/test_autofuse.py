@@ -311,13 +311,69 @@ class Live(sl.Callback):
             self.seen.append(record.step)
 
 
-def test_large_gradients_cut_the_calls(clock, monkeypatch):
-    """A call keeps every step's gradients under auto: at most KEPT_BYTES of them."""
+def test_large_gradients_cut_the_calls_that_keep_every_step(clock, monkeypatch):
+    """A call that keeps every step's gradients (a callback reads them) holds at most KEPT_BYTES
+    of them; one that keeps the last step's alone is not cut."""
     monkeypatch.setattr(autofuse, "KEPT_BYTES", 8 * 10)  # ten steps of one float64
     clock.per_step = 1e-6
     strategy = fused_quadratic(lr=1e-4, clock=clock)
-    sl.Trainer(strategy, [sl.MaxSteps(100)]).run()
+    seen = Seen()
+    sl.Trainer(strategy, [sl.MaxSteps(100), seen]).run()
     assert max(strategy.calls) == 8
+    plain = fused_quadratic(lr=1e-4)
+    expected = Seen()
+    sl.Trainer(plain, [sl.MaxSteps(100), expected], steps_per_call=1).run()
+    assert seen.rows == expected.rows
+    alone = fused_quadratic(lr=1e-4, clock=clock)
+    sl.Trainer(alone, [sl.MaxSteps(3000)]).run()
+    assert max(alone.calls) == autofuse.MAX_SIZE
+
+
+def test_a_call_keeps_its_last_steps_gradients_only(clock):
+    """No callback reads every step's gradients: the last record has them (as step by step),
+    an earlier step's record says they were not kept."""
+    strategy = fused_quadratic(lr=0.01, clock=clock)
+    trainer = sl.Trainer(strategy, [sl.MaxSteps(20)])
+    trainer.run()
+    assert strategy.calls == [4, 256]  # the second ends at step 20, inside the call
+    plain = sl.Trainer(fused_quadratic(lr=0.01), [sl.MaxSteps(20)], steps_per_call=1)
+    plain.run()
+    assert trainer.last_record.step == 20
+    assert trainer.last_record.gradients == plain.last_record.gradients
+
+
+class Tries(sl.Callback):
+    """Reads each step's gradients although it says it does not (``reads_gradients=False``)."""
+
+    may_stop = False
+    needs_live_state = False
+    reads_gradients = False
+
+    def __init__(self):
+        self.rows = []
+
+    def on_step_end(self, trainer, record):
+        try:
+            self.rows.append((record.step, float(record.gradients["x"])))
+        except RuntimeError as error:
+            self.rows.append((record.step, str(error)))
+
+
+def test_a_call_of_k_steps_hands_the_last_steps_gradients_alone():
+    strategy = fused_quadratic(lr=0.01)
+    tries = Tries()
+    sl.Trainer(strategy, [sl.MaxSteps(4), tries], steps_per_call=4).run()
+    assert strategy.calls == [4]
+    plain = Seen()
+    sl.Trainer(fused_quadratic(lr=0.01), [sl.MaxSteps(4), plain], steps_per_call=1).run()
+    assert tries.rows[3] == (4, plain.rows[3][2])
+    for step, message in tries.rows[:3]:
+        assert message == (
+            f"StepRecord.gradients of step {step} was not kept: step {step} ran inside a fused "
+            "call of 4 steps (steps_per_call=4), and fused calls return the last step's "
+            "gradients, and every step's only for callbacks with reads_gradients = True (or for "
+            "iterate())"
+        )
 
 
 def test_steps_per_call_accepts_auto_explicitly():

@@ -6,7 +6,7 @@ import steploop as sl
 from steploop import chunks, loop_body
 from steploop.criteria_program import CriteriaProgram, Quantities
 from steploop.ops import HOST
-from steploop.strategy import BatchCursor, FusedResult, StepOutput
+from steploop.strategy import LAST, BatchCursor, FusedResult, StepOutput
 
 
 def run_loop(stopper, losses, count, extra_stop=None):
@@ -60,5 +60,11 @@ def test_kept_and_parts_agree():
     """Every kept output is among a step's parts; gradients only when reported and kept."""
     output = StepOutput(loss=1.0, gradients={"w": 2.0}, target_gradients={"z": {"w": 3.0}})
     trees = loop_body.parts(output)
-    assert loop_body.kept(list(trees), True) == list(loop_body.OUTPUTS)
+    assert loop_body.kept(list(trees), True) == (list(loop_body.OUTPUTS), [])
+    assert loop_body.kept(list(trees), LAST) == (["loss", "values"], list(loop_body.OUTPUTS[2:]))
+    assert loop_body.kept(["loss", "values", "gradients"], LAST) == (
+        ["loss", "values"],
+        ["gradients"],
+    )
+    assert loop_body.kept(list(trees), False) == (["loss", "values"], [])
     assert loop_body.parts(StepOutput(loss=1.0), absent={})["gradients"] == {}

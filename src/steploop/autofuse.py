@@ -25,8 +25,8 @@ a new Trainer on the same strategy starts at the size the last one found, with t
 compiled. A call cut short (``max_steps``, an epoch's end, a
 callback's live step) takes the largest power of two that fits, or plain steps once the sizes
 are spent. Short calls keep a ``TimeLimit``, a progress bar and Ctrl-C responsive. A call keeps
-every step's gradients (the last record has them after ``run()``, as a step-by-step run's has),
-so calls are also cut to hold at most ``KEPT_BYTES`` of them.
+its last step's gradients (the last record has them after ``run()``, as a step-by-step run's
+has); when a callback reads every step's, calls are also cut to hold at most ``KEPT_BYTES``.
 
 >>> from steploop.numpy import GradientDescent
 >>> gd = GradientDescent(lambda x: ((x - 4) ** 2, 2 * (x - 4)), 0.0, learning_rate=0.1)
@@ -50,6 +50,7 @@ from steploop.callbacks.stopping import StoppingCriterion
 from steploop.capabilities import Fusable, has
 from steploop.fusion import FusionPlan, step_hooks
 from steploop.readback import FusedCall
+from steploop.strategy import LAST
 
 if TYPE_CHECKING:
     from steploop.criteria_program import CriteriaProgram
@@ -66,8 +67,8 @@ MAX_SIZE = 1024
 #: The most distinct call sizes (compiled loops) a Trainer uses under ``"auto"``.
 MAX_SIZES = 4
 
-#: Under ``"auto"`` a fused call keeps every step's gradients, so the last record has them as a
-#: step-by-step run's has; calls are cut so those gradients take at most this many bytes.
+#: A fused call that keeps every step's gradients (for a callback that reads them) is cut so
+#: that they take at most this many bytes.
 KEPT_BYTES = 64 * 2**20
 
 #: The clock calls are timed with (tests replace it).
@@ -205,9 +206,15 @@ class CallSizes:
             self.plan.warn_host_stoppers(stacklevel + 1)
 
     def size(
-        self, step: int, budget: int | None, epochs: Epochs | None, feed: BatchCursor | None
+        self,
+        step: int,
+        budget: int | None,
+        epochs: Epochs | None,
+        feed: BatchCursor | None,
+        keep: bool,
     ) -> int:
-        """Steps for the call after ``step``, at most ``budget`` (1: a plain step)."""
+        """Steps for the call after ``step``, at most ``budget`` (1: a plain step); ``keep``:
+        the call keeps every step's gradients."""
         ready = not self._fusable or self._strategy.ready_to_fuse  # type: ignore[attr-defined]
         if epochs is not None:  # a call ends with its epoch
             budget = epochs.budget(budget)
@@ -216,7 +223,7 @@ class CallSizes:
         bound = self.plan.call_size(step, budget, ready)
         if not self.auto or bound == 1:
             return bound
-        return self.sizes.pick(min(bound, self._kept_steps()))
+        return self.sizes.pick(min(bound, self._kept_steps()) if keep else bound)
 
     def _kept_steps(self) -> int:
         """The most steps whose gradients fit in ``KEPT_BYTES``."""
@@ -236,10 +243,11 @@ class CallSizes:
         keep: bool,
         epoch: int | None,
     ) -> FusedCall:
-        """One fused call of ``count`` steps (timed, under ``"auto"``)."""
-        keep = keep or (self.auto and self._strategy.reports_gradients)
+        """One fused call of ``count`` steps (timed, under ``"auto"``), keeping every step's
+        gradients if ``keep``, else the last step's."""
+        kept = True if keep else LAST if self._strategy.reports_gradients else False
         started = clock()
-        call = FusedCall.run(self._strategy, count, first, stopper, feed, keep, self.setting, epoch)
+        call = FusedCall.run(self._strategy, count, first, stopper, feed, kept, self.setting, epoch)
         if self.auto:
             self.sizes.took(count, call.steps, clock() - started)
         return call

@@ -40,7 +40,7 @@ class Fusable(Protocol):
         first_step: int,
         stopper: CriteriaProgram,
         feed: BatchCursor | None,
-        keep: bool,
+        keep: bool | str,
     ) -> FusedResult:
         """Up to ``count`` steps, ending after the step where ``stopper`` fires."""
 

@@ -9,7 +9,8 @@ and its loop mechanics:
   or up to K batches pulled from the ``BatchCursor`` to be stacked, see ``chunks.pull_uniform``),
   and the limit of steps the loop runs;
 * ``kept``: which of a step's outputs are stacked, a row per step (loss and values always, the
-  gradients when asked for and reported); ``parts``: a ``StepOutput`` as those trees;
+  gradients when asked for and reported), and which are carried for the last step only (the
+  gradients under ``LAST``); ``parts``: a ``StepOutput`` as those trees;
 * ``States``: the stopping program's leaf states, threaded through the loop as one flat float64
   vector (``unpack`` inside the loop, ``flat`` for its result and its argument);
 * ``after_step``: after each step, the stopping program (``CriteriaProgram.evaluate``) and the
@@ -42,7 +43,7 @@ import attrs
 
 from steploop import chunks
 from steploop.criteria_program import CriteriaProgram, Quantities
-from steploop.strategy import BatchCursor, FusedResult, StepOutput
+from steploop.strategy import LAST, BatchCursor, FusedResult, StepOutput
 
 #: Where a fused call takes its batches from.
 NO_DATA: Final = "none"
@@ -87,13 +88,21 @@ def take(
     return Source(STACKED, len(batches), batches, ended)
 
 
-def kept(reported: Sequence[str], keep_gradients: bool) -> list[str]:
-    """The outputs a loop stacks: loss and values, and the ``reported`` gradients when kept.
+def kept(reported: Sequence[str], keep_gradients: bool | str) -> tuple[list[str], list[str]]:
+    """``(stacked, last)``: the outputs a loop stacks, a row per step (loss and values, and the
+    ``reported`` gradients when every step's are kept), and those it keeps for its last step
+    only (the ``reported`` gradients under ``keep_gradients=LAST``), carried from step to step.
 
-    >>> kept(["loss", "values", "gradients"], True), kept(["loss", "values", "gradients"], False)
-    (['loss', 'values', 'gradients'], ['loss', 'values'])
+    >>> reported = ["loss", "values", "gradients"]
+    >>> kept(reported, True)
+    (['loss', 'values', 'gradients'], [])
+    >>> kept(reported, False), kept(reported, LAST)
+    ((['loss', 'values'], []), (['loss', 'values'], ['gradients']))
     """
-    return ["loss", "values"] + [k for k in OUTPUTS[2:] if keep_gradients and k in reported]
+    gradients = [key for key in OUTPUTS[2:] if keep_gradients and key in reported]
+    if keep_gradients == LAST:
+        return ["loss", "values"], gradients
+    return ["loss", "values", *gradients], []
 
 
 def parts(output: StepOutput, absent: Any = None) -> dict[str, Any]:
@@ -199,7 +208,9 @@ class CompiledLoops:
     def native(self, iterator: Any) -> bool:
         return False
 
-    def build(self, count: int, stopper: CriteriaProgram, keep_gradients: bool, mode: str) -> Any:
+    def build(
+        self, count: int, stopper: CriteriaProgram, keep_gradients: bool | str, mode: str
+    ) -> Any:
         raise NotImplementedError
 
     def call(
@@ -213,7 +224,7 @@ class CompiledLoops:
         first_step: int,
         stopper: CriteriaProgram,
         feed: BatchCursor | None,
-        keep_gradients: bool,
+        keep_gradients: bool | str,
     ) -> FusedResult | None:
         """Up to ``count`` steps in one compiled call; ``None`` when ``feed``'s next batch
         cannot be stacked (the caller then takes one plain step, which says what is wrong)."""
@@ -228,6 +239,7 @@ class CompiledLoops:
         control, states, stacked = self.call(
             function, key, first_step, source, States.flat(initial), feed
         )
-        return chunks.assemble(
+        chunk = chunks.assemble(
             control, states, initial, stacked, source.batches, feed, source.ended
         )
+        return attrs.evolve(chunk, last_gradients=True) if keep_gradients == LAST else chunk

@@ -91,7 +91,7 @@ class FusedCall:
         strategy: StepStrategy,
         chunk: FusedResult,
         first: int,
-        keep: bool,
+        keep: bool | str,
         steps_per_call: int | str,
         epoch: int | None = None,
     ) -> None:
@@ -130,7 +130,7 @@ class FusedCall:
         first: int,
         stopper: CriteriaProgram,
         feed: BatchCursor | None,
-        keep: bool,
+        keep: bool | str,
         steps_per_call: int | str,
         epoch: int | None = None,
     ) -> FusedCall:
@@ -195,17 +195,21 @@ class FusedCall:
                 )
             )
 
+        last_only = self.chunk.last_gradients
+
         def rows(host: Lazy | None, what: str) -> Lazy:
-            if host is None:
-                if self._keep or not strategy.reports_gradients:
-                    return Lazy(None, {})
+            if host is None and (self._keep is True or not strategy.reports_gradients):
+                return Lazy(None, {})
+            if host is None or (last_only and i != self.steps - 1):
                 return _expired(
                     lambda: (
                         f"StepRecord.{what} of step {step} was not kept: {where()}, and fused "
-                        "calls return every step's gradients only for callbacks with "
-                        "reads_gradients = True (or for iterate())"
+                        "calls return the last step's gradients, and every step's only for "
+                        "callbacks with reads_gradients = True (or for iterate())"
                     )
                 )
+            if last_only:
+                return host
             return Lazy(lambda: _row(host.get(), i))
 
         return StepRecord(

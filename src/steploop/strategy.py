@@ -24,11 +24,13 @@ the ``typing.Protocol``s of ``steploop.capabilities`` (``Fusable``, ``Checkpoint
 
 * ``Fusable``: ``run_steps(count, first_step, stopper, feed, keep_gradients)`` performs up to
   ``count`` steps in one call and returns a ``FusedResult`` (each quantity with a leading row per
-  step), ending after the step where ``stopper`` (the in-graph stopping criteria, see
-  ``steploop.criteria_program``) fires or when ``feed`` has no batch left; ``ready_to_fuse``
-  says whether it can run now (a TensorFlow strategy is not until one plain step built its
-  optimiser slots). Without it, fused calls run ``step`` in a Python loop
-  (``run_steps_in_python``): same results, so every strategy can be fused.
+  step; the gradients only when ``keep_gradients`` is ``True``, or only the last step's, with no
+  row axis and ``FusedResult.last_gradients`` set, when it is ``LAST``), ending after the step
+  where ``stopper`` (the in-graph stopping criteria, see ``steploop.criteria_program``) fires
+  or when ``feed`` has no batch left; ``ready_to_fuse`` says whether it can run now (a
+  TensorFlow strategy is not until one plain step built its optimiser slots). Without it,
+  fused calls run ``step`` in a Python loop (``run_steps_in_python``): same results, so every
+  strategy can be fused.
 * ``Checkpointable``: ``save(prefix)`` / ``restore(prefix)`` write and read the variables and
   optimiser state; ``steploop.Checkpoint`` needs them. ``restore`` matches variables by name and
   raises a ``ValueError`` naming any variable missing, extra, renamed, reshaped or re-typed
@@ -62,6 +64,10 @@ if TYPE_CHECKING:
 #: What ``BatchCursor.next`` returns when the data is exhausted.
 END: Final = object()
 
+#: ``keep_gradients`` of ``run_steps`` asking for the last step's gradients only (every step's
+#: would be copied out of the call for no reader: only the last record can still be read).
+LAST: Final = "last"
+
 
 @attrs.frozen
 class StepOutput:
@@ -89,6 +95,8 @@ class FusedResult:
     step ``first_step + i``; rows past ``steps`` are padding). ``states`` are the stopper's leaf
     states after the last step and ``verdicts`` its leaves' verdicts at that step, as host numbers;
     ``stopped`` says the stopper fired at the last step, ``exhausted`` that the data ran out.
+    ``last_gradients`` says ``output``'s gradients (and target gradients) are the last step's
+    alone, with no row axis (``run_steps(..., keep_gradients=LAST)``).
     """
 
     steps: int
@@ -97,6 +105,7 @@ class FusedResult:
     verdicts: tuple[bool, ...] = ()
     stopped: bool = False
     exhausted: bool = False
+    last_gradients: bool = False
 
 
 class BatchCursor:
@@ -170,7 +179,7 @@ def run_steps_in_python(
     first_step: int,
     stopper: CriteriaProgram,
     feed: BatchCursor | None,
-    keep_gradients: bool,
+    keep_gradients: bool | str,
 ) -> FusedResult:
     """Do up to ``count`` steps of ``strategy``, ending after the step where ``stopper`` fires or
     when ``feed`` is exhausted: ``run_steps`` for a strategy that is not ``Fusable``, calling
@@ -180,7 +189,9 @@ def run_steps_in_python(
     states = stopper.initial()
     verdicts: tuple[Any, ...] = ()
     stopped = exhausted = False
-    gradients_needed = keep_gradients or stopper.needs_gradients
+    every = keep_gradients is True
+    gradients_needed = every or stopper.needs_gradients
+    output = None
     stops_itself = getattr(strategy, "stop_after", None)
     for index in range(count):
         if feed is None:
@@ -199,20 +210,32 @@ def run_steps_in_python(
             gradients=strategy.to_host(dict(gradients)) if gradients else {},
         )
         rows.append(row)
-        if keep_gradients and output.target_gradients is not None:
+        if every and output.target_gradients is not None:
             targets.append(strategy.to_host(dict(output.target_gradients)))
         if stopper:
             stopped, states, verdicts = stopper.evaluate(HOST, states, row)
         if stopped or (stops_itself is not None and stops_itself(row.step, row.values)):
             stopped = True
             break
+    stacked = _stacked(rows, targets, every and strategy.reports_gradients)
+    last = keep_gradients == LAST and rows and output is not None
+    if last and output is not None:  # the last step's alone, no row axis
+        gradients, targets_of_last = output.gradients, output.target_gradients
+        stacked = attrs.evolve(
+            stacked,
+            gradients=None if gradients is None else strategy.to_host(dict(gradients)),
+            target_gradients=None
+            if targets_of_last is None
+            else strategy.to_host(dict(targets_of_last)),
+        )
     return FusedResult(
         steps=len(rows),
-        output=_stacked(rows, targets, keep_gradients and strategy.reports_gradients),
+        output=stacked,
         states=states,
         verdicts=tuple(bool(met) for met in verdicts),
         stopped=bool(stopped),
         exhausted=exhausted,
+        last_gradients=bool(last),
     )
 
 

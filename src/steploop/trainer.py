@@ -243,7 +243,9 @@ class Trainer:
                     budget = None if limit is None else limit - done
                     count = 1
                     if not plain:
-                        count = self._calls.size(self._step, budget, self._epochs, self._feed)
+                        count = self._calls.size(
+                            self._step, budget, self._epochs, self._feed, keep
+                        )
                     if count == 1:
                         record = self._plain_step()
                         if record is None:

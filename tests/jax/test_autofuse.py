@@ -35,3 +35,21 @@ def test_the_article_run_fuses_by_default(jnp, optax):
     step = quadratic(jnp, optax, 0.1)
     assert run(step, [sl.LossBelow(1e-12) | sl.MaxSteps(1000)], "auto")[:2] == ("converged", 70)
     assert "steps_per_call=auto (run() fuses" in sl.Trainer(step, [sl.MaxSteps(1)]).describe()
+
+
+def test_the_last_record_of_a_fused_run_has_its_gradients_and_target_gradients(jnp, optax):
+    seen = []
+    for setting in ("auto", 1):
+        step = quadratic(jnp, optax, 0.1, targets=True)
+        trainer = sl.Trainer(step, [sl.MaxSteps(40)], steps_per_call=setting)
+        assert trainer.run().steps == 40
+        record = trainer.last_record
+        targets = record.target_gradients.items()
+        seen.append(
+            (
+                float(record.gradients["x"]),
+                {k: {n: float(g) for n, g in v.items()} for k, v in targets},
+            )
+        )
+    assert seen[0] == seen[1]
+    assert seen[0][1] == {"z": {"x": 1.0}}

@@ -43,3 +43,24 @@ def test_default_is_auto_and_one_step_a_call_with_a_host_stopper(tf, keras):
     assert trainer.run().steps == 5
     assert not step._loops
     assert "StopAt may stop the run from the host" in trainer.describe()
+
+
+def test_the_last_record_of_a_fused_run_has_its_gradients_and_target_gradients(tf, keras):
+    """A fused call carries the last step's gradients alone: the last record has the gradients
+    and target gradients a step-by-step run's has, an earlier record of the call says they were
+    not kept."""
+    seen = []
+    for setting in ("auto", 1):
+        _x, step = tf_quadratic(tf, keras, "persistent", 0.1)
+        trainer = sl.Trainer(step, [sl.MaxSteps(40)], steps_per_call=setting)
+        assert trainer.run().steps == 40
+        record = trainer.last_record
+        targets = record.target_gradients.items()
+        seen.append(
+            (
+                float(record.gradients["x"]),
+                {k: {n: float(g) for n, g in v.items()} for k, v in targets},
+            )
+        )
+    assert seen[0] == seen[1]
+    assert seen[0][1] == {"z": {"x": 1.0}}

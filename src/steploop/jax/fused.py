@@ -50,7 +50,7 @@ def build_loop(
     body: Body,
     count: int,
     stopper: CriteriaProgram,
-    keep_gradients: bool,
+    keep_gradients: bool | str,
     mode: str,
     extra_stop: Callable[[StepOutput], Any] | None,
 ) -> Callable[..., Any]:
@@ -75,13 +75,15 @@ def build_loop(
 
         shapes = jax.eval_shape(plain_step, params, opt_state, batch_at(0))[2]
         reported = [key for key, tree in shapes.items() if key in ("loss", "values") or tree]
-        kept = loop_body.kept(reported, keep_gradients)
-        arrays = {
-            key: jax.tree_util.tree_map(
-                lambda s: jnp.zeros((count, *s.shape), s.dtype), shapes[key]
+        stacked_keys, last_keys = loop_body.kept(reported, keep_gradients)
+
+        def zeros(key: str, rows: tuple[int, ...]) -> Any:
+            return jax.tree_util.tree_map(
+                lambda s: jnp.zeros((*rows, *s.shape), s.dtype), shapes[key]
             )
-            for key in kept
-        }
+
+        arrays = {key: zeros(key, (count,)) for key in stacked_keys}
+        arrays.update({key: zeros(key, ()) for key in last_keys})
 
         def cond(carry: Any) -> Any:
             i, stopped = carry[0], carry[1]
@@ -95,8 +97,9 @@ def build_loop(
             )
             arrays = {
                 key: jax.tree_util.tree_map(lambda a, v: a.at[i].set(v), arrays[key], trees[key])
-                for key in kept
+                for key in stacked_keys
             }
+            arrays.update({key: trees[key] for key in last_keys})  # the last step's alone
             return i + 1, stop, params, opt_state, states, verdicts, arrays
 
         verdicts = tuple(jnp.array(False) for _ in stopper.leaves)
@@ -120,7 +123,9 @@ class FusedCalls(loop_body.CompiledLoops):
         super().__init__()
         self._strategy = strategy
 
-    def build(self, count: int, stopper: CriteriaProgram, keep_gradients: bool, mode: str) -> Any:
+    def build(
+        self, count: int, stopper: CriteriaProgram, keep_gradients: bool | str, mode: str
+    ) -> Any:
         strategy = self._strategy
         return build_loop(
             strategy._update, count, stopper, keep_gradients, mode, strategy._graph_stop

@@ -281,7 +281,7 @@ class OptaxStep(ReportsNonFinite, StepStrategy):
         first_step: int,
         stopper: CriteriaProgram,
         feed: BatchCursor | None,
-        keep_gradients: bool,
+        keep_gradients: bool | str,
     ) -> FusedResult:
         """Up to ``count`` steps in one jitted ``lax.while_loop`` (see ``steploop.jax.fused``);
         with ``jit=False``, ``count`` plain steps in Python."""

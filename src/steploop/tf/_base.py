@@ -248,7 +248,7 @@ class TFStep(checkpointing.ByName, ReportsNonFinite, StepStrategy):
         first_step: int,
         stopper: CriteriaProgram,
         feed: BatchCursor | None,
-        keep_gradients: bool,
+        keep_gradients: bool | str,
     ) -> FusedResult:
         """Run up to ``count`` steps in one compiled call (see ``steploop.tf.fused``)."""
         check_eager(type(self).__name__)

@@ -35,6 +35,15 @@ def spec_of(output: StepOutput) -> dict[str, Any]:
     return {k: None if t is None else tf.nest.map_structure(spec, t) for k, t in trees}
 
 
+def _dense(tree: Any) -> Any:
+    """``tree`` with every gradient a dense tensor (an ``IndexedSlices`` converted)."""
+    return tf.nest.map_structure(tf.convert_to_tensor, tree)
+
+
+def _zeros(spec: tf.TensorSpec) -> tf.Tensor:
+    return tf.zeros(spec.shape, spec.dtype)
+
+
 @attrs.frozen
 class Loop:
     """What a fused loop runs: the step ``body``, its outputs' ``specs``, XLA or not, and the
@@ -47,16 +56,17 @@ class Loop:
 
 
 def build_loop(
-    loop: Loop, count: int, stopper: CriteriaProgram, keep_gradients: bool, mode: str
+    loop: Loop, count: int, stopper: CriteriaProgram, keep_gradients: bool | str, mode: str
 ) -> Callable[..., Any]:
     """A ``tf.function(first_step, limit, state_vector[, data])`` running up to ``count`` steps
     of ``loop.body``. It returns the control numbers (``loop_body.control``, as int32), the
-    leaves' states as one float64 vector, and the stacked outputs."""
+    leaves' states as one float64 vector, and the stacked outputs (with the last step's alone
+    of those ``loop_body.kept`` carries)."""
     step_body = loop.body
     if loop.jit_compile and mode == ITERATOR:
         step_body = tf.function(loop.body, jit_compile=True)
     reported = [key for key, spec in loop.specs.items() if spec is not None]
-    kept = loop_body.kept(reported, keep_gradients)
+    stacked_keys, last_keys = loop_body.kept(reported, keep_gradients)
     layout = loop_body.States.of(stopper)
 
     def array(spec: tf.TensorSpec) -> tf.TensorArray:
@@ -72,8 +82,9 @@ def build_loop(
             written = loop_body.parts(output, absent={})
             arrays = {
                 key: tf.nest.map_structure(lambda a, v: a.write(i, v), arrays[key], written[key])
-                for key in kept
+                for key in stacked_keys
             }
+            arrays.update({key: _dense(written[key]) for key in last_keys})
             return i + 1, stop, tf.constant(False), states, verdicts, arrays
 
         def cond(i: Any, stopped: Any, exhausted: Any, *rest: Any) -> Any:
@@ -92,14 +103,16 @@ def build_loop(
             batch = (tf.nest.map_structure(lambda t: t[i], data),) if mode == STACKED else ()
             return one_step(i, states, arrays, batch)
 
-        arrays = {key: tf.nest.map_structure(array, loop.specs[key]) for key in kept}
+        arrays = {key: tf.nest.map_structure(array, loop.specs[key]) for key in stacked_keys}
+        arrays.update({key: tf.nest.map_structure(_zeros, loop.specs[key]) for key in last_keys})
         verdicts = tuple(tf.constant(False) for _ in stopper.leaves)
         flags = (tf.constant(0), tf.constant(False), tf.constant(False))
         start = (*flags, layout.unpack(state_vector), verdicts, arrays)
         i, stopped, exhausted, states, verdicts, arrays = tf.while_loop(
             cond, step, start, maximum_iterations=count
         )
-        stacked = {key: tf.nest.map_structure(lambda a: a.stack(), arrays[key]) for key in kept}
+        stacked = {k: tf.nest.map_structure(lambda a: a.stack(), arrays[k]) for k in stacked_keys}
+        stacked.update({key: arrays[key] for key in last_keys})
         numbers = loop_body.control(i, stopped, exhausted, verdicts)
         flat = layout.flat(states)
         states = tf.stack(flat) if flat else tf.zeros([0], tf.float64)
@@ -131,7 +144,9 @@ class FusedCalls(loop_body.CompiledLoops):
     def native(self, iterator: Any) -> bool:
         return isinstance(iterator, tf.data.Iterator)
 
-    def build(self, count: int, stopper: CriteriaProgram, keep_gradients: bool, mode: str) -> Any:
+    def build(
+        self, count: int, stopper: CriteriaProgram, keep_gradients: bool | str, mode: str
+    ) -> Any:
         assert self.loop is not None
         return build_loop(self.loop, count, stopper, keep_gradients, mode)
 
