@@ -20,6 +20,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 from steploop import loop_body
@@ -33,7 +34,13 @@ Body = Callable[..., tuple[Any, Any, dict[str, Any]]]
 
 def strong(tree: Any) -> Any:
     """``tree`` with no weakly typed leaf (a loop's carry must keep its types exactly)."""
-    return jax.tree_util.tree_map(lambda leaf: lax.convert_element_type(leaf, leaf.dtype), tree)
+
+    def strengthened(leaf: Any) -> Any:
+        if getattr(leaf, "weak_type", True):  # a strong array as it is: no eager dispatch
+            return lax.convert_element_type(leaf, leaf.dtype)
+        return leaf
+
+    return jax.tree_util.tree_map(strengthened, tree)
 
 
 def output(trees: dict[str, Any]) -> StepOutput:
@@ -139,14 +146,15 @@ class FusedCalls(loop_body.CompiledLoops):
         if source.mode != NO_DATA:
             batches = [strategy.as_batch(batch) for batch in source.batches]
             data = (jax.tree_util.tree_map(lambda *leaves: jnp.stack(leaves), *batches),)
+        # NumPy numbers: the call moves them itself (a jnp constructor is an eager dispatch each)
+        arguments = (
+            strong(strategy.params),
+            strong(strategy.opt_state),
+            np.int64(first_step),
+            np.int32(source.limit),
+            np.asarray(flat, np.float64).reshape(len(flat)),
+        )
         with jax.enable_x64(True):
-            arguments = (
-                strong(strategy.params),
-                strong(strategy.opt_state),
-                jnp.int64(first_step),
-                jnp.int32(source.limit),
-                jnp.asarray(flat, jnp.float64).reshape(len(flat)),
-            )
             params, opt_state, control, vector, stacked = function(*arguments, *data)
         strategy.params, strategy.opt_state = params, opt_state
         return control.tolist(), vector.tolist(), stacked
