@@ -70,18 +70,20 @@ callgrind: $(STAMP)
 
 # Mutation testing of the framework-free core with the core tests (slow; not in CI): mutmut in
 # the core venv (no framework installed, so only the core tests run). See docs/testing.md.
+# Incremental: mutants/ is kept, and a new run tests only the mutants of functions changed since
+# (and those never run); rm -rf mutants for a run from nothing. STEPLOOP_MUTATION=1 gives the
+# tests the mutation profile (tests/conftest.py). tools/mutation_report.py prints the score.
 mutate: $(CORE_STAMP)
 	$(CORE_PY) -m pip install --quiet "mutmut==3.8.1"
-	rm -rf mutants
-	$(CORE_VENV)/bin/mutmut run
-	$(CORE_VENV)/bin/mutmut results
+	STEPLOOP_MUTATION=1 $(CORE_VENV)/bin/mutmut run
+	$(CORE_PY) tools/mutation_report.py
 
 # On a machine with a GPU and JAX (no TensorFlow needed): the bigger JAX MLP, then tests/jax.
 gpu:
 	python benchmarks/gpu.py
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests examples benchmarks
+	$(VENV)/bin/ruff check src tests examples benchmarks tools
 	$(VENV)/bin/mypy src
 
 clean:
