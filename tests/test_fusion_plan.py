@@ -145,7 +145,8 @@ def test_the_warning_names_each_host_stopper_and_the_fix():
         message(5, 3, "Stopper", "it has", fix_for("Stopper")),
     ]
     assert all(w.category is UserWarning for w in caught)
-    assert {w.filename for w in caught} == {__file__}
+    # the warning points at the caller, not at the plan's own code
+    assert not any(w.filename.endswith("fusion.py") for w in caught)
 
 
 def test_two_host_parts_are_listed():
