@@ -1,7 +1,5 @@
 """The loss contract checked on NumPy ``Arrays`` (as a framework checks its tensors)."""
 
-import re
-
 import numpy as np
 import pytest
 
@@ -142,8 +140,61 @@ def test_a_target_need_not_be_a_scalar():
 
 
 def test_number_needs_arrays():
-    with pytest.raises(AssertionError, match=re.escape("LossContract.number needs arrays")):
+    with pytest.raises(AssertionError) as raised:
         LossContract("S", "f").number(1.0, "loss")
+    assert str(raised.value) == "LossContract.number needs arrays"
+
+
+@pytest.mark.parametrize(
+    ("function", "takes_batch", "leading", "message"),
+    [
+        (
+            lambda x: x,
+            True,
+            ("params", "state"),
+            "S: f(x) cannot be called as f(params, state, batch), since the Trainer has data",
+        ),
+        (
+            lambda: 0,
+            True,
+            (),
+            "S: f() cannot be called as f(batch), since the Trainer has data",
+        ),
+        (
+            lambda a: a,
+            False,
+            ("params", "state"),
+            "S: f(a) cannot be called as f(params, state) (no data was given to the Trainer)",
+        ),
+        (
+            lambda a, b: a,
+            False,
+            (),
+            "S: f(a, b) cannot be called as f() (no data was given to the Trainer)",
+        ),
+    ],
+)
+def test_the_arity_check_names_every_argument_the_function_gets(
+    function, takes_batch, leading, message
+):
+    contract = LossContract("S", "f")
+    with pytest.raises(TypeError) as raised:
+        contract.check_arity(function, takes_batch, leading)
+    assert str(raised.value) == message
+    contract.check_arity(lambda *args: 0, takes_batch, leading)
+
+
+def test_the_gradient_check_names_the_missing_ones_and_needs_one_per_variable():
+    contract = LossContract("S", "f")
+    contract.check_gradients(["a", "b"], [1.0, 0.0], "params")
+    with pytest.raises(ValueError) as raised:
+        contract.check_gradients(["a", "b", "c"], [None, 1.0, None], "var_list")
+    assert str(raised.value) == (
+        "S: the loss does not depend on variable(s) ['a', 'c'] (their gradient is None); "
+        "remove them from var_list or use them in the loss"
+    )
+    with pytest.raises(ValueError, match="zip"):
+        contract.check_gradients(["a", "b"], [1.0], "params")
 
 
 def test_evaluation_gives_host_floats_loss_first():
