@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from steploop.outputs import Arrays, LossContract, evaluation
+from steploop.outputs import Arrays, LossContract, evaluation, step_output, unique
 
 
 def _shape(array):
@@ -229,3 +229,26 @@ def test_evaluation_refuses_what_is_not_one_number(loss, values, message):
     with pytest.raises(TypeError) as raised:
         evaluation("S", loss, values)
     assert str(raised.value) == message
+
+
+def test_a_dict_only_contract_names_an_array_returned_alone():
+    contract = LossContract("S", "f", dict_only=True)
+    with pytest.raises(TypeError) as raised:
+        contract.split(np.array(1.0))
+    assert str(raised.value) == (
+        "S: f must return a dict of named tensors with a 'loss' entry, got a tensor"
+    )
+
+
+def test_step_output_keeps_the_loss_and_needs_one_gradient_per_name():
+    output = step_output(["a", "b"], np.float32(2.5), [1.0, 2.0])
+    assert output.loss == np.float32(2.5) and output.values == {}
+    with pytest.raises(ValueError, match="zip"):
+        step_output(["a", "b"], 1.0, [1.0])
+    with pytest.raises(ValueError, match="zip"):
+        step_output(["a"], 1.0, None, {"z": [1.0, 2.0]})
+
+
+def test_unique_numbers_the_first_repeat_one():
+    assert unique(["v", "v"]) == ("v", "v_1")
+    assert unique(["a", "b"]) == ("a", "b")
