@@ -5,10 +5,12 @@ import pytest
 
 import steploop as sl
 from steploop import loop_body
+from steploop.callbacks.stopping import StoppingCriterion
 from steploop.criteria_program import CriteriaProgram
 from steploop.loop_body import ITERATOR, NO_DATA, STACKED, CompiledLoops, Source
-from steploop.ops import HOST
+from steploop.ops import HOST, ArrayOps
 from steploop.strategy import BatchCursor, FusedResult, StepOutput
+from tests.test_ops_core import PRIMITIVES
 
 
 def step(number, batch):
@@ -186,3 +188,85 @@ def test_a_native_loop_pulls_from_the_iterator_itself():
     chunk = loops.run(2, 3, CriteriaProgram([]), feed, False)
     assert chunk.steps == 1 and chunk.exhausted is True
     assert loops.builds == [(2, False, ITERATOR)]
+
+
+# -- the loop body's pieces -------------------------------------------------------------------
+
+
+def tagged(name):
+    return lambda *args: (name, *args)
+
+
+#: A namespace whose every function returns its name and arguments, to show what after_step
+#: computes with: every condition it returns is an ``any_`` result.
+TAGGED = ArrayOps("TAGGED", **{name: tagged(name) for name in PRIMITIVES})
+
+
+class AccuracyAbove(StoppingCriterion):
+    """Reads a reported value (array form)."""
+
+    array_form = True
+
+    def test(self, ops, state, q):
+        return q.values["acc"] > 0.9, ()
+
+
+def test_after_step_returns_any_results_for_the_stop_and_each_verdict():
+    output = StepOutput(loss=1.0)
+    assert loop_body.after_step(TAGGED, CriteriaProgram([]), 1, output, (), None) == (
+        ("any_", False, False),
+        (),
+        (),
+    )
+    stop, states, verdicts = loop_body.after_step(
+        TAGGED, CriteriaProgram([sl.MaxSteps(3)]), 3, output, ((),), lambda out: "own"
+    )
+    assert stop == ("any_", ("any_", True, "own"), False)
+    assert states == ((),) and verdicts == (("any_", True, False),)
+
+
+def test_after_step_widens_the_states_and_the_loss():
+    """With a NumPy namespace the states come back as float64, the loss widened first."""
+    numpy_ops = ArrayOps("NUMPY", **PRIMITIVES)
+    stopper = CriteriaProgram([sl.LossChangeBelow(0.5)])
+    output = StepOutput(loss=np.float32(2.5))
+    stop, states, verdicts = loop_body.after_step(numpy_ops, stopper, 2, output, ((1, 0, 0),), None)
+    assert [type(value) for value in states[0]] == [np.float64] * 3
+    assert states == ((2.5, 0.0, 1.5),)
+    assert (bool(stop), verdicts) == (False, (False,))
+
+
+def test_the_criteria_read_the_steps_values_and_gradients():
+    by_values = CriteriaProgram([AccuracyAbove()])
+    high = StepOutput(loss=1.0, values={"acc": 0.95})
+    low = StepOutput(loss=1.0, values={"acc": 0.5})
+    assert loop_body.after_step(HOST, by_values, 1, high, ((),), None)[0] is True
+    assert loop_body.after_step(HOST, by_values, 1, low, ((),), None)[0] is False
+    by_norm = CriteriaProgram([sl.GradientNormBelow(1.0)])
+    small = StepOutput(loss=1.0, gradients={"w": np.array([0.3, 0.4])})
+    stop, states, verdicts = loop_body.after_step(HOST, by_norm, 1, small, ((np.nan,),), None)
+    assert (stop, verdicts) == (True, (True,)) and states == ((0.5,),)
+    large = StepOutput(loss=1.0, gradients={"w": np.array([3.0, 4.0])})
+    assert loop_body.after_step(HOST, by_norm, 1, large, ((np.nan,),), None)[1] == ((5.0,),)
+
+
+def test_parts_copies_the_target_gradients_by_target():
+    targets = {"z": {"w": 3.0}}
+    trees = loop_body.parts(StepOutput(loss=1.0, target_gradients=targets), absent="none")
+    assert trees["target_gradients"] == {"z": {"w": 3.0}}
+    assert trees["gradients"] == "none"
+    assert loop_body.parts(StepOutput(loss=1.0), absent="none")["target_gradients"] == "none"
+
+
+def test_take_asks_about_the_feeds_own_iterator():
+    feed = BatchCursor(iter([1.0, 2.0]))
+    source = loop_body.take(feed, 3, lambda iterator: iterator is feed.iterator)
+    assert source == Source(ITERATOR, 3)
+    feed.put_back(0.5)
+    assert loop_body.take(feed, 3, lambda iterator: True).mode == STACKED
+
+
+def test_states_unpack_leaf_by_leaf():
+    layout = loop_body.States(((1.0, 2.0), (), (3.0,), (4.0, 5.0)))
+    assert layout.unpack([10, 20, 30, 40, 50]) == ((10, 20), (), (30,), (40, 50))
+    assert layout.flat(layout.initial) == [1.0, 2.0, 3.0, 4.0, 5.0]
