@@ -46,6 +46,16 @@ class EveryStep(Stopper):
         return after + 1
 
 
+class Live(Stopper):
+    """Needs live state at the steps of its schedule (every step by default)."""
+
+    needs_live_state = True
+
+    def __init__(self, schedule=None):
+        if schedule is not None:
+            self.schedule = schedule
+
+
 class SecondStep(Stopper):
     def next_sync_step(self, after, count):
         return after + 2
@@ -111,7 +121,7 @@ def test_records_are_needed_for_step_hooks_outside_the_program():
 
 
 def test_callbacks_that_cannot_run_past_their_stop_are_not_host_stoppers():
-    skipped = [sl.MaxSteps(3), Watcher(), AtRunEnd(), EveryStep(), AtSync()]
+    skipped = [sl.MaxSteps(3), Watcher(), AtRunEnd(), EveryStep(), AtSync(), Live()]
     stoppers = [
         sl.TimeLimit(60) & sl.MaxSteps(3),
         SecondStep(),
@@ -121,7 +131,7 @@ def test_callbacks_that_cannot_run_past_their_stop_are_not_host_stoppers():
     ]
     plan = FusionPlan([*skipped, *stoppers], steps_per_call=4)
     found = list(plan.host_stoppers())
-    assert [index for index, _ in found] == [5, 6, 7, 8, 9]
+    assert [index for index, _ in found] == [6, 7, 8, 9, 10]
     assert [callback for _, callback in found] == stoppers
 
 
@@ -168,3 +178,14 @@ def test_no_warning_without_host_stoppers():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         FusionPlan([sl.MaxSteps(3), Watcher()], steps_per_call=4).warn_host_stoppers(1)
+
+
+def test_call_size_is_k_unless_a_callback_or_the_budget_ends_the_call_sooner():
+    assert FusionPlan([], steps_per_call=2).call_size(0, None) == 2
+    assert FusionPlan([], steps_per_call=1).call_size(0, 5) == 1
+    plan = FusionPlan([Live(sl.at(5, 9))], steps_per_call=8)
+    assert plan.call_size(0, None) == 5
+    assert plan.call_size(4, None) == 1
+    assert plan.call_size(5, None) == 4
+    assert plan.call_size(5, 1) == 1
+    assert plan.call_size(9, None) == 8
