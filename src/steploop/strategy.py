@@ -272,6 +272,8 @@ def _stacked(rows: list[Quantities], targets: list[Any], gradients: bool) -> Ste
 
 def checked_loss(strategy: StepStrategy, output: Any) -> float:
     """The loss of ``output`` (a ``StepOutput``) as a float, or an error naming the strategy."""
+    if type(output) is StepOutput and type(output.loss) is float:
+        return output.loss  # a host number already: nothing to convert or check
     name = type(strategy).__name__
     if not isinstance(output, StepOutput):
         raise TypeError(f"{name}.step must return a StepOutput, got {type(output).__name__}")
