@@ -51,3 +51,33 @@ def test_assemble_puts_unused_batches_back_in_order():
     )
     assert not chunk.exhausted
     assert [feed.next(), feed.next(), feed.next()] == [6, 7, 9]
+
+
+class DeviceArray:
+    """An array of another framework: a shape and a dtype, and no copy to the host."""
+
+    def __init__(self, shape, dtype):
+        self.shape, self.dtype = shape, dtype
+
+    def __array__(self, *args, **kwargs):
+        raise AssertionError("a batch was copied to the host to read its shape")
+
+
+class FrameworkDType:
+    """A dtype that NumPy reads through ``as_numpy_dtype`` (as TensorFlow's)."""
+
+    as_numpy_dtype = np.float32
+
+
+def test_signature_reads_shapes_and_dtypes_off_arrays_without_copying_them():
+    a = (DeviceArray((128, 784), np.dtype("float32")), DeviceArray((128,), np.dtype("int32")))
+    b = (DeviceArray((128, 784), FrameworkDType()), DeviceArray((128,), np.dtype("int32")))
+    on_host = (np.zeros((128, 784), np.float32), np.zeros(128, np.int32))
+    assert signature(a) == signature(b) == signature(on_host)
+    assert signature(a) == (("tuple", (None, None)), (((128, 784), "float32"), ((128,), "int32")))
+    assert signature(DeviceArray((2,), np.dtype("float32"))) != signature(
+        DeviceArray((3,), np.dtype("float32"))
+    )
+    assert signature(DeviceArray((2,), np.dtype("U1"))) is None
+    assert signature(np.zeros(2, "V2")) is None
+

@@ -42,13 +42,30 @@ def signature(batch: Any) -> Any:
     """
     leaves: list[Any] = []
     structure = _structure(batch, leaves)
+    specs = [_spec(leaf) for leaf in leaves]
+    if any(spec is None for spec in specs):
+        return None
+    return structure, tuple(specs)
+
+
+def _spec(leaf: Any) -> tuple[tuple[int, ...], str] | None:
+    """A numeric leaf's shape and dtype name, read off an array (a framework's too: nothing is
+    copied to the host) or from NumPy's view of a number or list; ``None`` when not numeric."""
+    shape, dtype = getattr(leaf, "shape", None), getattr(leaf, "dtype", None)
     try:
-        arrays = [np.asarray(leaf) for leaf in leaves]
+        if shape is None or dtype is None:
+            array = np.asarray(leaf)
+            shape, dtype = array.shape, array.dtype
+        kind = np.dtype(getattr(dtype, "as_numpy_dtype", dtype))  # a tf.DType too
+        dims = tuple(int(d) for d in shape)
     except (TypeError, ValueError):
         return None
-    if not all(a.dtype.kind in "biufc" for a in arrays):
-        return None
-    return structure, tuple((a.shape, a.dtype.str) for a in arrays)
+    numeric = kind.kind in "biufc" or kind.name.startswith(_EXTENDED)
+    return (dims, kind.name) if numeric else None
+
+
+#: The names of ml_dtypes' numbers (bfloat16, float8_*, int4), which NumPy sees as kind "V".
+_EXTENDED = ("bfloat", "float", "int", "uint")
 
 
 def pull_uniform(feed: BatchCursor, count: int) -> tuple[list[Any], bool]:

@@ -126,3 +126,33 @@ def test_no_global_x64(jax, jnp, optax, k):
     before = jax.config.jax_enable_x64
     run(quadratic(jnp, optax, 0.1), [sl.MaxSteps(4)], k)
     assert jax.config.jax_enable_x64 == before and jnp.array(1.0).dtype == jnp.float32
+
+
+def test_bfloat16_batches_are_stacked_into_fused_calls(jnp, optax):
+    """bfloat16 (an ml_dtypes number, NumPy kind "V") batches fuse as float32 ones do, with the
+    step by step result."""
+    import jax
+
+    batches = [jnp.full((4,), 1.0 + i % 3, jnp.bfloat16) for i in range(12)]
+
+    def loss(p, batch):
+        return jnp.mean((p["w"] - batch.astype(jnp.float32)) ** 2)
+
+    outcomes = []
+    for per_call in (1, 4):
+        step = OptaxStep(loss, {"w": jnp.array(0.0)}, optax.sgd(0.1))
+        calls = []
+        original = step.run_steps
+
+        def counted(*args, original=original, calls=calls):
+            chunk = original(*args)
+            calls.append(chunk.steps)
+            return chunk
+
+        step.run_steps = counted
+        trainer = sl.Trainer(step, [sl.MaxSteps(12)], data=batches, steps_per_call=per_call)
+        trainer.run()
+        outcomes.append((trainer.history, jax.device_get(step.params["w"]).tobytes()))
+        if per_call == 4:
+            assert calls == [4, 4, 4]  # not one plain step a call: the batches were stacked
+    assert outcomes[0] == outcomes[1]
