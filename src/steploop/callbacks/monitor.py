@@ -19,6 +19,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from steploop.callbacks.base import Callback
+from steploop.capabilities import has
 
 #: Words in a monitored name that make ``mode="auto"`` maximise it.
 HIGHER_IS_BETTER = ("acc", "auc", "precision", "recall", "f1")
@@ -59,7 +60,7 @@ def _monitors(callback: Callback) -> Iterator[Any]:
 def link(callbacks: Sequence[Callback]) -> None:
     """Bind every monitor among ``callbacks`` to the callback that publishes its name, if any
     (see the module docstring); a publisher listed after its reader is a ``ValueError``."""
-    publishers = [(i, c) for i, c in enumerate(callbacks) if isinstance(c, Publisher)]
+    publishers = [(i, c) for i, c in enumerate(callbacks) if has(c, Publisher)]
     for index, callback in enumerate(callbacks):
         for reader in _monitors(callback):
             found = [(i, c) for i, c in publishers if c.provides(reader.monitor)]

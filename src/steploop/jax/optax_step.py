@@ -182,6 +182,8 @@ class OptaxStep(ReportsNonFinite, StepStrategy):
 
     # -- StepStrategy -------------------------------------------------------------------------
     def check(self, takes_batch: bool) -> None:
+        if self._takes_batch == takes_batch:  # checked when an earlier Trainer was built
+            return
         self._contract.check_arity(self._fn, takes_batch, leading=("params",))
         self._takes_batch = takes_batch
 
