@@ -64,6 +64,17 @@ class Source:
     batches: list[Any] = attrs.field(factory=list)
     ended: bool = False
 
+    def rows(self, count: int) -> list[Any]:
+        """The batches to stack for a loop of ``count`` steps: those pulled, padded to ``count``
+        with the last one (rows the loop never reaches: it stops at ``limit``), so that every
+        call of one loop has the same input shape and it compiles once, also where the data
+        ends in the middle of a call.
+
+        >>> Source(STACKED, 2, [1.0, 2.0], True).rows(4)
+        [1.0, 2.0, 2.0, 2.0]
+        """
+        return self.batches + self.batches[-1:] * (count - len(self.batches))
+
 
 def take(
     feed: BatchCursor | None, count: int, native: Callable[[Any], bool]
@@ -198,7 +209,8 @@ class CompiledLoops:
     kept, source mode), and what a fused call does around the loop: take the source, find or
     build the loop, call it, assemble its result. A framework supplies ``native(iterator)``
     (whether its loop pulls from that iterator itself; no by default), ``build(count, stopper,
-    keep_gradients, mode)`` and ``call(function, key, first_step, source, flat, feed)``, which
+    keep_gradients, mode)`` and ``call(function, key, first_step, source, flat, feed)`` (``key``
+    is ``(count, criteria key, kept, mode)``; stacked data is ``source.rows(count)``), which
     runs the loop from the criteria's ``flat`` states and returns its control numbers and
     states as host lists and the stacked outputs."""
 

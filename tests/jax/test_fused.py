@@ -156,3 +156,22 @@ def test_bfloat16_batches_are_stacked_into_fused_calls(jnp, optax):
         if per_call == 4:
             assert calls == [4, 4, 4]  # not one plain step a call: the batches were stacked
     assert outcomes[0] == outcomes[1]
+
+
+def test_data_that_ends_inside_a_call_compiles_no_new_loop(jnp, optax):
+    """The last call of a run whose data ends mid-call stacks its batches padded to the loop's
+    rows: no new input shape, so nothing is traced again (a compile there once made the auto
+    sizes fall to one step a call for good)."""
+    traces = []
+
+    def loss(p, batch):
+        traces.append(1)  # runs when JAX traces, not when a compiled step runs
+        return jnp.mean((p["w"] - batch) ** 2)
+
+    step = OptaxStep(loss, {"w": jnp.array(0.0)}, optax.sgd(0.1))
+    batches = [jnp.full((3,), float(i)) for i in range(10)]
+    sl.Trainer(step, [sl.MaxSteps(100)], data=batches[:8], steps_per_call=4).run()
+    traced = len(traces)
+    trainer = sl.Trainer(step, [sl.MaxSteps(100)], data=batches, steps_per_call=4)
+    assert trainer.run().steps == 10  # calls of 4, 4 and 2 steps
+    assert len(traces) == traced

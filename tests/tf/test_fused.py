@@ -164,3 +164,22 @@ def test_structured_calls_give_the_same_steps_as_flat_calls(tf, keras, monkeypat
             result = trainer.run()
             results.append((result.steps, x.numpy().tobytes(), trainer.history))
     assert all(r == results[0] for r in results)
+
+
+def test_data_that_ends_inside_a_call_traces_no_new_loop(tf, keras):
+    """As for JAX: the last, short call stacks its batches padded to the loop's rows, so the
+    compiled loop is not traced again for a new input shape."""
+    w = tf.Variable(0.0, name="w")
+    traces = []
+
+    def loss(batch):
+        traces.append(1)  # runs when TensorFlow traces, not when a compiled step runs
+        return tf.reduce_mean((w - batch) ** 2)
+
+    step = TapeStep(loss, keras.optimizers.SGD(0.1))
+    batches = [tf.fill([3], float(i)) for i in range(11)]
+    sl.Trainer(step, [sl.MaxSteps(100)], data=batches[:9], steps_per_call=4).run()
+    traced = len(traces)
+    trainer = sl.Trainer(step, [sl.MaxSteps(100)], data=batches, steps_per_call=4)
+    assert trainer.run().steps == 11  # a plain step (none pending), then calls of 4, 4 and 2
+    assert len(traces) == traced

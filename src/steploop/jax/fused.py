@@ -144,7 +144,7 @@ class FusedCalls(loop_body.CompiledLoops):
         strategy = self._strategy
         data: tuple[Any, ...] = ()
         if source.mode != NO_DATA:
-            batches = [strategy.as_batch(batch) for batch in source.batches]
+            batches = [strategy.as_batch(batch) for batch in source.rows(key[0])]
             data = (jax.tree_util.tree_map(lambda *leaves: jnp.stack(leaves), *batches),)
         # NumPy numbers: the call moves them itself (a jnp constructor is an eager dispatch each)
         arguments = (

@@ -161,7 +161,8 @@ class FusedCalls(loop_body.CompiledLoops):
         if source.mode == ITERATOR:
             arguments.append(feed.iterator)
         elif source.mode == STACKED:
-            arguments.append(tf.nest.map_structure(lambda *ts: tf.stack(ts), *source.batches))
+            rows = source.rows(key[0])  # one input shape for every call of this loop
+            arguments.append(tf.nest.map_structure(lambda *ts: tf.stack(ts), *rows))
         # without data the arguments' shapes and dtypes are fixed by the loop's key
         known = "fixed" if source.mode == NO_DATA else None
         control, states, stacked = self._calls.invoke(function, tuple(arguments), key, known)
