@@ -258,7 +258,6 @@ def test_iterate_takes_one_step_a_call_under_auto(clock):
         (1e-4, [4, 256, 256]),  # 256 steps of 0.1 ms: 25.6 ms a call
         (1e-6, [4, 1024, 1024]),  # capped at MAX_SIZE
         (0.02, [4, 4, 2, 2]),  # the first call of a size compiles: only the second shrinks
-        (0.2, [4, 4]),  # a step longer than CALL_SECONDS: plain steps from then on
     ],
 )
 def test_call_sizes_follow_the_time_per_step(clock, per_step, first_calls):
@@ -268,6 +267,26 @@ def test_call_sizes_follow_the_time_per_step(clock, per_step, first_calls):
     assert strategy.calls[: len(first_calls)] == first_calls
     assert len(set(strategy.calls)) == len(set(first_calls))
     assert all(size * per_step <= autofuse.CALL_SECONDS for size in strategy.calls[2:])
+
+
+def test_slow_steps_make_calls_plain_with_a_probe_that_brings_fusing_back(clock):
+    """A step longer than CALL_SECONDS: plain steps from then on, but one call of the smallest
+    size every PROBE_EVERY steps times them again; faster steps fuse again (a single slow call,
+    a compile say, does not leave the strategy unfused for good)."""
+    clock.per_step = 0.2
+    strategy = fused_quadratic(lr=1e-4, clock=clock)
+    trainer = sl.Trainer(strategy, [sl.MaxSteps(10**6)])
+    probe_every = autofuse.PROBE_EVERY
+    trainer.run(max_steps=8 + 2 * (probe_every - 1 + 4))
+    # two calls of 4 (the first compiles), then PROBE_EVERY - 1 plain steps and a probe of 4,
+    # twice: the probes find the steps still slow
+    assert strategy.calls == [4, 4, 4, 4]
+    clock.per_step = 1e-4
+    trainer.run(max_steps=probe_every - 1 + 4 + 1024)
+    assert strategy.calls[4:] == [4, 256, 256, 256, 256]  # after PROBE_EVERY - 1 plain steps
+    reference = fused_quadratic(lr=1e-4)
+    sl.Trainer(reference, [sl.MaxSteps(10**6)], steps_per_call=1).run(max_steps=trainer.step)
+    assert float(strategy.params["x"]) == float(reference.params["x"])
 
 
 @given(

@@ -22,11 +22,13 @@ call (the first call of a size, which compiles it, only ever makes calls longer)
 power of two of steps that takes at most ``CALL_SECONDS``, at most ``MAX_SIZE``, and never uses
 more than ``MAX_SIZES`` sizes with a strategy. The sizes belong to the strategy (``sizes_of``):
 a new Trainer on the same strategy starts at the size the last one found, with the loops it
-compiled. A call cut short (``max_steps``, an epoch's end, a
-callback's live step) takes the largest power of two that fits, or plain steps once the sizes
-are spent. Short calls keep a ``TimeLimit``, a progress bar and Ctrl-C responsive. A call keeps
-its last step's gradients (the last record has them after ``run()``, as a step-by-step run's
-has); when a callback reads every step's, calls are also cut to hold at most ``KEPT_BYTES``.
+compiled. A call cut short (``max_steps``, an epoch's end, a callback's live step) takes the
+largest power of two that fits, or plain steps once the sizes are spent. Steps that take longer
+than ``CALL_SECONDS`` make calls plain steps, with one call of the smallest size every
+``PROBE_EVERY`` steps to see whether they got faster. Short calls keep a ``TimeLimit``, a
+progress bar and Ctrl-C responsive. A call keeps its last step's gradients (the last record
+has them after ``run()``, as a step-by-step run's has); when a callback reads every step's,
+calls are also cut to hold at most ``KEPT_BYTES``.
 
 >>> from steploop.numpy import GradientDescent
 >>> gd = GradientDescent(lambda x: ((x - 4) ** 2, 2 * (x - 4)), 0.0, learning_rate=0.1)
@@ -66,6 +68,9 @@ FIRST_SIZE = 4
 MAX_SIZE = 1024
 #: The most distinct call sizes (compiled loops) a Trainer uses under ``"auto"``.
 MAX_SIZES = 4
+#: Once calls fell to one step, every this many plain steps one call of the smallest size used
+#: times the steps again, so that one slow call does not leave a strategy unfused for good.
+PROBE_EVERY = 256
 
 #: A fused call that keeps every step's gradients (for a callback that reads them) is cut so
 #: that they take at most this many bytes.
@@ -137,12 +142,20 @@ class Sizes:
     def __init__(self) -> None:
         self.target = FIRST_SIZE
         self.used: list[int] = []  # each one a compiled loop, in the order first called
+        self._plain = 0  # plain steps since calls fell to one step
 
     def _can_use(self, size: int) -> bool:
         return size in self.used or len(self.used) < MAX_SIZES
 
     def pick(self, bound: int) -> int:
         """Steps for the next call when it may do at most ``bound`` (1: a plain step)."""
+        if self.target == 1 and self.used:  # fell to one step: a probe now and then
+            self._plain += 1
+            probe = min(self.used)
+            if self._plain < PROBE_EVERY or probe > bound:
+                return 1
+            self._plain = 0
+            return probe
         if bound >= self.target:
             return self.target
         if bound in self.used:
@@ -157,7 +170,8 @@ class Sizes:
         compiled = size not in self.used  # its time includes compiling the loop
         if compiled:
             self.used.append(size)
-        if size != self.target or steps == 0:
+        probe = self.target == 1 and not compiled
+        if (size != self.target and not probe) or steps == 0:
             return
         per_step = seconds / steps
         want = MAX_SIZE if per_step <= 0 else min(_power_of_two(CALL_SECONDS / per_step), MAX_SIZE)
