@@ -23,8 +23,8 @@ power of two of steps that takes at most ``CALL_SECONDS``, at most ``MAX_SIZE``,
 more than ``MAX_SIZES`` sizes with a strategy. The sizes belong to the strategy (``sizes_of``):
 a new Trainer on the same strategy starts at the size the last one found, with the loops it
 compiled. A call cut short (``max_steps``, an epoch's end, a callback's live step) takes the
-largest power of two that fits, or plain steps once the sizes are spent. Steps that take longer
-than ``CALL_SECONDS`` make calls plain steps, with one call of the smallest size every
+largest power of two that fits, or plain steps once the sizes are spent. Steps longer than half
+``CALL_SECONDS`` make calls plain steps, with one call of the smallest size every
 ``PROBE_EVERY`` steps to see whether they got faster. Short calls keep a ``TimeLimit``, a
 progress bar and Ctrl-C responsive. A call keeps its last step's gradients (the last record
 has them after ``run()``, as a step-by-step run's has); when a callback reads every step's,
