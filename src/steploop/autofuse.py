@@ -156,8 +156,9 @@ class Sizes:
                 return 1
             self._plain = 0
             return probe
-        if bound >= self.target:
+        if bound >= self.target and self._can_use(self.target):
             return self.target
+        bound = min(bound, self.target)  # short calls took the sizes: never one more
         if bound in self.used:
             return bound
         fits = _power_of_two(bound)
