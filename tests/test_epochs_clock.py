@@ -333,11 +333,10 @@ def test_restored_mid_epoch_the_restored_step_is_no_epoch_end():
     assert epochs.ending_at(5) is None and epochs.ending_at(7) == 1
 
 
-class ClassSchedule(sl.Callback):
-    schedule = sl.every(epochs=1)  # a class attribute, not in the instance's __dict__
-
-
 def test_attach_finds_a_schedule_set_on_the_class():
+    class ClassSchedule(sl.Callback):
+        schedule = sl.every(epochs=1)  # a class attribute, not in the instance's __dict__
+
     epochs, _, _ = make([1.0])
     callback = ClassSchedule()
     epochs_module.attach([callback], epochs)
