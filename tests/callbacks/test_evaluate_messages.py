@@ -176,3 +176,9 @@ def test_published_at_its_steps_only():
     results = published.results
     results["val_loss"] = 9.0
     assert published.results == {"val_loss": 0.5}
+
+
+def test_an_empty_batch_weighs_nothing():
+    batches = [(np.zeros(0), 1.0), (np.zeros(2), 4.0)]
+    evaluate = Evaluate(batches, fn=lambda b: {"loss": b[1]})
+    assert evaluate.evaluate(FakeTrainer()) == {"val_loss": 4.0}
