@@ -1,10 +1,13 @@
 """EarlyStopping's messages, reasons, representation and state, in full."""
 
+import logging
+
 import numpy as np
 import pytest
 
 import steploop as sl
 from steploop.numpy import GradientDescent
+from steploop.records import StepRecord
 from tests.scripted import Scripted
 
 REPR = "EarlyStopping(patience=2, min_delta=0, monitor='loss', mode='min')"
@@ -158,3 +161,103 @@ def test_the_validation_names_the_strategy():
         "(steploop.capabilities.WeightsCopyable) to restore the best weights; Scripted has none"
     )
     assert sl.EarlyStopping(2).validate(FakeTrainer()) is None
+
+
+def steps_run(losses, early, values=None):
+    strategy = Scripted(losses, values=values)
+    result = sl.Trainer(strategy, [early]).run(max_steps=len(losses))
+    return result
+
+
+def test_min_delta_in_min_mode_asks_for_a_lower_value():
+    assert steps_run([3.0, 2.5, 2.5, 2.5], sl.EarlyStopping(1, min_delta=1.0)).steps == 2
+    assert steps_run([3.0, 1.5, 1.5, 1.5], sl.EarlyStopping(1, min_delta=1.0)).steps == 3
+
+
+def test_an_equal_value_is_no_improvement_in_max_mode():
+    values = {"acc": [0.5, 0.5, 0.5]}
+    early = sl.EarlyStopping(1, monitor="acc")
+    assert steps_run([1.0] * 3, early, values).steps == 2
+
+
+def test_the_first_step_that_beats_the_baseline_improves_though_not_by_min_delta():
+    """4.5 misses the baseline 5 by less than min_delta 1; 3.9 beats it but not the best 4.5 by
+    more than 1: it still counts, as the first step that beats the baseline."""
+    early = sl.EarlyStopping(2, min_delta=1.0, baseline=5.0)
+    result = steps_run([4.5, 3.9, 3.9, 3.9, 3.9], early)
+    assert result.steps == 4
+    assert result.stop_reason.endswith("(best 3.9 at step 2, stopped at step 4)")
+    assert early.get_state() == {"state": [3.9, 2.0, 2.0, 1.0]}
+
+
+def test_a_beaten_baseline_stays_beaten():
+    early = sl.EarlyStopping(2, baseline=5.0)
+    result = steps_run([10.0, 4.0, 6.0, 6.0], early)
+    assert result.steps == 4
+    assert result.stop_reason.endswith("(best 4 at step 2, stopped at step 4)")
+    assert early.get_state() == {"state": [4.0, 2.0, 2.0, 1.0]}
+
+
+def test_set_arrays_without_a_copy_on_a_fresh_criterion():
+    early = sl.EarlyStopping(2, restore_best_weights=True)
+    early.set_arrays({})
+    assert early.get_arrays() == {}
+
+
+class Weights:
+    """A strategy stand-in with get_weights/set_weights."""
+
+    def __init__(self, weights):
+        self.weights, self.set = weights, []
+
+    def get_weights(self):
+        return self.weights
+
+    def set_weights(self, weights):
+        self.set.append(weights)
+
+
+class WithStrategy:
+    def __init__(self, strategy):
+        self.strategy = strategy
+
+
+def test_a_stop_without_a_copy_of_the_best_step_says_so(caplog):
+    early = sl.EarlyStopping(1, restore_best_weights=True)
+    early.load((1.0, 2.0, 0.0, 1.0))  # as resumed: best 1 at step 2, no copy
+    trainer = WithStrategy(Weights({"w": np.ones(1)}))
+    with caplog.at_level(logging.WARNING, logger="steploop"):
+        stop = early.check(trainer, StepRecord(step=3, loss=5.0))
+    name = repr(early)
+    assert stop.reason == (
+        f"{name}: loss did not improve by more than 0 for 1 step(s) (best 1 at step 2, stopped "
+        "at step 3, not restored: no copy of step 2's variables after the resume)"
+    )
+    assert stop.status == "converged"
+    assert caplog.messages == [
+        f"{name}: no copy of the variables of the best step 2 (the run resumed after it); the "
+        "variables stay those of step 3"
+    ]
+    assert trainer.strategy.set == []
+
+
+def test_the_copy_is_taken_at_the_best_step_and_set_back_at_the_stop():
+    early = sl.EarlyStopping(1, restore_best_weights=True)
+    strategy = Weights({"w": np.ones(1)})
+    trainer = WithStrategy(strategy)
+    assert early.check(trainer, StepRecord(step=1, loss=2.0)) is None
+    strategy.weights = {"w": np.zeros(1)}
+    stop = early.check(trainer, StepRecord(step=2, loss=3.0))
+    assert stop.reason.endswith("(best 2 at step 1, stopped at step 2, best weights restored)")
+    assert [w["w"].tolist() for w in strategy.set] == [[1.0]]
+
+
+def test_a_copy_that_is_not_a_mapping_is_not_saved(caplog):
+    early = sl.EarlyStopping(1, restore_best_weights=True)
+    early.check(WithStrategy(Weights([np.ones(1)])), StepRecord(step=1, loss=2.0))
+    with caplog.at_level(logging.WARNING, logger="steploop"):
+        assert early.get_arrays() == {}
+    assert caplog.messages == [
+        f"{early!r}: the strategy's get_weights() returned list, not arrays by variable name: "
+        "the copy of step 1's variables is not saved with the checkpoint"
+    ]
