@@ -55,6 +55,7 @@ def test_print_logger_prints_the_last_step_once_and_not_after_an_error():
         "step 3: loss=3",
         "budget: run(max_steps=3) did its 3 steps",
     ]
+    assert logger.get_state() == {"last_printed": 3}
     logger.set_state({"last_printed": "3"})
     assert logger.get_state() == {"last_printed": 3}
 
@@ -120,3 +121,24 @@ def test_csv_cells_are_reprs_words_for_non_finite_and_json_for_arrays(tmp_path):
         "last_step": 2,
     }
     assert logger.may_stop is False and logger.reads_gradients is False
+
+
+def test_a_column_other_callbacks_did_not_log_at_a_step_is_left_out_of_its_line():
+    out = io.StringIO()
+    evaluate = sl.Evaluate(every=2, fn=lambda: {"loss": 0.5})
+    logger = sl.PrintLogger(file=out, gradients=False)
+    sl.Trainer(Scripted([3.0, 2.0, 1.0]), [evaluate, logger]).run(max_steps=3)
+    assert out.getvalue().splitlines() == [
+        "step 1: loss=3",
+        "step 2: loss=2 val_loss=0.5",
+        "step 3: loss=1",
+        "budget: run(max_steps=3) did its 3 steps",
+    ]
+
+
+def test_the_first_run_truncates_an_existing_file(tmp_path):
+    path = tmp_path / "log.csv"
+    path.write_text("old,rows\n1,2\n")
+    logger = sl.CSVLogger(path)
+    sl.Trainer(Scripted([1.0]), [logger]).run(max_steps=1)
+    assert list(csv.reader(path.open())) == [["step", "loss"], ["1", "1.0"]]
