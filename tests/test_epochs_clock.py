@@ -317,3 +317,28 @@ def test_attach_without_epochs_names_the_callback_and_the_schedule(callback, whe
         "Trainer(..., data=..., epochs=n)"
     )
     epochs_module.attach([sl.Callback(), Named(step=sl.every(3))], None)
+
+
+def test_before_the_first_epoch_begins_the_clock_counts_from_step_zero():
+    epochs, _, hooks = make([1.0, 2.0, 3.0])
+    assert epochs.next_end(0) == (3, 1) and epochs.ending_at(3) == 1
+    unknown, _, _ = make(NoLen([1.0]))
+    assert unknown.length() is None and unknown.next_end(0) is None
+    assert hooks.events == []
+
+
+def test_restored_mid_epoch_the_restored_step_is_no_epoch_end():
+    epochs, _, _ = make([1.0, 2.0, 3.0])
+    epochs.restore({"epoch": 1, "position": 1, "begun": True, "ended": False}, 5)
+    assert epochs.ending_at(5) is None and epochs.ending_at(7) == 1
+
+
+def test_attach_finds_a_schedule_set_on_the_class():
+    class ClassSchedule(sl.Callback):
+        schedule = sl.every(epochs=1)  # a class attribute, not in the instance's __dict__
+
+    epochs, _, _ = make([1.0])
+    callback = ClassSchedule()
+    epochs_module.attach([callback], epochs)
+    epochs.took(1, 1)
+    assert callback.schedule.fires(1) is True

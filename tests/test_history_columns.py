@@ -230,3 +230,28 @@ def test_a_missing_column_names_the_ones_there():
     assert refused(KeyError, history.__getitem__, "acc") == (
         "history has no column 'acc'; it has ['b', 'loss', 'step']"
     )
+
+
+def test_extend_with_values_places_the_steps_it_is_given():
+    history = filled(2)
+    history.extend(10, [1.0, 2.0], {"a": [3.0, 4.0]})
+    assert history.columns == ("step", "loss", "a")
+    assert history["step"].tolist() == [1, 2, 10, 11]
+
+
+def test_extend_makes_array_columns_of_the_rows_shape():
+    history = History()
+    history.extend(1, [1.0, 2.0], {"w": [[1, 2, 3], [4, 5, 6]]})
+    assert history["w"].shape == (2, 3)
+    history.append(3, 1.0, {"w": [7, 8, 9]})
+    assert history["w"].tolist()[2] == [7.0, 8.0, 9.0]
+
+
+def test_extend_reads_values_as_append_does():
+    """A missing value (None) is nan, whether rows come one by one or at once."""
+    one_by_one, at_once = History(), History()
+    for step, value in [(1, None), (2, 1.5)]:
+        one_by_one.append(step, 1.0, {"a": value})
+    at_once.extend(1, [1.0, 1.0], {"a": [None, 1.5]})
+    assert at_once == one_by_one
+    assert np.isnan(at_once["a"][0]) and at_once["a"][1] == 1.5
