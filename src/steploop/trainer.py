@@ -241,11 +241,9 @@ class Trainer:
                         if final or self._stop:
                             break
                     budget = None if limit is None else limit - done
-                    count = 1
-                    if not plain:
-                        count = self._calls.size(
-                            self._step, budget, self._epochs, self._feed, keep
-                        )
+                    count = 1 if plain else self._calls.size(
+                        self._step, budget, self._epochs, self._feed, keep
+                    )
                     if count == 1:
                         record = self._plain_step()
                         if record is None:
