@@ -93,3 +93,15 @@ def test_the_per_run_tear_down_gets_the_trainer_alone_or_in_a_composite():
     trainer = sl.Trainer(quadratic(), [alone, inside | sl.MaxSteps(2)], steps_per_call=1)
     trainer.run()
     assert alone.ended == [trainer] and inside.ended == [trainer]
+
+
+def test_a_composite_met_inside_a_fused_call_remembers_its_verdict():
+    from tests.test_autofuse import fused_quadratic
+
+    strategy = fused_quadratic()
+    either = sl.LossBelow(-1.0) | sl.MaxSteps(6)
+    trainer = sl.Trainer(strategy, [either], steps_per_call=4)
+    assert trainer.run().steps == 6
+    assert strategy.calls == [4, 4]  # the second call stopped after its second step
+    stop = either.verdict_at(6)
+    assert stop is not None and stop.reason == "MaxSteps(6): reached 6 steps"
