@@ -6,6 +6,7 @@ import pytest
 import steploop as sl
 from steploop.callbacks.stopping import AnyOf, StoppingCriterion
 from tests.helpers import quadratic
+from tests.test_autofuse import fused_quadratic
 
 
 def message(call, error):
@@ -96,8 +97,6 @@ def test_the_per_run_tear_down_gets_the_trainer_alone_or_in_a_composite():
 
 
 def test_a_composite_met_inside_a_fused_call_remembers_its_verdict():
-    from tests.test_autofuse import fused_quadratic
-
     strategy = fused_quadratic()
     either = sl.LossBelow(-1.0) | sl.MaxSteps(6)
     trainer = sl.Trainer(strategy, [either], steps_per_call=4)
