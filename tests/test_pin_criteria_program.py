@@ -1,0 +1,63 @@
+"""CriteriaProgram: cache keys that identify criteria by kind, settings and composition, the
+verdict of an empty program, state counts that must match, and its repr."""
+
+import pytest
+
+import steploop as sl
+from steploop.callbacks.stopping import StoppingCriterion
+from steploop.criteria_program import CriteriaProgram, Quantities
+from steploop.ops import HOST
+
+
+def key(*criteria):
+    return CriteriaProgram(criteria).cache_key()
+
+
+def test_equal_settings_give_equal_keys_across_objects():
+    assert key(sl.MaxSteps(3) | sl.LossBelow(0.5)) == key(sl.MaxSteps(3) | sl.LossBelow(0.5))
+    assert key(sl.MaxSteps(3)) == key(sl.MaxSteps(3))
+
+
+def test_other_settings_kinds_or_composition_give_other_keys():
+    assert key(sl.MaxSteps(3) | sl.LossBelow(0.5)) != key(sl.MaxSteps(4) | sl.LossBelow(0.5))
+    assert key(sl.MaxSteps(3) | sl.LossBelow(0.5)) != key(sl.MaxSteps(3) & sl.LossBelow(0.5))
+    assert key(sl.MaxSteps(3)) != key(sl.MaxSteps(4))
+    assert key(sl.MaxSteps(3), sl.LossBelow(0.5)) != key(sl.LossBelow(0.5), sl.MaxSteps(3))
+
+
+class Below(StoppingCriterion):
+    """An array-form criterion that is not an attrs class: its settings are unknown."""
+
+    array_form = True
+
+    def __init__(self, threshold):
+        self.threshold = threshold
+
+    def test(self, ops, state, q):
+        return q.loss < self.threshold, state
+
+
+def test_criteria_of_unknown_settings_each_get_their_own_key():
+    first, second = Below(1.0), Below(1.0)
+    assert key(first) != key(second)
+    assert key(first) == key(first)
+
+
+def test_an_empty_program_never_stops():
+    program = CriteriaProgram([])
+    assert program.evaluate(HOST, (), Quantities(step=1, loss=0.0)) == (False, (), ())
+    assert program.evaluate(HOST, (), Quantities(step=1, loss=0.0))[0] is False
+
+
+def test_states_must_match_the_leaves_in_number():
+    program = CriteriaProgram([sl.MaxSteps(3) | sl.LossBelow(0.5)])
+    assert len(program.initial()) == 2
+    with pytest.raises(ValueError):
+        program.evaluate(HOST, ((),), Quantities(step=1, loss=1.0))
+    with pytest.raises(ValueError):
+        program.load(((),))
+
+
+def test_repr_lists_the_criteria():
+    program = CriteriaProgram([sl.MaxSteps(3), sl.LossBelow(0.5)])
+    assert repr(program) == "CriteriaProgram([MaxSteps(3), LossBelow(0.5)])"

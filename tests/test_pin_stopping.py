@@ -1,0 +1,106 @@
+"""Stopping criteria: the base class's messages and state, remembered verdicts, composites'
+operators, nesting and per-run hooks."""
+
+import pytest
+
+import steploop as sl
+from steploop.callbacks.stopping import AnyOf, StoppingCriterion
+from tests.helpers import quadratic
+from tests.test_autofuse import fused_quadratic
+
+
+def message(call, error):
+    with pytest.raises(error) as caught:
+        call()
+    return str(caught.value)
+
+
+class Lazy(StoppingCriterion):
+    """Implements neither check nor test."""
+
+
+def test_a_criterion_without_check_or_test_says_what_to_implement():
+    assert message(lambda: Lazy().check(None, None), NotImplementedError) == (
+        "Lazy must implement check or test"
+    )
+    assert message(lambda: Lazy().test(None, (), None), NotImplementedError) == (
+        "Lazy has no array form"
+    )
+
+
+def test_a_loaded_state_is_held_as_a_tuple():
+    criterion = Lazy()
+    assert criterion.state() == ()
+    criterion.load([1.0, 2.0])
+    assert criterion.state() == (1.0, 2.0)
+    kept = (3.0,)
+    criterion.load(kept)
+    assert criterion.state() is kept
+
+
+def test_a_verdict_is_remembered_for_its_step_until_forgotten():
+    criterion = sl.MaxSteps(3)
+    sl.Trainer(quadratic(), [criterion], steps_per_call=1).run()
+    stop = criterion.verdict_at(3)
+    assert stop is not None and stop.reason == "MaxSteps(3): reached 3 steps"
+    assert criterion.verdict_at(2) is None
+    assert criterion.verdict_at(4) is None
+    criterion.forget_verdict()
+    assert criterion.verdict_at(3) is None
+
+
+@pytest.mark.parametrize(
+    ("combine", "expected"),
+    [
+        (lambda c: c | 5, "'|' combines stopping criteria; got int"),
+        (lambda c: c & "x", "'&' combines stopping criteria; got str"),
+        (lambda c: AnyOf(c, sl.PrintLogger()), "'|' combines stopping criteria; got PrintLogger"),
+    ],
+)
+def test_only_criteria_combine(combine, expected):
+    assert message(lambda: combine(sl.MaxSteps(3)), TypeError) == expected
+
+
+def test_a_nested_composite_reads_back_in_parentheses():
+    nested = (sl.MaxSteps(1) & sl.LossBelow(1.0)) | sl.MaxSteps(2)
+    assert repr(nested) == "(MaxSteps(1) & LossBelow(1)) | MaxSteps(2)"
+    flat = sl.MaxSteps(1) | sl.MaxSteps(2) | sl.MaxSteps(3)
+    assert repr(flat) == "MaxSteps(1) | MaxSteps(2) | MaxSteps(3)"
+
+
+def test_a_composite_refuses_a_state_with_another_number_of_parts():
+    composite = sl.TimeLimit(60) | sl.TimeLimit(120)
+    state = composite.get_state()
+    assert len(state["parts"]) == 2
+    with pytest.raises(ValueError):
+        composite.set_state({"parts": state["parts"][:1]})
+
+
+class EndSpy(StoppingCriterion):
+    """Never met; keeps the Trainer its per-run tear-down is given."""
+
+    def __init__(self):
+        self.ended = []
+
+    def check(self, trainer, record):
+        return None
+
+    def _end_run(self, trainer):
+        self.ended.append(trainer)
+
+
+def test_the_per_run_tear_down_gets_the_trainer_alone_or_in_a_composite():
+    alone, inside = EndSpy(), EndSpy()
+    trainer = sl.Trainer(quadratic(), [alone, inside | sl.MaxSteps(2)], steps_per_call=1)
+    trainer.run()
+    assert alone.ended == [trainer] and inside.ended == [trainer]
+
+
+def test_a_composite_met_inside_a_fused_call_remembers_its_verdict():
+    strategy = fused_quadratic()
+    either = sl.LossBelow(-1.0) | sl.MaxSteps(6)
+    trainer = sl.Trainer(strategy, [either], steps_per_call=4)
+    assert trainer.run().steps == 6
+    assert strategy.calls == [4, 4]  # the second call stopped after its second step
+    stop = either.verdict_at(6)
+    assert stop is not None and stop.reason == "MaxSteps(6): reached 6 steps"
