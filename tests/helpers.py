@@ -3,6 +3,8 @@
 import os
 import signal
 
+import pytest
+
 import steploop as sl
 from steploop.numpy import GradientDescent
 
@@ -96,3 +98,21 @@ class Kill(sl.Callback):
     def on_step_end(self, trainer, record):
         if record.step == self.step:
             os.kill(os.getpid(), signal.SIGKILL)
+
+
+def raised_message(error, call, *args, **kwargs):
+    """The message of the ``error`` (exactly that type) ``call(*args, **kwargs)`` raises."""
+    with pytest.raises(error) as raised:
+        call(*args, **kwargs)
+    assert type(raised.value) is error
+    return str(raised.value)
+
+
+def last_gradients(trainer):
+    """The last record's gradient of ``x`` and its target gradients, as host floats."""
+    record = trainer.last_record
+    targets = record.target_gradients.items()
+    return (
+        float(record.gradients["x"]),
+        {k: {n: float(g) for n, g in v.items()} for k, v in targets},
+    )

@@ -8,16 +8,13 @@ import pytest
 import steploop as sl
 from steploop.numpy import GradientDescent
 from steploop.records import StepRecord
+from tests.helpers import raised_message
 from tests.scripted import Scripted
 
 REPR = "EarlyStopping(patience=2, min_delta=0, monitor='loss', mode='min')"
 
 
-def message(error, call, *args, **kwargs):
-    with pytest.raises(error) as raised:
-        call(*args, **kwargs)
-    assert type(raised.value) is error
-    return str(raised.value)
+message = raised_message
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,7 @@ import pytest
 import steploop as sl
 from steploop.callbacks.evaluate import Evaluate, batch_size
 from steploop.numpy import GradientDescent
+from tests.helpers import raised_message
 
 
 class FakeTrainer:
@@ -15,11 +16,7 @@ class FakeTrainer:
         self.strategy = strategy
 
 
-def message(error, call, *args, **kwargs):
-    with pytest.raises(error) as raised:
-        call(*args, **kwargs)
-    assert type(raised.value) is error
-    return str(raised.value)
+message = raised_message
 
 
 @pytest.mark.parametrize(

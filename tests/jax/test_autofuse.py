@@ -4,6 +4,7 @@ import numpy as np
 from hypothesis import given, settings
 
 import steploop as sl
+from tests.helpers import last_gradients
 from tests.jax.test_fused import quadratic, run
 from tests.strategies import array_criteria, tf_learning_rates
 
@@ -43,13 +44,6 @@ def test_the_last_record_of_a_fused_run_has_its_gradients_and_target_gradients(j
         step = quadratic(jnp, optax, 0.1, targets=True)
         trainer = sl.Trainer(step, [sl.MaxSteps(40)], steps_per_call=setting)
         assert trainer.run().steps == 40
-        record = trainer.last_record
-        targets = record.target_gradients.items()
-        seen.append(
-            (
-                float(record.gradients["x"]),
-                {k: {n: float(g) for n, g in v.items()} for k, v in targets},
-            )
-        )
+        seen.append(last_gradients(trainer))
     assert seen[0] == seen[1]
     assert seen[0][1] == {"z": {"x": 1.0}}

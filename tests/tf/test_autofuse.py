@@ -3,7 +3,7 @@
 import numpy as np
 
 import steploop as sl
-from tests.helpers import tf_quadratic
+from tests.helpers import last_gradients, tf_quadratic
 
 
 def test_a_default_trainer_fuses_the_article_run_exactly(tf, keras):
@@ -54,13 +54,6 @@ def test_the_last_record_of_a_fused_run_has_its_gradients_and_target_gradients(t
         _x, step = tf_quadratic(tf, keras, "persistent", 0.1)
         trainer = sl.Trainer(step, [sl.MaxSteps(40)], steps_per_call=setting)
         assert trainer.run().steps == 40
-        record = trainer.last_record
-        targets = record.target_gradients.items()
-        seen.append(
-            (
-                float(record.gradients["x"]),
-                {k: {n: float(g) for n, g in v.items()} for k, v in targets},
-            )
-        )
+        seen.append(last_gradients(trainer))
     assert seen[0] == seen[1]
     assert seen[0][1] == {"z": {"x": 1.0}}
