@@ -1,7 +1,8 @@
 """Shared test set-up: quiet TensorFlow, hypothesis profiles (the ``tf`` and ``keras`` fixtures
 live in ``tests/tf/conftest.py``), and what a mutation run (``make mutate``, which sets
-``STEPLOOP_MUTATION=1``) changes: the ``mutation`` profile, and tests that start a subprocess
-skip there (the subprocess imports the unmutated code, so it could not catch a mutant)."""
+``STEPLOOP_MUTATION=1``) changes: the ``mutation`` profile, a 20 s limit per test, and tests
+that start a subprocess skip there (the subprocess imports the unmutated code, so it could not
+catch a mutant)."""
 
 import os
 import subprocess
@@ -27,6 +28,17 @@ settings.register_profile(
 settings.load_profile(
     os.environ.get("HYPOTHESIS_PROFILE", "mutation" if MUTATION_RUN else "default")
 )
+
+
+#: A mutation run's limit per test (seconds): every core test takes well under a second there, so a
+#: mutant that makes a loop endless is caught in seconds, not after the suite's 300 s.
+MUTATION_TIMEOUT = 20
+
+
+def pytest_collection_modifyitems(items):
+    if MUTATION_RUN:
+        for item in items:
+            item.add_marker(pytest.mark.timeout(MUTATION_TIMEOUT))
 
 
 @pytest.fixture(scope="session", autouse=True)
