@@ -104,3 +104,53 @@ def test_a_composite_met_inside_a_fused_call_remembers_its_verdict():
     assert strategy.calls == [4, 4]  # the second call stopped after its second step
     stop = either.verdict_at(6)
     assert stop is not None and stop.reason == "MaxSteps(6): reached 6 steps"
+
+
+class CountedChecks(StoppingCriterion):
+    """Met at step ``at``; counts its checks."""
+
+    def __init__(self, at):
+        self.at, self.checks = at, []
+
+    def check(self, trainer, record):
+        self.checks.append(record.step)
+        return self._stop(f"step {record.step}") if record.step == self.at else None
+
+
+class OwnStepEnd(CountedChecks):
+    """Overrides ``on_step_end``: called as it is, and it decides whether the run stops."""
+
+    def __init__(self, at):
+        super().__init__(at)
+        self.ends = []
+
+    def on_step_end(self, trainer, record):
+        self.ends.append(record.step)
+
+
+def test_a_criterion_is_checked_once_a_step_and_its_stop_is_remembered():
+    criterion = CountedChecks(at=4)
+    result = sl.Trainer(quadratic(), [criterion], steps_per_call=1).run(max_steps=10)
+    assert criterion.checks == [1, 2, 3, 4]
+    assert (result.steps, result.status) == (4, "converged")
+    assert result.stop_reason == "CountedChecks: step 4"
+    assert criterion.verdict_at(4).reason == "CountedChecks: step 4"
+
+
+def test_an_overridden_on_step_end_is_called_instead_of_check():
+    criterion = OwnStepEnd(at=2)
+    result = sl.Trainer(quadratic(), [criterion], steps_per_call=1).run(max_steps=5)
+    assert criterion.ends == [1, 2, 3, 4, 5]
+    assert criterion.checks == []
+    assert (result.steps, result.status) == (5, "budget")
+
+
+def test_a_stop_from_check_ends_the_run_through_stopped():
+    class Met(CountedChecks):
+        def stopped(self, trainer, record, stop):
+            self.stopped_at = record.step
+            super().stopped(trainer, record, stop)
+
+    criterion = Met(at=3)
+    result = sl.Trainer(quadratic(), [criterion], steps_per_call=1).run(max_steps=9)
+    assert (criterion.stopped_at, result.steps) == (3, 3)

@@ -44,6 +44,10 @@ class _Column:
             self.filled = rows
 
     def set(self, row: int, value: Any) -> None:
+        if row == self.filled and row < len(self.buffer):  # the next row: every plain step
+            self.buffer[row] = value
+            self.filled = row + 1
+            return
         self.pad(row)
         self._grow(row + 1)
         self.buffer[row] = value
@@ -90,6 +94,8 @@ class _Steps:
         return self.first is not None and first_step == self.first + row
 
     def set(self, row: int, value: Any) -> None:
+        if self.column is None and self.first is not None and value == self.first + row:
+            return  # the next step: every plain step
         if not self.consecutive(row, int(value)):
             self._materialize(row).set(row, value)
 
@@ -240,7 +246,8 @@ class History:
         Every value is checked before the row is added, so a bad value leaves the history as it
         was.
         """
-        self._check_writable()
+        if self._read_only:
+            self._check_writable()
         if not values and type(loss) is float and type(step) is int:
             row = self._rows  # the common case, without the checks a float cannot fail
             self._rows += 1

@@ -33,6 +33,7 @@ The namespace's functions:
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -53,28 +54,15 @@ class HostOps:
         return bool(a) and bool(b)
 
     @staticmethod
-    def not_(a: Any) -> bool:
-        return not a
-
-    @staticmethod
     def where(condition: Any, a: Any, b: Any) -> Any:
         return a if condition else b
 
-    @staticmethod
-    def isfinite(a: Any) -> bool:
-        return math.isfinite(a)
-
-    @staticmethod
-    def isnan(a: Any) -> bool:
-        return math.isnan(a)
-
-    @staticmethod
-    def sqrt(a: Any) -> float:
-        return math.sqrt(a)
-
-    @staticmethod
-    def number(a: Any) -> float:
-        return float(a)
+    # C functions, called at every step of a plain run: no Python frame each
+    not_ = staticmethod(operator.not_)
+    isfinite = staticmethod(math.isfinite)
+    isnan = staticmethod(math.isnan)
+    sqrt = staticmethod(math.sqrt)
+    number = staticmethod(float)
 
     @staticmethod
     def global_norm(gradients: Mapping[str, Any]) -> float:

@@ -14,6 +14,7 @@ to the callbacks, so the Trainer delivers each step exactly once, also when the 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -53,26 +54,23 @@ def plain_record(
         loss=loss,
         values=values,
         epoch=epoch,
-        gradients_lazy=Lazy(None, {})
-        if gradients is None
-        else Lazy(lambda: strategy.to_host(gradients)),
-        target_gradients_lazy=Lazy(None, {})
-        if targets is None
-        else Lazy(lambda: strategy.to_host(targets)),
+        gradients_lazy=None if gradients is None else Lazy(lambda: strategy.to_host(gradients)),
+        target_gradients_lazy=None if targets is None else Lazy(lambda: strategy.to_host(targets)),
         variables_lazy=Lazy(lambda: dict(strategy.variables())),
     )
 
 
 def expire_variables(record: StepRecord | None) -> None:
     """Make ``record.variables`` raise from now on: its step is no longer the current one."""
-    if record is not None:
-        record._variables.expire(
-            lambda: (
-                f"StepRecord.variables of step {record.step} is gone: variables are read on "
-                "demand while their step is current (in its callbacks or the body of an "
-                "iterate() loop)"
-            )
-        )
+    if record is not None and record._variables is not None:
+        record._variables.expire(partial(_gone, record.step))
+
+
+def _gone(step: int) -> str:
+    return (
+        f"StepRecord.variables of step {step} is gone: variables are read on demand while "
+        "their step is current (in its callbacks or the body of an iterate() loop)"
+    )
 
 
 class FusedCall:
@@ -197,9 +195,9 @@ class FusedCall:
 
         last_only = self.chunk.last_gradients
 
-        def rows(host: Lazy | None, what: str) -> Lazy:
+        def rows(host: Lazy | None, what: str) -> Lazy | None:
             if host is None and (self._keep is True or not strategy.reports_gradients):
-                return Lazy(None, {})
+                return None  # none reported
             if host is None or (last_only and i != self.steps - 1):
                 return _expired(
                     lambda: (

@@ -61,10 +61,6 @@ class Lazy:
             self._expired_message = message
 
 
-def _empty() -> Lazy:
-    return Lazy(None, {})
-
-
 @attrs.frozen
 class StepRecord:
     """What one step produced, as plain Python and NumPy values.
@@ -85,26 +81,31 @@ class StepRecord:
     loss: float
     values: Mapping[str, Any] = attrs.field(factory=dict)
     epoch: int | None = None
-    _gradients: Lazy = attrs.field(factory=_empty, alias="gradients_lazy", repr=False, eq=False)
-    _target_gradients: Lazy = attrs.field(
-        factory=_empty, alias="target_gradients_lazy", repr=False, eq=False
+    # how to read each on demand; None: there is none (an empty dict, made when read)
+    _gradients: Lazy | None = attrs.field(
+        default=None, alias="gradients_lazy", repr=False, eq=False
     )
-    _variables: Lazy = attrs.field(factory=_empty, alias="variables_lazy", repr=False, eq=False)
+    _target_gradients: Lazy | None = attrs.field(
+        default=None, alias="target_gradients_lazy", repr=False, eq=False
+    )
+    _variables: Lazy | None = attrs.field(
+        default=None, alias="variables_lazy", repr=False, eq=False
+    )
 
     @property
     def gradients(self) -> dict[str, np.ndarray]:
         """Gradients of the loss, keyed by variable name (converted to NumPy on first access)."""
-        return self._gradients.get()
+        return {} if self._gradients is None else self._gradients.get()
 
     @property
     def target_gradients(self) -> dict[str, dict[str, np.ndarray]]:
         """``{target: {variable: gradient}}`` for every extra target the strategy differentiated."""
-        return self._target_gradients.get()
+        return {} if self._target_gradients is None else self._target_gradients.get()
 
     @property
     def variables(self) -> dict[str, np.ndarray]:
         """Variable values after this step's update; readable while the step is current."""
-        return self._variables.get()
+        return {} if self._variables is None else self._variables.get()
 
 
 @attrs.frozen

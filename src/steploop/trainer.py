@@ -318,17 +318,17 @@ class Trainer:
         self._history.append(record.step, record.loss, record.values, record.epoch)
         self._step = record.step
         self._last_record = record
-        self._strategy_stop(record)
+        if self._asks_stop:
+            self._strategy_stop(record)
         ended = self._epochs is not None and self._epochs.took(1, record.step)
         self._callbacks.on_step_end(self, record)
         if ended and self._epochs:  # after the hooks of the epoch's last step
             self._epochs.close(self)
 
     def _strategy_stop(self, record: StepRecord) -> None:
-        if self._asks_stop:
-            reason = self._strategy.stop_after(record.step, record.values)  # type: ignore[attr-defined]
-            if reason is not None:
-                self.stop(reason, "nonfinite")
+        reason = self._strategy.stop_after(record.step, record.values)  # type: ignore[attr-defined]
+        if reason is not None:
+            self.stop(reason, "nonfinite")
 
     # -- fused chunks -----------------------------------------------------------------------
     @property
@@ -348,7 +348,8 @@ class Trainer:
         """Take a call whose records no callback needs: rows at once, states loaded back."""
         if call.pending:
             record = self._count_rest(call)
-            self._strategy_stop(record)
+            if self._asks_stop:
+                self._strategy_stop(record)
             for stop in self._stopper.take_back(call.chunk, record):
                 self.stop(stop.reason, stop.status)
             if has(self._strategy, Releasing):

@@ -303,7 +303,13 @@ class CallbackList(Callback):
             c for c in self._by_hook["on_step_end"] if getattr(c, "_needed_on_step_end", True)
         )
         self._step_begin = [c.on_step_begin for c in self._by_hook["on_step_begin"]]
-        self._step_end = [c.on_step_end for c in self._by_hook["on_step_end"]]
+        # a criterion whose on_step_end only checks is called at its check (one call a step,
+        # not two); a Stop it returns goes to its ``stopped`` (see StoppingCriterion.on_step_end)
+        self._step_end = [
+            (c.check, c.stopped) if getattr(c.on_step_end, "checks_only", False)  # type: ignore[attr-defined]
+            else (c.on_step_end, None)
+            for c in self._by_hook["on_step_end"]
+        ]
 
     @property
     def requires_gradients(self) -> bool:  # type: ignore[override]
@@ -322,8 +328,10 @@ class CallbackList(Callback):
             hook(trainer, step)
 
     def on_step_end(self, trainer: Trainer, record: StepRecord) -> None:
-        for hook in self._step_end:
-            hook(trainer, record)
+        for hook, stopped in self._step_end:
+            stop = hook(trainer, record)
+            if stopped is not None and stop is not None:
+                stopped(trainer, record, stop)
 
     def on_epoch_end(self, trainer: Trainer, epoch: int) -> None:
         for callback in self._by_hook["on_epoch_end"]:

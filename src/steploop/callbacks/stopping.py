@@ -64,9 +64,11 @@ class StoppingCriterion(Callback):
         """Return a ``Stop`` when the criterion is met after ``record``'s step."""
         if not self.array_form:
             raise NotImplementedError(f"{type(self).__name__} must implement check or test")
-        met, state = self.test(HOST, self.state(), record)
+        held = self.__dict__  # state() and load(), inlined: this runs at every step
+        state = held.get("_state")
+        met, state = self.test(HOST, self.state() if state is None else state, record)
         if state:
-            self.load(state)
+            held["_state"] = state if type(state) is tuple else tuple(state)
         return self._stop(self.reason(record)) if met else None
 
     def state(self) -> tuple[Any, ...]:
@@ -185,8 +187,16 @@ class StoppingCriterion(Callback):
     def on_step_end(self, trainer: Trainer, record: StepRecord) -> None:
         stop = self.check(trainer, record)  # evaluate(), inlined: this runs at every step
         if stop is not None:
-            self._remember(record.step, stop)
-            trainer.stop(stop.reason, status=stop.status)
+            self.stopped(trainer, record, stop)
+
+    #: A CallbackList calls ``check`` and ``stopped`` for it (one call a step instead of two);
+    #: an override of ``on_step_end`` in a subclass has no such mark and is called as it is.
+    on_step_end.checks_only = True  # type: ignore[attr-defined]
+
+    def stopped(self, trainer: Trainer, record: StepRecord, stop: Stop) -> None:
+        """``check`` returned ``stop`` at ``record``'s step: remember it, and end the run."""
+        self._remember(record.step, stop)
+        trainer.stop(stop.reason, status=stop.status)
 
     def on_run_end(self, trainer: Trainer, result: RunResult) -> None:
         self._end_run(trainer)
