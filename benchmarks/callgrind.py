@@ -12,7 +12,9 @@ Measured programs (``overhead.py``), each in its own process under callgrind, at
 Instructions per step are the difference quotient ``(Ir(n2) - Ir(n1)) / (n2 - n1)``: start-up
 (the interpreter, imports, building the Trainer) costs the same in both runs and cancels. ``Ir``
 is the total from the callgrind output file's ``summary:`` (or ``totals:``) line. Prints a
-Markdown table. ``make callgrind``; ``--steps N1 N2`` (default 2000 4000).
+Markdown table. ``make callgrind``; ``--steps N1 N2`` (default 2000 12000: over a wide span the
+garbage collector's passes, which fall at different steps in each program, move the quotient
+little).
 """
 
 from __future__ import annotations
@@ -112,7 +114,7 @@ def report(counts: dict[str, dict[int, int]]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--steps", type=int, nargs=2, default=(2000, 4000))
+    parser.add_argument("--steps", type=int, nargs=2, default=(2000, 12000))
     parser.add_argument("--program", choices=sorted(PROGRAMS), help=argparse.SUPPRESS)
     parser.add_argument("--count", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
