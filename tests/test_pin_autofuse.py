@@ -338,3 +338,85 @@ def test_gradients_larger_than_kept_bytes_give_plain_steps(clock, monkeypatch):
     assert sl.Trainer(strategy, [sl.MaxSteps(6), grads]).run().steps == 6
     assert strategy.calls == []
     assert grads.steps == [1, 2, 3, 4, 5, 6]
+
+
+# -- probes, compiled sizes that are no power of two, calls of another size ----------------------
+
+
+def fallen_to_one_step():
+    """Sizes whose calls fell to one step after two slow calls of 4."""
+    sizes = autofuse.Sizes()
+    timed(sizes, 4, 4 * autofuse.CALL_SECONDS)
+    timed(sizes, 4, 4 * autofuse.CALL_SECONDS)
+    assert (sizes.target, sizes.used) == (1, [4])
+    return sizes
+
+
+def test_plain_steps_probe_the_smallest_size_every_probe_every_picks():
+    """Once calls fell to one step, the PROBE_EVERY-th pick (and every PROBE_EVERY-th after)
+    is one call of the smallest compiled size; the others are plain steps."""
+    sizes = fallen_to_one_step()
+    picks = [sizes.pick(100) for _ in range(2 * autofuse.PROBE_EVERY)]
+    probes = [index + 1 for index, size in enumerate(picks) if size != 1]
+    assert probes == [autofuse.PROBE_EVERY, 2 * autofuse.PROBE_EVERY]
+    assert picks[autofuse.PROBE_EVERY - 1] == 4
+
+
+def test_once_the_sizes_are_spent_a_short_call_takes_the_compiled_power_of_two_that_fits():
+    """With 4, 6, 16 and 32 compiled, a bound of 7 takes 4, the largest power of two that fits,
+    not the 6 of a call that was cut short."""
+    sizes = autofuse.Sizes()
+    sizes.took(4, 4, 0.0)  # the target grows to MAX_SIZE
+    for size in (6, 16, 32):
+        sizes.took(size, size, 0.0)
+    assert sizes.used == [4, 6, 16, 32]
+    assert sizes.pick(7) == 4
+
+
+def test_a_second_call_of_a_short_size_does_not_aim_the_target():
+    """Only calls of the target size (or probes) are timed: a slow second call of 4 steps,
+    when the target is MAX_SIZE, leaves the target alone."""
+    sizes = autofuse.Sizes()
+    sizes.took(4, 4, 0.0)
+    assert sizes.target == autofuse.MAX_SIZE
+    timed(sizes, 4, autofuse.CALL_SECONDS / 2)  # two steps would fill CALL_SECONDS
+    assert (sizes.target, sizes.used) == (autofuse.MAX_SIZE, [4])
+
+
+# -- calls end with the epoch and with max_steps ---------------------------------------------------
+
+
+def test_calls_end_with_each_epoch(clock):
+    """Two epochs of 10 batches, fast steps: 4 (the first size), then the powers of two that fit
+    what is left of the epoch (4, 2), then 8 and 2 in the second epoch."""
+    from tests.test_autofuse import fused_fit
+
+    clock.per_step = 1e-6
+    strategy = fused_fit(clock=clock)
+    result = sl.Trainer(strategy, data=[1.0] * 10, epochs=2).run()
+    assert result.steps == 20
+    assert strategy.calls == [4, 4, 2, 8, 2]
+
+
+def test_a_call_ends_with_max_steps_inside_an_epoch(clock):
+    """run(max_steps=3) inside an epoch of 10: one call of 2, then a plain step."""
+    from tests.test_autofuse import fused_fit
+
+    clock.per_step = 1e-6
+    strategy = fused_fit(clock=clock)
+    result = sl.Trainer(strategy, data=[1.0] * 10, epochs=2).run(max_steps=3)
+    assert result.steps == 3
+    assert strategy.calls == [2]
+
+
+def test_an_explicit_size_of_two_warns_about_a_host_stopper(clock):
+    """steps_per_call=2 with TimeLimit (no array form): the run may go 1 step past its stop."""
+    with pytest.warns(UserWarning) as caught:
+        callbacks = [sl.TimeLimit(60), sl.MaxSteps(3)]
+        sl.Trainer(fused_quadratic(clock=clock), callbacks, steps_per_call=2)
+    assert [str(w.message) for w in caught] == [
+        "steps_per_call=2: callbacks[0] TimeLimit(60s) may stop the run but it has no array "
+        "form, so they are checked after each fused chunk and the run may go up to 1 steps past "
+        "the step where they ask to stop (stopping criteria with an array form, such as "
+        "LossBelow or MaxSteps, stop exactly)"
+    ]

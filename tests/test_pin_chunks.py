@@ -67,3 +67,21 @@ def test_the_data_ends_when_the_call_says_so_or_used_every_pulled_batch_of_the_l
     assert assemble([2, 0, 0], [], (), outputs, [1, 2], ended=True).exhausted is True
     assert assemble([1, 1, 0], [], (), outputs, [1, 2], ended=True).exhausted is False
     assert assemble([0, 0, 0], [], (), outputs).exhausted is False  # no batches, no end seen
+
+
+class ShapeOnly:
+    """A leaf with a shape but no dtype: NumPy sees it as an object, not a number."""
+
+    shape = (2,)
+
+
+def test_a_leaf_with_a_shape_but_no_dtype_is_not_numeric():
+    """A leaf is read off as an array only when it has both shape and dtype; else NumPy's view
+    (here an object) decides, and an object is not numeric."""
+    assert signature((1.0, ShapeOnly())) is None
+
+
+def test_bool_and_complex_leaves_are_numeric():
+    """Booleans and complex numbers stack like other numbers (NumPy kinds 'b' and 'c')."""
+    assert signature(True) == (None, (((), "bool"),))
+    assert signature(np.complex64(1 + 2j)) == (None, (((), "complex64"),))

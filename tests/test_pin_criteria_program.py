@@ -61,3 +61,39 @@ def test_states_must_match_the_leaves_in_number():
 def test_repr_lists_the_criteria():
     program = CriteriaProgram([sl.MaxSteps(3), sl.LossBelow(0.5)])
     assert repr(program) == "CriteriaProgram([MaxSteps(3), LossBelow(0.5)])"
+
+
+class NoArrayForm(StoppingCriterion):
+    """A criterion without an array form."""
+
+    def __repr__(self):
+        return "NoArrayForm()"
+
+
+def test_a_criterion_without_array_form_is_refused_by_name():
+    """A criterion with no array form cannot join a program; the error says which and why."""
+    with pytest.raises(ValueError) as caught:
+        CriteriaProgram([sl.MaxSteps(3), NoArrayForm()])
+    assert str(caught.value) == (
+        "NoArrayForm() has no array form; it cannot run in a CriteriaProgram"
+    )
+
+
+def test_a_gradient_criterion_gets_gradients_in_a_python_fused_call():
+    """GradientNormBelow(1e-3) in a fused call on (x-4)**2 from 0 (lr 0.1) stops at step 42:
+    the gradient at step k is -8 * 0.8**(k-1), first below 1e-3 in norm at k = 42."""
+    from steploop.strategy import run_steps_in_python
+    from tests.helpers import quadratic
+
+    stopper = CriteriaProgram([sl.GradientNormBelow(1e-3)])
+    chunk = run_steps_in_python(quadratic(), 50, 1, stopper, None, False)
+    assert (chunk.steps, chunk.stopped) == (42, True)
+
+
+def test_the_key_is_recomputed_after_invalidate():
+    """After invalidate the key is computed again from the criteria, equal to a fresh one's."""
+    program = CriteriaProgram([sl.MaxSteps(3)])
+    program.cache_key()
+    program.invalidate()
+    assert program.cache_key() == key(sl.MaxSteps(3))
+    assert program.cache_key() != key(sl.MaxSteps(4))

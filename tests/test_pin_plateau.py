@@ -162,3 +162,41 @@ def test_a_learning_rate_scheduler_beside_it_is_refused():
         f"{plateau!r} and LearningRateScheduler(constant) would both set the learning rate (and "
         "log column 'lr'); use one of them"
     )
+
+
+class PublishesLoss(sl.Callback):
+    """Publishes the flat loss under the name ``loss`` at even steps only."""
+
+    def provides(self, name):
+        return name == "loss"
+
+    def published_at(self, step):
+        return {"loss": 1.0} if step % 2 == 0 else None
+
+
+def test_loss_bound_to_a_publisher_is_checked_at_its_steps_only():
+    """monitor='loss' read from a publisher of 'loss': checks at steps 2, 4, 6 only; with
+    patience 1 the second and third checks each halve the rate (after steps 4 and 6)."""
+    plateau = sl.ReduceLROnPlateau(factor=0.5, patience=1)
+    trainer = sl.Trainer(flat(), [PublishesLoss(), plateau], steps_per_call=1)
+    trainer.run(max_steps=7)
+    assert trainer.history["lr"].tolist() == [0.1, 0.1, 0.1, 0.1, 0.05, 0.05, 0.025]
+
+
+class ScoresItself(sl.ReduceLROnPlateau):
+    """A plateau callback that publishes the quantity it monitors: a flat score of 1.0."""
+
+    def provides(self, name):
+        return name == "score"
+
+    def published_at(self, step):
+        return {"score": 1.0}
+
+
+def test_a_callback_may_monitor_what_it_publishes_itself():
+    """Listed once, it is its own publisher (not one listed after it): the flat score never
+    improves after the first check, so with patience 2 the rate halves after steps 3 and 5."""
+    plateau = ScoresItself("score", factor=0.5, patience=2)
+    trainer = sl.Trainer(flat(), [plateau], steps_per_call=1)
+    trainer.run(max_steps=6)
+    assert trainer.history["lr"].tolist() == [0.1, 0.1, 0.1, 0.05, 0.05, 0.025]

@@ -154,3 +154,44 @@ def test_a_stop_from_check_ends_the_run_through_stopped():
     criterion = Met(at=3)
     result = sl.Trainer(quadratic(), [criterion], steps_per_call=1).run(max_steps=9)
     assert (criterion.stopped_at, result.steps) == (3, 3)
+
+
+class ListState(StoppingCriterion):
+    """An array-form counter whose ``test`` returns its new state as a list."""
+
+    array_form = True
+
+    def init(self):
+        return (0.0,)
+
+    def test(self, ops, state, q):
+        return False, [state[0] + 1.0]
+
+
+def test_a_state_that_test_returns_as_a_list_is_held_as_a_tuple():
+    """``check`` keeps the state ``test`` returned as a tuple, whatever sequence it was."""
+    criterion = ListState()
+    assert criterion.check(None, None) is None
+    assert criterion.check(None, None) is None
+    assert criterion.state() == (2.0,)
+
+
+class SeesTrainer(StoppingCriterion):
+    """Never met; keeps the trainer each check is given."""
+
+    may_stop = False
+
+    def __init__(self):
+        self.trainers = []
+
+    def check(self, trainer, record):
+        self.trainers.append(trainer)
+        return None
+
+
+def test_a_criterion_called_through_on_step_end_checks_with_the_trainer():
+    """Wrapped in ``every``, a criterion's ``on_step_end`` hands ``check`` the Trainer."""
+    criterion = SeesTrainer()
+    trainer = sl.Trainer(quadratic(), [criterion.every(2)], steps_per_call=1)
+    trainer.run(max_steps=4)
+    assert criterion.trainers == [trainer, trainer]

@@ -1,11 +1,19 @@
 """StepStrategy.check's messages and run_steps_in_python: target gradients kept per step, a
-strategy that stops itself, and the flags of a call that neither stopped nor ran out."""
+strategy that stops itself, the flags of a call that neither stopped nor ran out, the gradients
+of LAST and gradient-free calls, an exhausted call; checked_loss's float path and message."""
 
 import numpy as np
 import pytest
 
 from steploop.criteria_program import CriteriaProgram
-from steploop.strategy import StepOutput, StepStrategy, run_steps_in_python
+from steploop.strategy import (
+    LAST,
+    BatchCursor,
+    StepOutput,
+    StepStrategy,
+    checked_loss,
+    run_steps_in_python,
+)
 
 
 class NoBatch(StepStrategy):
@@ -74,3 +82,58 @@ def test_a_strategy_that_stops_itself_is_asked_with_each_steps_number():
     assert strategy.asked == [4, 5, 6]
     assert (result.steps, result.stopped, result.exhausted) == (3, True, False)
     assert np.asarray(result.output.loss).tolist() == [1.0, 2.0, 3.0]
+
+
+def test_a_last_call_holds_the_last_steps_gradients_and_target_gradients_alone():
+    """Under keep_gradients=LAST the result holds step 3's gradients, with no row axis."""
+    result = run_steps_in_python(Counting(), 3, 1, CriteriaProgram([]), None, LAST)
+    assert result.last_gradients is True
+    assert {k: float(v) for k, v in result.output.gradients.items()} == {"w": 3.0}
+    targets = result.output.target_gradients
+    assert {t: {k: float(v) for k, v in g.items()} for t, g in targets.items()} == {
+        "aux": {"w": 30.0}
+    }
+
+
+def test_a_call_that_keeps_no_gradients_returns_none():
+    """keep_gradients=False: no gradients and no target gradients, though the strategy reports
+    them."""
+    result = run_steps_in_python(Counting(), 2, 1, CriteriaProgram([]), None, False)
+    assert result.output.loss.tolist() == [1.0, 2.0]
+    assert result.output.gradients is None
+    assert result.output.target_gradients is None
+    assert result.last_gradients is False
+
+
+def test_a_call_on_exhausted_data_returns_no_loss_row():
+    """No batch left: zero steps, exhausted, and an empty loss array (no padding row)."""
+    result = run_steps_in_python(Counting(), 3, 1, CriteriaProgram([]), BatchCursor(iter([])), True)
+    assert (result.steps, result.exhausted, result.stopped) == (0, True, False)
+    assert np.asarray(result.output.loss).shape == (0,)
+
+
+class Logged(StepStrategy):
+    """Logs every tree it converts to the host."""
+
+    def __init__(self):
+        self.converted = []
+
+    def step(self):
+        return StepOutput(loss=1.0)
+
+    def to_host(self, tree):
+        self.converted.append(tree)
+        return super().to_host(tree)
+
+
+def test_a_float_loss_is_taken_as_is_without_to_host():
+    """checked_loss returns a Python float loss itself and never converts it."""
+    strategy = Logged()
+    assert checked_loss(strategy, StepOutput(loss=2.5)) == 2.5
+    assert strategy.converted == []
+
+
+def test_a_loss_that_is_no_number_is_refused_with_its_type():
+    with pytest.raises(TypeError) as caught:
+        checked_loss(NoBatch(), StepOutput(loss="abc"))
+    assert str(caught.value) == "NoBatch.step returned a loss of type str that is not a number"

@@ -40,3 +40,43 @@ def test_a_path_must_be_a_non_empty_path():
         "CSVLogger path must be a str or os.PathLike, got 5 (int)"
     )
     assert message(lambda: sl.CSVLogger(""), ValueError) == "CSVLogger path must not be empty"
+
+
+HINT = " (a tensor is a value, not a function: wrap it, e.g. lambda: (x - 4.0) ** 2)"
+
+
+class OnlyShape:
+    """A non-callable value with a shape and no dtype."""
+
+    shape = (2,)
+
+    def __repr__(self):
+        return "OnlyShape()"
+
+
+class OnlyDtype:
+    """A non-callable value with a dtype and no shape."""
+
+    dtype = "float32"
+
+    def __repr__(self):
+        return "OnlyDtype()"
+
+
+def test_a_value_with_a_shape_alone_gets_the_tensor_hint():
+    """Something with a shape but no dtype, passed as a function, is told to wrap it."""
+    assert message(lambda: sl.LearningRateScheduler(OnlyShape()), TypeError) == (
+        f"{PREFIX}OnlyShape() (OnlyShape){HINT}"
+    )
+
+
+def test_a_value_with_a_dtype_alone_gets_the_tensor_hint():
+    """Something with a dtype but no shape, passed as a function, is told to wrap it."""
+    assert message(lambda: sl.LearningRateScheduler(OnlyDtype()), TypeError) == (
+        f"{PREFIX}OnlyDtype() (OnlyDtype){HINT}"
+    )
+
+
+def test_a_value_without_shape_or_dtype_gets_no_hint():
+    """A plain non-callable value gets no tensor hint."""
+    assert message(lambda: sl.LearningRateScheduler(3), TypeError) == f"{PREFIX}3 (int)"

@@ -109,7 +109,7 @@ class Trainer:
         self._result: RunResult | None = None
         self._last_record: StepRecord | None = None
         self._running = False
-        self._calls.warn(stacklevel=3)
+        self._calls.warn(stacklevel=2)
         _arguments.check_callbacks(self, self._user_callbacks)
         checkpoint.forget_verdicts(self._user_callbacks)  # made in another Trainer
 
@@ -302,10 +302,10 @@ class Trainer:
         expire_variables(self._last_record)
         if self._has_step_begin:
             self._callbacks.on_step_begin(self, step)
-            if self._stop is not None:
-                if self._feed is not None:
-                    self._feed.put_back(batch)
-                return None
+        if self._stop is not None:  # asked by a step-begin hook, or by the data as it yielded
+            if self._feed is not None:
+                self._feed.put_back(batch)
+            return None
         strategy = self._strategy
         output = strategy.step() if self._feed is None else strategy.step(batch)
         record = plain_record(strategy, step, output, self._epochs and self._epochs.epoch)

@@ -1,0 +1,29 @@
+"""CompiledLoops.run marks a call made under keep_gradients=LAST as holding the last step's
+gradients alone, and no other call."""
+
+import pytest
+
+from steploop.criteria_program import CriteriaProgram
+from steploop.loop_body import CompiledLoops
+from steploop.strategy import LAST
+
+
+class TwoSteps(CompiledLoops):
+    """A loop that always does two steps (losses 1 and 0.5) and reports gradient 3 for ``w``."""
+
+    def build(self, count, stopper, keep_gradients, mode):
+        return "loop"
+
+    def call(self, function, key, first_step, source, flat, feed):
+        stacked = {"loss": [1.0, 0.5], "values": {}, "gradients": {"w": 3.0}}
+        return [2, 0, 0], [], stacked
+
+
+@pytest.mark.parametrize(("keep", "last"), [(LAST, True), (True, False), (False, False)])
+def test_only_a_last_call_says_its_gradients_are_the_last_steps(keep, last):
+    """last_gradients is True exactly for keep_gradients=LAST; the rest of the result is kept."""
+    chunk = TwoSteps().run(4, 1, CriteriaProgram([]), None, keep)
+    assert chunk.last_gradients is last
+    assert chunk.steps == 2
+    assert list(chunk.output.loss) == [1.0, 0.5]
+    assert chunk.output.gradients == {"w": 3.0}
