@@ -1,10 +1,10 @@
 """CompiledLoops.run marks a call made under keep_gradients=LAST as holding the last step's
-gradients alone, and no other call."""
+gradients alone, and no other call; Source.rows pads a short call's batches to the loop's rows."""
 
 import pytest
 
 from steploop.criteria_program import CriteriaProgram
-from steploop.loop_body import CompiledLoops
+from steploop.loop_body import STACKED, CompiledLoops, Source
 from steploop.strategy import LAST
 
 
@@ -27,3 +27,17 @@ def test_only_a_last_call_says_its_gradients_are_the_last_steps(keep, last):
     assert chunk.steps == 2
     assert list(chunk.output.loss) == [1.0, 0.5]
     assert chunk.output.gradients == {"w": 3.0}
+
+
+@pytest.mark.parametrize(
+    ("batches", "count", "rows"),
+    [
+        (["a", "b"], 4, ["a", "b", "b", "b"]),  # the data ended two rows short: the last repeats
+        (["a", "b", "c"], 4, ["a", "b", "c", "c"]),
+        (["a", "b", "c"], 3, ["a", "b", "c"]),  # a full call: as pulled
+        (["a"], 1, ["a"]),
+    ],
+)
+def test_a_short_call_is_padded_with_its_last_batch(batches, count, rows):
+    """rows(count) gives count rows: the batches pulled, then the last one again."""
+    assert Source(STACKED, len(batches), batches, True).rows(count) == rows
