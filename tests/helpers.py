@@ -116,3 +116,17 @@ def last_gradients(trainer):
         float(record.gradients["x"]),
         {k: {n: float(g) for n, g in v.items()} for k, v in targets},
     )
+
+
+class FailsToBegin(sl.Callback):
+    """Raises ``RuntimeError("cannot begin")`` in ``on_run_begin`` of the runs numbered in
+    ``runs`` (counted from 1)."""
+
+    def __init__(self, runs):
+        self.runs = runs
+        self.count = 0
+
+    def on_run_begin(self, trainer):
+        self.count += 1
+        if self.count in self.runs:
+            raise RuntimeError("cannot begin")

@@ -8,6 +8,7 @@ import steploop as sl
 from steploop import autofuse
 from steploop.numpy import GradientDescent
 from tests.test_autofuse import FakeClock, Fused, fused_quadratic
+from tests.test_epochs import Live
 
 
 @pytest.fixture
@@ -177,19 +178,8 @@ class QuietLogger(sl.PrintLogger):
         pass
 
 
-class LiveAt(sl.Callback):
-    """Needs live state at the steps of ``schedule``."""
-
-    may_stop = False
-    needs_live_state = True
-
-    def __init__(self, schedule):
-        self.schedule = schedule
-        self.seen = []
-
-    def on_step_end(self, trainer, record):
-        if self.schedule.fires(record.step):
-            self.seen.append((record.step, float(record.variables["x"])))
+class LiveAt(Live):
+    """Needs live state at the steps of ``schedule`` (``tests/test_epochs.py``'s ``Live``)."""
 
     def __repr__(self):
         return f"LiveAt({self.schedule!r})"

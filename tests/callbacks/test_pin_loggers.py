@@ -15,7 +15,7 @@ import pytest
 
 import steploop as sl
 from steploop.callbacks.loggers import format_record
-from tests.helpers import quadratic
+from tests.helpers import FailsToBegin, quadratic
 from tests.scripted import Scripted
 
 
@@ -29,19 +29,6 @@ class Changing(sl.StepStrategy):
     def step(self):
         self.calls += 1
         return sl.StepOutput(loss=float(self.calls), values=self.values[self.calls - 1])
-
-
-class FailsToBegin(sl.Callback):
-    """Raises in ``on_run_begin`` of the runs numbered in ``runs`` (counted from 1)."""
-
-    def __init__(self, runs):
-        self.runs = runs
-        self.count = 0
-
-    def on_run_begin(self, trainer):
-        self.count += 1
-        if self.count in self.runs:
-            raise RuntimeError("cannot begin")
 
 
 @pytest.fixture

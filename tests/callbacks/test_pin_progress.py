@@ -11,7 +11,7 @@ import sys
 import pytest
 
 import steploop as sl
-from tests.helpers import quadratic
+from tests.helpers import FailsToBegin, quadratic
 
 tqdm = pytest.importorskip("tqdm")
 tqdm_std = pytest.importorskip("tqdm.std")
@@ -95,16 +95,8 @@ def test_runs_that_fail_before_the_bar_began_log_nothing_from_it(caplog):
     """on_run_end of runs whose on_run_begin failed earlier in the list (before the bar's first
     run and after a finished one) raises nothing; only the run that ran drew a bar."""
 
-    class FailsToBegin(sl.Callback):
-        count = 0
-
-        def on_run_begin(self, trainer):
-            self.count += 1
-            if self.count != 2:
-                raise RuntimeError("cannot begin")
-
     out = io.StringIO()
-    trainer = sl.Trainer(quadratic(0.25), [FailsToBegin(), sl.ProgressBar(total=1, file=out)])
+    trainer = sl.Trainer(quadratic(0.25), [FailsToBegin({1, 3}), sl.ProgressBar(total=1, file=out)])
     with caplog.at_level(logging.ERROR, logger="steploop"):
         with pytest.raises(RuntimeError, match="cannot begin"):
             trainer.run(max_steps=1)
