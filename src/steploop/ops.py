@@ -46,18 +46,13 @@ class HostOps:
     name = "host"
 
     @staticmethod
-    def any_(a: Any, b: Any) -> bool:
-        return bool(a) or bool(b)
-
-    @staticmethod
-    def all_(a: Any, b: Any) -> bool:
-        return bool(a) and bool(b)
-
-    @staticmethod
     def where(condition: Any, a: Any, b: Any) -> Any:
         return a if condition else b
 
-    # C functions, called at every step of a plain run: no Python frame each
+    # C functions, called at every step of a plain run: no Python frame each. The conditions are
+    # bools (comparisons, or these functions' results), as the frameworks' logical ops require.
+    any_ = staticmethod(operator.or_)
+    all_ = staticmethod(operator.and_)
     not_ = staticmethod(operator.not_)
     isfinite = staticmethod(math.isfinite)
     isnan = staticmethod(math.isnan)

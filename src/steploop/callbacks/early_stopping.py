@@ -160,8 +160,7 @@ class EarlyStopping(StoppingCriterion):
         return None
 
     def _value(self, ops: Any, q: Any) -> Any:
-        if self.monitor == "loss":
-            return q.loss
+        """The monitored value among the step's values (``test`` reads ``"loss"`` itself)."""
         try:
             return ops.number(q.values[self.monitor])
         except KeyError:
@@ -177,7 +176,7 @@ class EarlyStopping(StoppingCriterion):
 
     def test(self, ops: Any, state: tuple[Any, ...], q: Any) -> tuple[Any, tuple[Any, ...]]:
         best, best_step, wait, beaten = state
-        value = self._value(ops, q)
+        value = q.loss if self.monitor == "loss" else self._value(ops, q)
         active = q.step >= self.start_from
         better = ops.any_(ops.isnan(best), self._beats(ops, value, best))
         if self.baseline is None:
