@@ -80,6 +80,16 @@ def report(by_module: dict[str, dict[str, str]], skip: dict[str, str]) -> tuple[
     return "\n".join(lines), total
 
 
+def stale_names(by_module: dict[str, dict[str, str]], skip: dict[str, str]) -> list[str]:
+    """The names listed as equivalent that are not surviving mutants of this run (mutmut numbers a
+    function's mutants in order, so an edit to it renames them)."""
+    surviving = {
+        name for statuses in by_module.values() for name, status in statuses.items()
+        if status == "survived"
+    }
+    return sorted(name for name in skip if name not in surviving)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--survivors", action="store_true", help="list the surviving mutants")
@@ -91,6 +101,12 @@ def main() -> None:
     print(table)
     run = sum(total.values()) - total["pending"]
     print(f"\n{run} of {sum(total.values())} mutants run; {len(skip)} listed as equivalent.")
+    stale = stale_names(by_module, skip)
+    if stale:
+        print(
+            f"{len(stale)} listed as equivalent did not survive this run (killed, renamed when the "
+            "function changed, or gone): check them with --survivors and mutmut show"
+        )
     if arguments.survivors:
         for statuses in by_module.values():
             for name, status in statuses.items():
