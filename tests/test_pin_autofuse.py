@@ -7,6 +7,7 @@ import pytest
 import steploop as sl
 from steploop import autofuse
 from steploop.numpy import GradientDescent
+from steploop.strategy import LAST
 from tests.test_autofuse import FakeClock, Fused, fused_quadratic
 from tests.test_epochs import Live
 
@@ -410,3 +411,28 @@ def test_an_explicit_size_of_two_warns_about_a_host_stopper(clock):
         "the step where they ask to stop (stopping criteria with an array form, such as "
         "LossBelow or MaxSteps, stop exactly)"
     ]
+
+
+class KeepsAsked(Fused):
+    """Fused, recording the ``keep_gradients`` each call is given."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.asked = []
+
+    def run_steps(self, count, first_step, stopper, feed, keep):
+        self.asked.append(keep)
+        return super().run_steps(count, first_step, stopper, feed, keep)
+
+
+class NoGradients(KeepsAsked):
+    reports_gradients = False
+
+
+@pytest.mark.parametrize(("kind", "asked"), [(KeepsAsked, LAST), (NoGradients, False)])
+def test_calls_ask_for_the_last_gradients_only_of_a_strategy_that_reports_them(kind, asked):
+    """With no callback reading every step's gradients, a call keeps the last step's when the
+    strategy reports gradients, and none when it reports none."""
+    strategy = kind(lambda x: ((x - 4.0) ** 2, 2.0 * (x - 4.0)), 0.0, learning_rate=0.1)
+    sl.Trainer(strategy, [sl.MaxSteps(12)], steps_per_call=4).run()
+    assert strategy.asked == [asked] * 3
