@@ -130,3 +130,14 @@ class FailsToBegin(sl.Callback):
         self.count += 1
         if self.count in self.runs:
             raise RuntimeError("cannot begin")
+
+
+def run_failing_around_one(trainer):
+    """Three one-step runs of ``trainer`` built with ``FailsToBegin({1, 3})`` first: the first and
+    the last fail to begin (each raising its error), the middle one runs."""
+    for failing in (True, False, True):
+        if failing:
+            with pytest.raises(RuntimeError, match="cannot begin"):
+                trainer.run(max_steps=1)
+        else:
+            trainer.run(max_steps=1)
