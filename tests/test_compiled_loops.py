@@ -60,8 +60,9 @@ class NumpyLoops(CompiledLoops):
             }
             if keep_gradients:
                 stacked["gradients"] = {"w": np.array([row["gradients"]["w"] for row in rows])}
-            control = [int(n) for n in loop_body.control(i, stop, exhausted, verdicts)]
-            return control, [float(v) for v in layout.flat(states)], stacked
+            control = loop_body.control(i, stop, exhausted, verdicts)
+            numbers = loop_body.numbers(control, layout.flat(states))
+            return [float(n) for n in numbers], stacked
 
         return loop
 

@@ -195,13 +195,34 @@ def after_step(
 
 
 def control(steps: Any, stopped: Any, exhausted: Any, verdicts: Sequence[Any]) -> list[Any]:
-    """The loop's control numbers in the order ``chunks.assemble`` reads them; the framework
-    casts them to one integer type and stacks them (each result costs a copy to the host).
+    """The loop's control numbers in the order ``chunks.assemble`` reads them.
 
     >>> control(3, True, False, [True, False])
     [3, True, False, True, False]
     """
     return [steps, stopped, exhausted, *verdicts]
+
+
+def numbers(control: Sequence[Any], states: Sequence[Any]) -> list[Any]:
+    """What a loop returns to the host besides its outputs: the ``control`` numbers, then the
+    leaves' ``flat`` states; the framework casts each to float64 (exact for the counts and flags)
+    and stacks them into one vector, so one copy brings them back (``split`` reads it).
+
+    >>> numbers([3, True, False], [0.5])
+    [3, True, False, 0.5]
+    """
+    return [*control, *states]
+
+
+def split(values: Sequence[float], states: int) -> tuple[list[int], list[float]]:
+    """The host list of a loop's ``numbers`` vector as ``(control, states)``; ``states`` is how
+    many state numbers it ends with.
+
+    >>> split([3.0, 1.0, 0.0, 0.5], 1)
+    ([3, 1, 0], [0.5])
+    """
+    head = len(values) - states
+    return [int(value) for value in values[:head]], list(values[head:])
 
 
 class CompiledLoops:
@@ -211,8 +232,8 @@ class CompiledLoops:
     (whether its loop pulls from that iterator itself; no by default), ``build(count, stopper,
     keep_gradients, mode)`` and ``call(function, key, first_step, source, flat, feed)`` (``key``
     is ``(count, criteria key, kept, mode)``; stacked data is ``source.rows(count)``), which
-    runs the loop from the criteria's ``flat`` states and returns its control numbers and
-    states as host lists and the stacked outputs."""
+    runs the loop from the criteria's ``flat`` states and returns its ``numbers`` (control
+    numbers, then states) as one host list, and the stacked outputs."""
 
     def __init__(self) -> None:
         self.loops: dict[Any, Any] = {}
@@ -227,7 +248,7 @@ class CompiledLoops:
 
     def call(
         self, function: Any, key: Any, first_step: int, source: Source, flat: list[float], feed: Any
-    ) -> tuple[list[Any], list[Any], Any]:
+    ) -> tuple[list[float], Any]:
         raise NotImplementedError
 
     def run(
@@ -248,9 +269,9 @@ class CompiledLoops:
         if function is None:
             function = self.loops[key] = self.build(count, stopper, keep_gradients, source.mode)
         initial = stopper.initial()
-        control, states, stacked = self.call(
-            function, key, first_step, source, States.flat(initial), feed
-        )
+        flat = States.flat(initial)
+        values, stacked = self.call(function, key, first_step, source, flat, feed)
+        control, states = split(values, len(flat))
         chunk = chunks.assemble(
             control, states, initial, stacked, source.batches, feed, source.ended
         )

@@ -62,9 +62,8 @@ def build_loop(
     extra_stop: Callable[[StepOutput], Any] | None,
 ) -> Callable[..., Any]:
     """A jitted ``(params, opt_state, first_step, limit, state_vector[, data])`` running up to
-    ``count`` steps of ``body``; it returns the new state, the control numbers
-    (``loop_body.control``, int32), the leaves' states as one float64 vector and the stacked
-    outputs."""
+    ``count`` steps of ``body``; it returns the new state, its ``loop_body.numbers`` as one
+    float64 vector, and the stacked outputs."""
     layout = loop_body.States.of(stopper)
 
     def plain_step(params: Any, opt_state: Any, batch: tuple[Any, ...]) -> Any:
@@ -75,6 +74,8 @@ def build_loop(
     def run(
         params: Any, opt_state: Any, first_step: Any, limit: Any, vector: Any, *data: Any
     ) -> Any:
+        # weak-typed leaves (``jnp.array(0.0)``) made strong here, traced once, not per call
+        params, opt_state = strong(params), strong(opt_state)
         def batch_at(i: Any) -> tuple[Any, ...]:
             if mode == NO_DATA:
                 return ()
@@ -114,11 +115,9 @@ def build_loop(
         i, stopped, params, opt_state, states, verdicts, arrays = lax.while_loop(
             cond, step, (*start, verdicts, arrays)
         )
-        numbers = loop_body.control(i, stopped, False, verdicts)
-        flat = layout.flat(states)
-        vector = jnp.stack(flat) if flat else jnp.zeros(0, jnp.float64)
-        control = jnp.stack([jnp.asarray(n).astype(jnp.int32) for n in numbers])
-        return params, opt_state, control, vector, arrays
+        control = loop_body.control(i, stopped, False, verdicts)
+        numbers = loop_body.numbers(control, layout.flat(states))
+        return params, opt_state, jnp.stack([jnp.asarray(n, jnp.float64) for n in numbers]), arrays
 
     return jax.jit(run)
 
@@ -140,7 +139,7 @@ class FusedCalls(loop_body.CompiledLoops):
 
     def call(
         self, function: Any, key: Any, first_step: int, source: Any, flat: list[float], feed: Any
-    ) -> tuple[list[Any], list[Any], Any]:
+    ) -> tuple[list[float], Any]:
         strategy = self._strategy
         data: tuple[Any, ...] = ()
         if source.mode != NO_DATA:
@@ -148,13 +147,13 @@ class FusedCalls(loop_body.CompiledLoops):
             data = (jax.tree_util.tree_map(lambda *leaves: jnp.stack(leaves), *batches),)
         # NumPy numbers: the call moves them itself (a jnp constructor is an eager dispatch each)
         arguments = (
-            strong(strategy.params),
-            strong(strategy.opt_state),
+            strategy.params,
+            strategy.opt_state,
             np.int64(first_step),
             np.int32(source.limit),
             np.asarray(flat, np.float64).reshape(len(flat)),
         )
         with jax.enable_x64(True):
-            params, opt_state, control, vector, stacked = function(*arguments, *data)
+            params, opt_state, numbers, stacked = function(*arguments, *data)
         strategy.params, strategy.opt_state = params, opt_state
-        return control.tolist(), vector.tolist(), stacked
+        return numbers.tolist(), stacked

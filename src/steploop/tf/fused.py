@@ -59,9 +59,8 @@ def build_loop(
     loop: Loop, count: int, stopper: CriteriaProgram, keep_gradients: bool | str, mode: str
 ) -> Callable[..., Any]:
     """A ``tf.function(first_step, limit, state_vector[, data])`` running up to ``count`` steps
-    of ``loop.body``. It returns the control numbers (``loop_body.control``, as int32), the
-    leaves' states as one float64 vector, and the stacked outputs (with the last step's alone
-    of those ``loop_body.kept`` carries)."""
+    of ``loop.body``. It returns its ``loop_body.numbers`` as one float64 vector and the stacked
+    outputs (with the last step's alone of those ``loop_body.kept`` carries)."""
     step_body = loop.body
     if loop.jit_compile and mode == ITERATOR:
         step_body = tf.function(loop.body, jit_compile=True)
@@ -113,10 +112,9 @@ def build_loop(
         )
         stacked = {k: tf.nest.map_structure(lambda a: a.stack(), arrays[k]) for k in stacked_keys}
         stacked.update({key: arrays[key] for key in last_keys})
-        numbers = loop_body.control(i, stopped, exhausted, verdicts)
-        flat = layout.flat(states)
-        states = tf.stack(flat) if flat else tf.zeros([0], tf.float64)
-        return tf.stack([tf.cast(n, tf.int32) for n in numbers]), states, stacked
+        control = loop_body.control(i, stopped, exhausted, verdicts)
+        numbers = loop_body.numbers(control, layout.flat(states))
+        return tf.stack([tf.cast(n, tf.float64) for n in numbers]), stacked
 
     def run_without_data(first_step: tf.Tensor, limit: tf.Tensor, state_vector: tf.Tensor) -> Any:
         return run(first_step, limit, state_vector, None)
@@ -152,7 +150,7 @@ class FusedCalls(loop_body.CompiledLoops):
 
     def call(
         self, function: Any, key: Any, first_step: int, source: Any, flat: list[float], feed: Any
-    ) -> tuple[list[Any], list[Any], Any]:
+    ) -> tuple[list[float], Any]:
         arguments = [
             self._constant(first_step, tf.int64),
             self._constant(source.limit, tf.int32),
@@ -165,8 +163,8 @@ class FusedCalls(loop_body.CompiledLoops):
             arguments.append(tf.nest.map_structure(lambda *ts: tf.stack(ts), *rows))
         # without data the arguments' shapes and dtypes are fixed by the loop's key
         known = "fixed" if source.mode == NO_DATA else None
-        control, states, stacked = self._calls.invoke(function, tuple(arguments), key, known)
-        return control.numpy().tolist(), states.numpy().tolist() if flat else [], stacked
+        numbers, stacked = self._calls.invoke(function, tuple(arguments), key, known)
+        return numbers.numpy().tolist(), stacked
 
     def _constant(self, value: Any, dtype: tf.DType) -> tf.Tensor:
         """A cached constant tensor (chunk lengths, first steps and the empty state repeat)."""
