@@ -16,7 +16,7 @@ class TwoSteps(CompiledLoops):
 
     def call(self, function, key, first_step, source, flat, feed):
         stacked = {"loss": [1.0, 0.5], "values": {}, "gradients": {"w": 3.0}}
-        return [2, 0, 0], [], stacked
+        return [2.0, 0.0, 0.0], stacked
 
 
 @pytest.mark.parametrize(("keep", "last"), [(LAST, True), (True, False), (False, False)])

@@ -100,6 +100,7 @@ def assemble(
     batches: Sequence[Any] = (),
     feed: BatchCursor | None = None,
     ended: bool = False,
+    last_gradients: bool = False,
 ) -> FusedResult:
     """The ``FusedResult`` of a compiled call.
 
@@ -107,7 +108,8 @@ def assemble(
     ``state_values`` the leaves' states, flat, shaped as ``initial``; ``stacked`` the outputs
     with a row per step (``"loss"``, ``"values"``, optional ``"gradients"`` and
     ``"target_gradients"``). ``batches`` were pulled from ``feed`` for the call; those past the
-    steps done go back, and ``ended`` says the feed had no more.
+    steps done go back, and ``ended`` says the feed had no more; ``last_gradients``: the
+    gradients are the last step's alone (``FusedResult.last_gradients``).
 
     >>> chunk = assemble([2, 1, 0, 1], [0.5], ((0.0,),), {"loss": [1.0, 0.5], "values": {}})
     >>> chunk.steps, chunk.states, chunk.verdicts, chunk.stopped
@@ -131,4 +133,5 @@ def assemble(
         verdicts=tuple(bool(met) for met in verdicts),
         stopped=bool(stopped),
         exhausted=bool(exhausted) or (ended and steps == len(batches)),
+        last_gradients=last_gradients,
     )

@@ -17,6 +17,7 @@ step-by-step run would have given.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -42,14 +43,21 @@ class Quantities:
     gradients: Mapping[str, Any] = attrs.field(factory=dict)
 
 
+@functools.cache
+def init_fields(kind: type) -> tuple[str, ...] | None:
+    """The names of the attrs fields ``kind`` sets at construction, which identify a criterion's
+    settings (``None``: not an attrs class)."""
+    return tuple(f.name for f in attrs.fields(kind) if f.init) if attrs.has(kind) else None
+
+
 def _key(criterion: StoppingCriterion) -> Any:
     parts = getattr(criterion, "parts", None)
     if parts is not None:
         return (type(criterion), tuple(_key(part) for part in parts))
     kind = type(criterion)
-    if attrs.has(kind):
-        fields = attrs.fields(kind)
-        return (kind, tuple((f.name, getattr(criterion, f.name)) for f in fields if f.init))
+    names = init_fields(kind)  # type: ignore[arg-type]
+    if names is not None:
+        return (kind, tuple((name, getattr(criterion, name)) for name in names))
     return (kind, id(criterion))  # unknown settings: one loop per object
 
 

@@ -291,6 +291,8 @@ def ran_out(trainer: Trainer, epochs: Epochs | None) -> Stop | None:
 def attach(callbacks: Sequence[Callback], epochs: Epochs | None) -> None:
     """Give every epoch schedule among ``callbacks`` (in any attribute, also inside ``Every``
     and composites) the Trainer's clock; a ``ValueError`` when the Trainer has no epochs."""
+    if epochs is None and not EpochSchedule.made:
+        return  # none exists, so none is among the callbacks
     for index, callback in enumerate(callbacks):
         for schedule in _epoch_schedules(callback, set()):
             if epochs is None:

@@ -272,7 +272,7 @@ class CompiledLoops:
         flat = States.flat(initial)
         values, stacked = self.call(function, key, first_step, source, flat, feed)
         control, states = split(values, len(flat))
-        chunk = chunks.assemble(
-            control, states, initial, stacked, source.batches, feed, source.ended
+        last = keep_gradients == LAST
+        return chunks.assemble(
+            control, states, initial, stacked, source.batches, feed, source.ended, last
         )
-        return attrs.evolve(chunk, last_gradients=True) if keep_gradients == LAST else chunk

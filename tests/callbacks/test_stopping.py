@@ -129,6 +129,17 @@ def test_composition_nests_and_flattens():
         a | 3
 
 
+def test_a_composite_lists_its_leaves_in_order_also_after_its_parts_change():
+    a, b, c, d = sl.LossBelow(1.0), sl.MaxSteps(5), sl.StopOnNaN(), sl.MaxSteps(9)
+    mixed = (a & b) | c
+    assert mixed.leaves() == (a, b, c)
+    assert mixed.leaves() == (a, b, c)  # read again (kept while the parts are the same)
+    mixed.parts = (c, d)
+    assert mixed.leaves() == (c, d)
+    mixed.parts = (d,)
+    assert mixed.leaves() == (d,)
+
+
 def test_every_restricts_checks_to_multiples():
     result = run([5, 0.5, 0.5, 0.5, 0.5], sl.LossBelow(1.0).every(3))
     assert result.steps == 3

@@ -26,9 +26,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import attrs
-
 from steploop.callbacks.base import Callback
+from steploop.criteria_program import init_fields
 from steploop.ops import HOST
 from steploop.records import Stop
 
@@ -220,10 +219,8 @@ class StoppingCriterion(Callback):
 def _settings(criterion: StoppingCriterion) -> Any:
     """What identifies a criterion's settings (attrs fields set at construction), so a verdict
     is not reused after they change."""
-    kind = type(criterion)
-    if attrs.has(kind):
-        return tuple(getattr(criterion, f.name) for f in attrs.fields(kind) if f.init)
-    return None
+    names = init_fields(type(criterion))  # type: ignore[arg-type]
+    return None if names is None else tuple(getattr(criterion, name) for name in names)
 
 
 def _criterion(value: Any, operator: str) -> StoppingCriterion:
@@ -249,7 +246,12 @@ class _Composite(StoppingCriterion):
         return all(part.array_form for part in self.parts)
 
     def leaves(self) -> tuple[StoppingCriterion, ...]:
-        return tuple(leaf for part in self.parts for leaf in part.leaves())
+        cached = self.__dict__.get("_leaves")  # (parts, leaves): read often as a Trainer is built
+        if cached is not None and cached[0] is self.parts:
+            return cached[1]  # type: ignore[no-any-return]
+        leaves = tuple(leaf for part in self.parts for leaf in part.leaves())
+        self.__dict__["_leaves"] = (self.parts, leaves)
+        return leaves
 
     @property
     def stops_at_sync(self) -> bool:  # type: ignore[override]

@@ -61,7 +61,8 @@ def build_loop(
     mode: str,
     extra_stop: Callable[[StepOutput], Any] | None,
 ) -> Callable[..., Any]:
-    """A jitted ``(params, opt_state, first_step, limit, state_vector[, data])`` running up to
+    """A jitted ``(params, opt_state, numbers[, data])`` (``numbers``: the first step, the limit
+    of steps and the criteria's state vector, in one float64 vector) running up to
     ``count`` steps of ``body``; it returns the new state, its ``loop_body.numbers`` as one
     float64 vector, and the stacked outputs."""
     layout = loop_body.States.of(stopper)
@@ -71,9 +72,9 @@ def build_loop(
             params, opt_state, trees = body(params, opt_state, *batch)
         return strong(params), strong(opt_state), trees
 
-    def run(
-        params: Any, opt_state: Any, first_step: Any, limit: Any, vector: Any, *data: Any
-    ) -> Any:
+    def run(params: Any, opt_state: Any, numbers: Any, *data: Any) -> Any:
+        first_step, limit = numbers[0].astype(jnp.int64), numbers[1].astype(jnp.int32)
+        vector = numbers[2:]
         # weak-typed leaves (``jnp.array(0.0)``) made strong here, traced once, not per call
         params, opt_state = strong(params), strong(opt_state)
         def batch_at(i: Any) -> tuple[Any, ...]:
@@ -145,15 +146,11 @@ class FusedCalls(loop_body.CompiledLoops):
         if source.mode != NO_DATA:
             batches = [strategy.as_batch(batch) for batch in source.rows(key[0])]
             data = (jax.tree_util.tree_map(lambda *leaves: jnp.stack(leaves), *batches),)
-        # NumPy numbers: the call moves them itself (a jnp constructor is an eager dispatch each)
-        arguments = (
-            strategy.params,
-            strategy.opt_state,
-            np.int64(first_step),
-            np.int32(source.limit),
-            np.asarray(flat, np.float64).reshape(len(flat)),
-        )
+        # one NumPy vector (the call moves it itself, one copy): first step, limit, states
+        numbers = np.array([first_step, source.limit, *flat], np.float64)
         with jax.enable_x64(True):
-            params, opt_state, numbers, stacked = function(*arguments, *data)
+            params, opt_state, numbers, stacked = function(
+                strategy.params, strategy.opt_state, numbers, *data
+            )
         strategy.params, strategy.opt_state = params, opt_state
         return numbers.tolist(), stacked
