@@ -180,7 +180,7 @@ class History:
         >>> frozen["loss"].tolist(), history["loss"].tolist()
         ([4.0], [4.0, 1.0])
         """
-        view = History()
+        view = History.__new__(History)  # no fresh buffers: the view takes this one's
         view._rows = self._rows
         view._columns = dict(self._columns)
         view._read_only = True
