@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+import steploop as sl
 from steploop.history import History
 
 
@@ -255,3 +256,85 @@ def test_extend_reads_values_as_append_does():
     at_once.extend(1, [1.0, 1.0], {"a": [None, 1.5]})
     assert at_once == one_by_one
     assert np.isnan(at_once["a"][0]) and at_once["a"][1] == 1.5
+
+
+@pytest.mark.parametrize(
+    ("step", "error", "message"),
+    [
+        (1.5, TypeError, "History.append: step must be an int, got float 1.5"),
+        (True, TypeError, "History.append: step must be an int, got bool True"),
+        (
+            np.float64(2.0),
+            TypeError,
+            "History.append: step must be an int, got float64 np.float64(2.0)",
+        ),
+        (2**63, ValueError, f"History.append: step {2**63} does not fit the int64 'step' column"),
+        (
+            -(2**63) - 1,
+            ValueError,
+            f"History.append: step {-(2**63) - 1} does not fit the int64 'step' column",
+        ),
+    ],
+)
+def test_a_step_that_is_not_an_int64_is_refused_at_append_and_adds_no_row(step, error, message):
+    history = filled(2)
+    assert refused(error, history.append, step, 1.0) == message
+    assert refused(error, history.append, step, 1.0, {"w": 1.0}) == message
+    assert history["step"].tolist() == [1, 2] and len(history) == 2
+
+
+def test_steps_at_the_int64_bounds_and_numpy_ints_are_kept_exactly():
+    history = History()
+    history.append(2**63 - 1, 1.0)
+    history.append(-(2**63), 1.0, {"w": 2.0})  # the slow path: through no float
+    history.append(np.int64(2**62 + 1), 1.0, {"w": 3.0})
+    assert history["step"].tolist() == [2**63 - 1, -(2**63), 2**62 + 1]
+    history = History()
+    history.extend(2**63 - 2, [1.0, 2.0])
+    assert history["step"].tolist() == [2**63 - 2, 2**63 - 1]
+
+
+def test_extend_refuses_steps_past_int64_and_non_int_first_steps():
+    history = filled(1)
+    assert refused(ValueError, history.extend, 2**63 - 1, [1.0, 2.0]) == (
+        f"History.extend: steps {2**63 - 1} .. {2**63} do not fit the int64 'step' column"
+    )
+    assert refused(TypeError, history.extend, 2.0, [1.0]) == (
+        "History.extend: first_step must be an int, got float 2.0"
+    )
+    assert len(history) == 1
+
+
+@pytest.mark.parametrize("name", ["step", "loss"])
+def test_a_value_named_after_the_rows_own_step_or_loss_is_refused(name):
+    message = (
+        f"a value is named {name!r}, which the row has of its own; rename it (values may not be "
+        "named 'step' or 'loss', nor 'epoch' beside an epoch)"
+    )
+    history = filled(1)
+    assert refused(ValueError, history.append, 2, 1.0, {name: 7.0}) == f"History.append: {message}"
+    assert refused(ValueError, history.extend, 2, [1.0], {name: [7.0]}) == (
+        f"History.extend: {message}"
+    )
+    assert history["step"].tolist() == [1] and history["loss"].tolist() == [0.5]
+
+
+def test_a_value_named_epoch_is_refused_beside_an_epoch_and_kept_without_one():
+    history = filled(1)
+    assert "nor 'epoch' beside an epoch" in refused(
+        ValueError, history.append, 2, 1.0, {"epoch": 7.0}, 1
+    )
+    assert "nor 'epoch' beside an epoch" in refused(
+        ValueError, history.extend, 2, [1.0], {"epoch": [7.0]}, 1
+    )
+    history.append(2, 1.0, {"epoch": 7.0})  # a callback's or strategy's own epoch, as log allows
+    assert history["epoch"].tolist() == [0, 7] and len(history) == 2
+
+
+def test_a_strategy_reporting_a_value_named_step_fails_its_run_naming_it():
+    class ReportsStep(sl.StepStrategy):
+        def step(self, batch=None):
+            return sl.StepOutput(loss=1.0, values={"step": 7.0})
+
+    with pytest.raises(ValueError, match=r"History\.append: a value is named 'step'"):
+        sl.Trainer(ReportsStep(), [sl.MaxSteps(2)]).run()

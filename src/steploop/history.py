@@ -16,108 +16,17 @@ from typing import Any
 
 import numpy as np
 
-
-class _Column:
-    """A growable NumPy buffer of rows with a fixed trailing shape.
-
-    Rows are written in order; ``filled`` rows are valid, and rows skipped over (steps that had no
-    value for this column) read ``nan``: they are padded when a later row is written or read.
-    """
-
-    __slots__ = ("buffer", "filled", "shape")
-
-    def __init__(self, shape: tuple[int, ...], capacity: int, dtype: Any = np.float64) -> None:
-        self.shape = shape
-        self.buffer = np.empty((max(capacity, 16), *shape), dtype=dtype)
-        self.filled = 0
-
-    def _grow(self, rows: int) -> None:
-        if rows > len(self.buffer):
-            grown = np.empty((max(2 * len(self.buffer), rows), *self.shape), self.buffer.dtype)
-            grown[: self.filled] = self.buffer[: self.filled]
-            self.buffer = grown
-
-    def pad(self, rows: int) -> None:
-        if self.filled < rows:
-            self._grow(rows)
-            self.buffer[self.filled : rows] = np.nan if self.buffer.dtype.kind == "f" else 0
-            self.filled = rows
-
-    def set(self, row: int, value: Any) -> None:
-        if row == self.filled and row < len(self.buffer):  # the next row: every plain step
-            self.buffer[row] = value
-            self.filled = row + 1
-            return
-        self.pad(row)
-        self._grow(row + 1)
-        self.buffer[row] = value
-        self.filled = max(self.filled, row + 1)
-
-    def set_rows(self, start: int, values: np.ndarray) -> None:
-        self.pad(start)
-        end = start + len(values)
-        self._grow(end)
-        self.buffer[start:end] = values
-        self.filled = max(self.filled, end)
-
-    def read(self, rows: int) -> np.ndarray:
-        self.pad(rows)
-        return self.buffer[:rows]
+from steploop.history_columns import STEPS_MAX, STEPS_MIN, Column, Steps, new_column, step_number
 
 
-class _Steps:
-    """The ``step`` column: while the steps are consecutive (the Trainer's always are) it keeps
-    only the first one and makes the numbers when read; other steps turn it into a ``_Column``."""
-
-    __slots__ = ("column", "first")
-
-    shape: tuple[int, ...] = ()
-
-    def __init__(self) -> None:
-        self.first: int | None = None
-        self.column: _Column | None = None
-
-    def _materialize(self, rows: int) -> _Column:
-        if self.column is None:
-            self.column = _Column((), rows, dtype=np.int64)
-            if self.first is not None and rows:
-                self.column.set_rows(0, np.arange(self.first, self.first + rows, dtype=np.int64))
-        return self.column
-
-    def consecutive(self, row: int, first_step: int) -> bool:
-        """Whether steps from ``first_step`` at ``row`` on continue the implicit numbering."""
-        if self.column is not None:
-            return False
-        if self.first is None and row == 0:
-            self.first = first_step
-            return True
-        return self.first is not None and first_step == self.first + row
-
-    def set(self, row: int, value: Any) -> None:
-        if self.column is None and self.first is not None and value == self.first + row:
-            return  # the next step: every plain step
-        if not self.consecutive(row, int(value)):
-            self._materialize(row).set(row, value)
-
-    def set_rows(self, start: int, values: np.ndarray) -> None:
-        steps = np.asarray(values).astype(np.int64)
-        if len(steps) and self.column is None:
-            expected = np.arange(steps[0], steps[0] + len(steps), dtype=np.int64)
-            if np.array_equal(steps, expected) and self.consecutive(start, int(steps[0])):
-                return
-        self._materialize(start).set_rows(start, steps)
-
-    def read(self, rows: int) -> np.ndarray:
-        if self.column is not None:
-            return self.column.read(rows)
-        first = 1 if self.first is None else self.first
-        return np.arange(first, first + rows, dtype=np.int64)
-
-
-def _new_column(name: str, shape: tuple[int, ...], capacity: int) -> _Column | _Steps:
-    if shape == () and name == "epoch":
-        return _Column((), capacity, dtype=np.int64)
-    return _Steps() if name == "step" and shape == () else _Column(shape, capacity)
+def _check_value_names(where: str, values: Mapping[str, Any], epoch: int | None) -> None:
+    """Refuse a value that would overwrite the row's own step, loss or (given) epoch."""
+    for name in ("step", "loss", *(() if epoch is None else ("epoch",))):
+        if name in values:
+            raise ValueError(
+                f"{where}: a value is named {name!r}, which the row has of its own; rename it "
+                "(values may not be named 'step' or 'loss', nor 'epoch' beside an epoch)"
+            )
 
 
 class History:
@@ -137,7 +46,7 @@ class History:
 
     def __init__(self) -> None:
         self._rows = 0
-        self._columns: dict[str, _Column | _Steps] = {"step": _Steps(), "loss": _Column((), 16)}
+        self._columns: dict[str, Column | Steps] = {"step": Steps(), "loss": Column((), 16)}
         self._read_only = False
 
     @classmethod
@@ -162,7 +71,7 @@ class History:
                     f"History.from_columns: column {name!r} has shape {array.shape}, "
                     f"expected {rows} rows"
                 )
-            column = history._columns[name] = _new_column(name, array.shape[1:], rows)
+            column = history._columns[name] = new_column(name, array.shape[1:], rows)
             column.set_rows(0, array)
         history._rows = rows
         return history
@@ -248,7 +157,9 @@ class History:
         """
         if self._read_only:
             self._check_writable()
-        if not values and type(loss) is float and type(step) is int:
+        if type(step) is not int or not STEPS_MIN <= step <= STEPS_MAX:
+            step = step_number("History.append", "step", step)
+        if not values and type(loss) is float:
             row = self._rows  # the common case, without the checks a float cannot fail
             self._rows += 1
             self._columns["step"].set(row, step)
@@ -256,20 +167,22 @@ class History:
             if epoch is not None:
                 self._epochs(row).set(row, epoch)
             return
-        entries = {"step": step, "loss": loss, **(values or {})}
+        _check_value_names("History.append", values or {}, epoch)
+        entries = {"loss": loss, **(values or {})}
         arrays = {name: self._checked(name, value) for name, value in entries.items()}
         self._rows += 1
+        self._columns["step"].set(self._rows - 1, step)  # an int: exact, not through float64
         for name, array in arrays.items():
             self._store(name, array)
         if epoch is not None:
             self._epochs(self._rows - 1).set(self._rows - 1, epoch)
 
-    def _epochs(self, rows: int) -> _Column | _Steps:
+    def _epochs(self, rows: int) -> Column | Steps:
         """The ``epoch`` column, made when the first step with an epoch is added after ``rows``
         rows without one (they read 0)."""
         column = self._columns.get("epoch")
         if column is None:
-            column = self._columns["epoch"] = _new_column("epoch", (), rows + 1)
+            column = self._columns["epoch"] = new_column("epoch", (), rows + 1)
             column.set_rows(0, np.zeros(rows, dtype=np.int64))
         return column
 
@@ -300,6 +213,7 @@ class History:
         count = len(loss)
         if count == 0:
             return
+        first_step = step_number("History.extend", "first_step", first_step, count)
         columns = self._columns
         if epoch is not None and not values:
             self._epochs(self._rows).set_rows(self._rows, np.full(count, epoch, dtype=np.int64))
@@ -307,10 +221,11 @@ class History:
             start = self._rows  # the common case: steps and losses only, columns in place
             self._rows += count
             steps = columns["step"]
-            if not (isinstance(steps, _Steps) and steps.consecutive(start, int(first_step))):
+            if not (isinstance(steps, Steps) and steps.consecutive(start, int(first_step))):
                 steps.set_rows(start, np.arange(first_step, first_step + count))
             columns["loss"].set_rows(start, loss)
             return
+        _check_value_names("History.extend", values, epoch)
         entries = {
             "step": np.arange(first_step, first_step + count, dtype=np.int64),
             "loss": loss,
@@ -332,7 +247,7 @@ class History:
         for name, array in arrays.items():
             column = self._columns.get(name)
             if column is None:
-                column = self._columns[name] = _new_column(name, array.shape[1:], start + count)
+                column = self._columns[name] = new_column(name, array.shape[1:], start + count)
             column.set_rows(start, array)
 
     def log(self, name: str, value: Any) -> None:
@@ -371,7 +286,7 @@ class History:
     def _store(self, name: str, array: np.ndarray) -> None:
         column = self._columns.get(name)
         if column is None:
-            column = self._columns[name] = _new_column(name, array.shape, self._rows)
+            column = self._columns[name] = new_column(name, array.shape, self._rows)
         column.set(self._rows - 1, array)
 
     def __eq__(self, other: object) -> bool:
