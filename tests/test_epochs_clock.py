@@ -1,8 +1,6 @@
 """``Epochs`` driven by hand, as the Trainer drives it: the clock, the hooks, the messages."""
 
-import copy
 import logging
-import pickle
 
 import attrs
 import numpy as np
@@ -12,7 +10,6 @@ import steploop as sl
 from steploop import epochs as epochs_module
 from steploop.epochs import Epochs
 from steploop.records import Stop
-from steploop.schedule import EpochSchedule
 from steploop.strategy import END
 
 
@@ -320,19 +317,6 @@ def test_attach_without_epochs_names_the_callback_and_the_schedule(callback, whe
         "Trainer(..., data=..., epochs=n)"
     )
     epochs_module.attach([sl.Callback(), Named(step=sl.every(3))], None)
-
-
-@pytest.mark.parametrize("make_copy", [pickle.loads, copy.deepcopy, copy.copy])
-def test_a_schedule_made_without_its_constructor_is_still_found(monkeypatch, make_copy):
-    """attach skips its search while no epoch schedule exists in the process; one that was
-    unpickled or copied (no __init__) counts as made, so a Trainer without epochs refuses it."""
-    original = pickle.dumps(sl.every(epochs=2)) if make_copy is pickle.loads else sl.every(epochs=2)
-    monkeypatch.setattr(EpochSchedule, "made", False)
-    epochs_module.attach([Named(schedule=sl.every(3))], None)  # nothing to find: no search
-    schedule = make_copy(original)
-    assert EpochSchedule.made is True
-    with pytest.raises(ValueError, match=r"callbacks\[0\] Named\(\) acts every\(epochs=2\)"):
-        epochs_module.attach([Named(schedule=schedule)], None)
 
 
 def test_before_the_first_epoch_begins_the_clock_counts_from_step_zero():

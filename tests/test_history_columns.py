@@ -305,36 +305,48 @@ def test_extend_refuses_steps_past_int64_and_non_int_first_steps():
     assert len(history) == 1
 
 
-@pytest.mark.parametrize("name", ["step", "loss"])
-def test_a_value_named_after_the_rows_own_step_or_loss_is_refused(name):
+@pytest.mark.parametrize("name", ["step", "loss", "epoch"])
+def test_a_value_named_after_a_column_the_history_keeps_is_refused(name):
     message = (
-        f"a value is named {name!r}, which the row has of its own; rename it (values may not be "
-        "named 'step' or 'loss', nor 'epoch' beside an epoch)"
+        f"a value is named {name!r}, a column the history keeps itself; rename it (values may "
+        "not be named 'step', 'loss' or 'epoch')"
     )
     history = filled(1)
     assert refused(ValueError, history.append, 2, 1.0, {name: 7.0}) == f"History.append: {message}"
     assert refused(ValueError, history.extend, 2, [1.0], {name: [7.0]}) == (
         f"History.extend: {message}"
     )
+    assert refused(ValueError, history.append, 2, 1.0, {name: 7.0}, 1) == (
+        f"History.append: {message}"
+    )
     assert history["step"].tolist() == [1] and history["loss"].tolist() == [0.5]
+    assert "epoch" not in history
 
 
-def test_a_value_named_epoch_is_refused_beside_an_epoch_and_kept_without_one():
-    history = filled(1)
-    assert "nor 'epoch' beside an epoch" in refused(
-        ValueError, history.append, 2, 1.0, {"epoch": 7.0}, 1
+def test_integer_scalars_of_numpy_and_0d_arrays_are_steps():
+    history = History()
+    history.append(np.array(3), 1.0)
+    history.append(np.int32(4), 1.0, {"w": 1.0})
+    assert history["step"].tolist() == [3, 4]
+    assert refused(TypeError, history.append, np.array(2.0), 1.0) == (
+        "History.append: step must be an int, got ndarray array(2.)"
     )
-    assert "nor 'epoch' beside an epoch" in refused(
-        ValueError, history.extend, 2, [1.0], {"epoch": [7.0]}, 1
+    assert refused(TypeError, history.append, np.True_, 1.0) == (
+        "History.append: step must be an int, got bool np.True_"
     )
-    history.append(2, 1.0, {"epoch": 7.0})  # a callback's or strategy's own epoch, as log allows
-    assert history["epoch"].tolist() == [0, 7] and len(history) == 2
 
 
-def test_a_strategy_reporting_a_value_named_step_fails_its_run_naming_it():
-    class ReportsStep(sl.StepStrategy):
-        def step(self, batch=None):
-            return sl.StepOutput(loss=1.0, values={"step": 7.0})
+class ReportsStep(sl.StepStrategy):
+    def step(self, batch=None):
+        return sl.StepOutput(loss=1.0, values={"step": 7.0})
 
-    with pytest.raises(ValueError, match=r"History\.append: a value is named 'step'"):
-        sl.Trainer(ReportsStep(), [sl.MaxSteps(2)]).run()
+
+def test_a_strategy_reporting_a_value_named_step_fails_at_its_first_step_naming_itself():
+    trainer = sl.Trainer(ReportsStep(), [sl.MaxSteps(2)])
+    with pytest.raises(ValueError) as raised:
+        trainer.run()
+    assert str(raised.value) == (
+        "ReportsStep.step: a value is named 'step', a column the history keeps itself; rename it "
+        "(values may not be named 'step', 'loss' or 'epoch')"
+    )
+    assert len(trainer.history) == 0 and trainer.step == 0

@@ -52,6 +52,13 @@ def test_a_scalar_is_the_loss_and_a_dict_splits_into_loss_values_targets():
             TypeError,
             "S: f's 'values' keys must be str, got 1",
         ),
+        (
+            LossContract("S", "f"),
+            {"loss": 1, "values": {"acc": 1, "epoch": 2}},
+            ValueError,
+            "S: f's 'values': a value is named 'epoch', a column the history keeps itself; "
+            "rename it (values may not be named 'step', 'loss' or 'epoch')",
+        ),
     ],
 )
 def test_a_result_that_breaks_the_contract_is_refused_with_a_clear_message(

@@ -41,3 +41,19 @@ def test_only_a_last_call_says_its_gradients_are_the_last_steps(keep, last):
 def test_a_short_call_is_padded_with_its_last_batch(batches, count, rows):
     """rows(count) gives count rows: the batches pulled, then the last one again."""
     assert Source(STACKED, len(batches), batches, True).rows(count) == rows
+
+
+class WrongCount(TwoSteps):
+    """Returns one number too many for a program without criteria (3 control numbers)."""
+
+    def call(self, function, key, first_step, source, flat, feed):
+        return [2.0, 0.0, 0.0, 1.0], super().call(function, key, first_step, source, flat, feed)[1]
+
+
+def test_a_call_returning_the_wrong_count_of_numbers_is_refused_naming_the_class():
+    with pytest.raises(ValueError) as raised:
+        WrongCount().run(4, 1, CriteriaProgram([]), None, False)
+    assert str(raised.value) == (
+        "WrongCount.call returned 4 numbers; expected 3 (steps, stopped, exhausted, 0 verdicts, "
+        "0 states)"
+    )

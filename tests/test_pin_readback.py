@@ -171,3 +171,36 @@ def test_a_call_that_did_no_step_is_refused_with_the_whole_reason():
         "Fused.run_steps did no step, yet neither the data ended nor a criterion stopped the "
         "call; it must do at least one step when asked"
     )
+
+
+class FusedLossValue(sl.StepStrategy):
+    """A fused strategy whose calls report a value named 'loss' (two steps a call)."""
+
+    ready_to_fuse = True
+
+    def step(self, batch=None):
+        raise AssertionError("fused only")
+
+    def run_steps(self, count, first_step, stopper, feed, keep_gradients):
+        losses = np.array([1.0, 1.0])
+        return FusedResult(steps=2, output=StepOutput(loss=losses, values={"loss": losses}))
+
+
+def test_a_fused_call_reporting_a_value_named_loss_is_refused_naming_run_steps():
+    trainer = sl.Trainer(FusedLossValue(), [sl.MaxSteps(4)], steps_per_call=2)
+    with pytest.raises(ValueError) as raised:
+        trainer.run()
+    assert str(raised.value).startswith(
+        "FusedLossValue.run_steps: a value is named 'loss', a column the history keeps itself"
+    )
+    assert len(trainer.history) == 0
+
+
+def test_numpy_strategy_whose_loss_reports_a_value_named_step_fails_before_its_first_update():
+    def loss_and_grad(x):
+        return {"loss": (x - 4.0) ** 2, "values": {"step": x}}, 2.0 * (x - 4.0)
+
+    strategy = GradientDescent(loss_and_grad, 0.0, learning_rate=0.25)
+    with pytest.raises(ValueError, match=r"a value is named 'step'"):
+        sl.Trainer(strategy, [sl.MaxSteps(2)]).run()
+    assert float(strategy.params["x"]) == 0.0

@@ -36,7 +36,8 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Callable, Iterable, Iterator, Sequence
+import weakref
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
@@ -291,8 +292,6 @@ def ran_out(trainer: Trainer, epochs: Epochs | None) -> Stop | None:
 def attach(callbacks: Sequence[Callback], epochs: Epochs | None) -> None:
     """Give every epoch schedule among ``callbacks`` (in any attribute, also inside ``Every``
     and composites) the Trainer's clock; a ``ValueError`` when the Trainer has no epochs."""
-    if epochs is None and not EpochSchedule.made:
-        return  # none exists, so none is among the callbacks
     for index, callback in enumerate(callbacks):
         for schedule in _epoch_schedules(callback, set()):
             if epochs is None:
@@ -303,8 +302,12 @@ def attach(callbacks: Sequence[Callback], epochs: Epochs | None) -> None:
             schedule.attach(epochs)
 
 
+#: Values that hold no schedule, skipped without a look (most of a criterion's fields).
+_ATOMS = frozenset({int, float, bool, str, bytes, type(None)})
+
+
 def _epoch_schedules(value: Any, seen: set[int]) -> Iterator[EpochSchedule]:
-    if id(value) in seen:
+    if type(value) in _ATOMS or id(value) in seen:
         return
     seen.add(id(value))
     if isinstance(value, EpochSchedule):
@@ -313,10 +316,18 @@ def _epoch_schedules(value: Any, seen: set[int]) -> Iterator[EpochSchedule]:
         for item in value:
             yield from _epoch_schedules(item, seen)
     elif isinstance(value, Callback):
-        names: Iterable[str] = (
-            [field.name for field in attrs.fields(type(value))]  # type: ignore[arg-type]
-            if attrs.has(type(value))
-            else list(getattr(value, "__dict__", {}))
-        )
+        kind = type(value)
+        names = _field_names(kind) if attrs.has(kind) else list(getattr(value, "__dict__", {}))
         for name in {"schedule", *names}:
             yield from _epoch_schedules(getattr(value, name, None), seen)
+
+
+def _field_names(kind: type) -> tuple[str, ...]:
+    names = _FIELD_NAMES.get(kind)
+    if names is None:
+        names = _FIELD_NAMES[kind] = tuple(field.name for field in attrs.fields(kind))
+    return names
+
+
+#: The attrs field names of each callback class met (kept while the class lives).
+_FIELD_NAMES: weakref.WeakKeyDictionary[type, tuple[str, ...]] = weakref.WeakKeyDictionary()

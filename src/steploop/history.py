@@ -17,16 +17,7 @@ from typing import Any
 import numpy as np
 
 from steploop.history_columns import STEPS_MAX, STEPS_MIN, Column, Steps, new_column, step_number
-
-
-def _check_value_names(where: str, values: Mapping[str, Any], epoch: int | None) -> None:
-    """Refuse a value that would overwrite the row's own step, loss or (given) epoch."""
-    for name in ("step", "loss", *(() if epoch is None else ("epoch",))):
-        if name in values:
-            raise ValueError(
-                f"{where}: a value is named {name!r}, which the row has of its own; rename it "
-                "(values may not be named 'step' or 'loss', nor 'epoch' beside an epoch)"
-            )
+from steploop.records import check_value_names
 
 
 class History:
@@ -167,7 +158,7 @@ class History:
             if epoch is not None:
                 self._epochs(row).set(row, epoch)
             return
-        _check_value_names("History.append", values or {}, epoch)
+        check_value_names("History.append", values or {})
         entries = {"loss": loss, **(values or {})}
         arrays = {name: self._checked(name, value) for name, value in entries.items()}
         self._rows += 1
@@ -225,7 +216,7 @@ class History:
                 steps.set_rows(start, np.arange(first_step, first_step + count))
             columns["loss"].set_rows(start, loss)
             return
-        _check_value_names("History.extend", values, epoch)
+        check_value_names("History.extend", values)
         entries = {
             "step": np.arange(first_step, first_step + count, dtype=np.int64),
             "loss": loss,

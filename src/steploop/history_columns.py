@@ -15,6 +15,7 @@ skipped read ``nan``); ``Steps`` is the ``step`` column, which while the steps a
 
 from __future__ import annotations
 
+import operator
 from typing import Any
 
 import numpy as np
@@ -125,9 +126,12 @@ def step_number(where: str, name: str, value: Any, count: int = 1) -> int:
     """``value`` as a Python int whose ``count`` consecutive steps from it fit the int64 ``step``
     column; a ``TypeError`` for a non-integer (a float would be cut to its whole part), a
     ``ValueError`` for one out of range, both naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+    try:  # an int, a NumPy or JAX integer, a 0-d integer array; not a bool, nor a float
+        number = operator.index(value) if not isinstance(value, (bool, np.bool_)) else None
+    except TypeError:
+        number = None
+    if number is None:
         raise TypeError(f"{where}: {name} must be an int, got {type(value).__name__} {value!r}")
-    number = int(value)
     last = number + max(count, 1) - 1
     if number < STEPS_MIN or last > STEPS_MAX:
         what = f"{name} {number} does" if count <= 1 else f"steps {number} .. {last} do"

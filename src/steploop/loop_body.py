@@ -271,6 +271,12 @@ class CompiledLoops:
         initial = stopper.initial()
         flat = States.flat(initial)
         values, stacked = self.call(function, key, first_step, source, flat, feed)
+        expected = 3 + len(stopper.leaves) + len(flat)  # control(), then the states
+        if len(values) != expected:
+            raise ValueError(
+                f"{type(self).__name__}.call returned {len(values)} numbers; expected {expected} "
+                f"(steps, stopped, exhausted, {len(stopper.leaves)} verdicts, {len(flat)} states)"
+            )
         control, states = split(values, len(flat))
         last = keep_gradients == LAST
         return chunks.assemble(

@@ -32,6 +32,7 @@ import attrs
 import numpy as np
 
 from steploop import _validate, checks
+from steploop.records import check_value_names
 from steploop.strategy import StepOutput
 
 #: The keys of the loss dict that are not targets.
@@ -153,6 +154,7 @@ class LossContract:
         for key in values:
             if not isinstance(key, str):
                 raise TypeError(f"{where}'s 'values' keys must be str, got {key!r}")
+        check_value_names(f"{where}'s 'values'", values)
         return Parts(value["loss"], values, {key: value[key] for key in extra})
 
     def values(self, parts: Parts, convert: Callable[[Any], Any]) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from steploop.capabilities import Fusable, has
-from steploop.records import Lazy, StepRecord
+from steploop.records import Lazy, StepRecord, check_value_names
 from steploop.strategy import FusedResult, StepOutput, checked_loss, run_steps_in_python
 
 if TYPE_CHECKING:
@@ -47,7 +47,10 @@ def plain_record(
 ) -> StepRecord:
     """The record of a plain step: ``output`` checked, its loss and values on the host."""
     loss = checked_loss(strategy, output)
-    values = strategy.to_host(dict(output.values)) if output.values else {}
+    values = {}
+    if output.values:
+        check_value_names(f"{type(strategy).__name__}.step", output.values)
+        values = strategy.to_host(dict(output.values))
     gradients, targets = output.gradients, output.target_gradients
     return StepRecord(
         step=step,
@@ -109,6 +112,8 @@ class FusedCall:
         self.epoch = epoch
         self.next = 0  # the steps already handed to the callbacks
         self.losses = losses[: chunk.steps]
+        if chunk.output.values:
+            check_value_names(f"{name}.run_steps", chunk.output.values)
         self.values = {
             key: np.asarray(value)[: chunk.steps]
             for key, value in strategy.to_host(dict(chunk.output.values)).items()

@@ -20,6 +20,28 @@ import numpy as np
 if TYPE_CHECKING:
     from steploop.history import History
 
+#: The columns every history row has of its own: no reported value may take these names.
+OWN_COLUMNS: Final = ("step", "loss", "epoch")
+
+
+def check_value_names(where: str, values: Mapping[str, Any]) -> None:
+    """Refuse a value named after a column the history keeps itself (it would overwrite it).
+
+    >>> check_value_names("Demo.step", {"acc": 0.5})
+    >>> try:
+    ...     check_value_names("Demo.step", {"loss": 0.5})
+    ... except ValueError as error:
+    ...     print(str(error)[:56])
+    Demo.step: a value is named 'loss', a column the history
+    """
+    for name in OWN_COLUMNS:
+        if name in values:
+            raise ValueError(
+                f"{where}: a value is named {name!r}, a column the history keeps itself; rename "
+                "it (values may not be named 'step', 'loss' or 'epoch')"
+            )
+
+
 #: The words ``RunResult.status`` can take. ``error`` is only seen by ``on_run_end`` hooks and
 #: ``Trainer.result`` when a run ended in an exception (``run`` itself re-raises it).
 STATUSES: Final = ("converged", "budget", "exhausted", "stopped", "nonfinite", "error")

@@ -20,7 +20,7 @@ an epoch's end.
 from __future__ import annotations
 
 import bisect
-from typing import Any, ClassVar, Protocol
+from typing import Any, Protocol
 
 import attrs
 
@@ -79,13 +79,6 @@ class EpochSchedule(Schedule):
     _clock: list[EpochClock | None] = attrs.field(
         factory=lambda: [None], eq=False, repr=False, alias="clock"
     )
-    #: Whether one was ever made in this process (made, copied or unpickled: all go through
-    #: ``__new__``); until then no callback can hold one, and a Trainer need not look for them.
-    made: ClassVar[bool] = False
-
-    def __new__(cls, *args: Any, **kwargs: Any) -> EpochSchedule:
-        EpochSchedule.made = True
-        return super().__new__(cls)
 
     def attach(self, clock: EpochClock) -> None:
         """Read epoch ends from ``clock`` (the Trainer's) from now on."""

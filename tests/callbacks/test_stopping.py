@@ -133,11 +133,16 @@ def test_a_composite_lists_its_leaves_in_order_also_after_its_parts_change():
     a, b, c, d = sl.LossBelow(1.0), sl.MaxSteps(5), sl.StopOnNaN(), sl.MaxSteps(9)
     mixed = (a & b) | c
     assert mixed.leaves() == (a, b, c)
-    assert mixed.leaves() == (a, b, c)  # read again (kept while the parts are the same)
+    assert mixed.leaves() == (a, b, c)  # read again
     mixed.parts = (c, d)
     assert mixed.leaves() == (c, d)
     mixed.parts = (d,)
     assert mixed.leaves() == (d,)
+    inner = a & b
+    outer = inner | c
+    assert outer.leaves() == (a, b, c)
+    inner.parts = (d,)  # a nested composite changed: the outer one lists the new leaves
+    assert outer.leaves() == (d, c)
 
 
 def test_every_restricts_checks_to_multiples():

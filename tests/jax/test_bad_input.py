@@ -137,3 +137,15 @@ def test_a_batch_part_that_is_not_numeric_is_named(make):
     trainer = sl.Trainer(make(loss=lambda p, b: f(p)), [sl.MaxSteps(2)], data=[("a",)])
     with pytest.raises(TypeError, match=r"^OptaxStep: a batch from data has a part 'a'; "):
         trainer.run()
+
+
+@pytest.mark.parametrize("per_call", [1, 4])
+def test_a_value_named_after_a_history_column_fails_before_any_update(make, jnp, per_call):
+    step = make(loss=lambda p: {"loss": (p["x"] - 4.0) ** 2, "values": {"loss": p["x"]}})
+    with pytest.raises(ValueError) as raised:
+        sl.Trainer(step, [sl.MaxSteps(3)], steps_per_call=per_call).run()
+    assert str(raised.value) == (
+        "OptaxStep: loss's 'values': a value is named 'loss', a column the history keeps "
+        "itself; rename it (values may not be named 'step', 'loss' or 'epoch')"
+    )
+    assert float(step.params["x"]) == 0.0

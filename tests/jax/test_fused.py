@@ -175,3 +175,40 @@ def test_data_that_ends_inside_a_call_compiles_no_new_loop(jnp, optax):
     trainer = sl.Trainer(step, [sl.MaxSteps(100)], data=batches, steps_per_call=4)
     assert trainer.run().steps == 10  # calls of 4, 4 and 2 steps
     assert len(traces) == traced
+
+
+def test_a_call_past_step_2_to_the_53_counts_its_steps_exactly(jnp, optax):
+    """The first step reaches the loop as an exact int64: MaxSteps(2**53 + 2) from step 2**53 + 1
+    stops after two steps (a float64 first step would read 2**53 and run three)."""
+    n = 2**53 + 2
+    program = CriteriaProgram([sl.MaxSteps(n)])
+    chunk = quadratic(jnp, optax, 0.1).run_steps(8, n - 1, program, None, False)
+    assert (chunk.steps, chunk.stopped) == (2, True)
+
+
+def test_a_weakly_typed_optimiser_state_compiles_each_fused_loop_once(jnp, optax):
+    """OptaxStep makes the optimiser's initial state strong, as it does the parameters: the
+    loop's first call and later ones share one compilation (the loss is traced once per loop)."""
+    traces = []
+    weak = optax.GradientTransformation(
+        lambda params: jnp.asarray(0.0),  # a weakly typed scalar state
+        lambda updates, state, params=None: (jax_tree_map(lambda u: -0.1 * u, updates), state),
+    )
+
+    def loss(p):
+        traces.append(1)
+        return (p["x"] - 4.0) ** 2
+
+    step = OptaxStep(loss, {"x": jnp.array(0.0)}, weak)
+    sl.Trainer(step, [sl.MaxSteps(4)], steps_per_call=4).run()
+    after_first = len(traces)
+    for _ in range(2):
+        sl.Trainer(step, [sl.MaxSteps(4)], steps_per_call=4).run()
+    assert len(traces) == after_first
+    assert step.opt_state.weak_type is False
+
+
+def jax_tree_map(function, tree):
+    import jax
+
+    return jax.tree_util.tree_map(function, tree)

@@ -58,3 +58,17 @@ def test_bad_values(tf, keras, values, message):
     with pytest.raises(TypeError) as info:
         step.step()
     assert str(info.value) == f"TapeStep: loss's {message}"
+
+
+@pytest.mark.parametrize(("compile", "per_call"), [(True, 1), (True, 4), (False, 1)])
+def test_a_value_named_after_a_history_column_fails_before_any_update(tf, keras, compile, per_call):
+    x = tf.Variable(0.0, name="x")
+    loss = lambda: {"loss": (x - 4.0) ** 2, "values": {"epoch": x * 1.0}}  # noqa: E731
+    step = TapeStep(loss, keras.optimizers.SGD(0.25), compile=compile)
+    with pytest.raises(ValueError) as raised:
+        sl.Trainer(step, [sl.MaxSteps(3)], steps_per_call=per_call).run()
+    assert str(raised.value) == (
+        "TapeStep: loss's 'values': a value is named 'epoch', a column the history keeps "
+        "itself; rename it (values may not be named 'step', 'loss' or 'epoch')"
+    )
+    assert float(x.numpy()) == 0.0

@@ -219,7 +219,7 @@ class StoppingCriterion(Callback):
 def _settings(criterion: StoppingCriterion) -> Any:
     """What identifies a criterion's settings (attrs fields set at construction), so a verdict
     is not reused after they change."""
-    names = init_fields(type(criterion))  # type: ignore[arg-type]
+    names = init_fields(type(criterion))
     return None if names is None else tuple(getattr(criterion, name) for name in names)
 
 
@@ -246,12 +246,7 @@ class _Composite(StoppingCriterion):
         return all(part.array_form for part in self.parts)
 
     def leaves(self) -> tuple[StoppingCriterion, ...]:
-        cached = self.__dict__.get("_leaves")  # (parts, leaves): read often as a Trainer is built
-        if cached is not None and cached[0] is self.parts:
-            return cached[1]  # type: ignore[no-any-return]
-        leaves = tuple(leaf for part in self.parts for leaf in part.leaves())
-        self.__dict__["_leaves"] = (self.parts, leaves)
-        return leaves
+        return tuple(leaf for part in self.parts for leaf in part.leaves())
 
     @property
     def stops_at_sync(self) -> bool:  # type: ignore[override]

@@ -61,10 +61,10 @@ def build_loop(
     mode: str,
     extra_stop: Callable[[StepOutput], Any] | None,
 ) -> Callable[..., Any]:
-    """A jitted ``(params, opt_state, numbers[, data])`` (``numbers``: the first step, the limit
-    of steps and the criteria's state vector, in one float64 vector) running up to
-    ``count`` steps of ``body``; it returns the new state, its ``loop_body.numbers`` as one
-    float64 vector, and the stacked outputs."""
+    """A jitted ``(params, opt_state, first_step, given[, data])`` (``given``: the limit of steps,
+    then the criteria's state vector, in one float64 vector; the first step apart, as an exact
+    int64) running up to ``count`` steps of ``body``; it returns the new state, its
+    ``loop_body.numbers`` as one float64 vector, and the stacked outputs."""
     layout = loop_body.States.of(stopper)
 
     def plain_step(params: Any, opt_state: Any, batch: tuple[Any, ...]) -> Any:
@@ -72,11 +72,12 @@ def build_loop(
             params, opt_state, trees = body(params, opt_state, *batch)
         return strong(params), strong(opt_state), trees
 
-    def run(params: Any, opt_state: Any, numbers: Any, *data: Any) -> Any:
-        first_step, limit = numbers[0].astype(jnp.int64), numbers[1].astype(jnp.int32)
-        vector = numbers[2:]
-        # weak-typed leaves (``jnp.array(0.0)``) made strong here, traced once, not per call
+    def run(params: Any, opt_state: Any, first_step: Any, given: Any, *data: Any) -> Any:
+        limit, vector = given[0].astype(jnp.int32), given[1:]
+        # weakly typed leaves (``jnp.array(0.0)`` assigned to ``step.params``) made strong here,
+        # not by an eager conversion at every call (such leaves compile a loop of their own)
         params, opt_state = strong(params), strong(opt_state)
+
         def batch_at(i: Any) -> tuple[Any, ...]:
             if mode == NO_DATA:
                 return ()
@@ -117,8 +118,9 @@ def build_loop(
             cond, step, (*start, verdicts, arrays)
         )
         control = loop_body.control(i, stopped, False, verdicts)
-        numbers = loop_body.numbers(control, layout.flat(states))
-        return params, opt_state, jnp.stack([jnp.asarray(n, jnp.float64) for n in numbers]), arrays
+        returned = loop_body.numbers(control, layout.flat(states))
+        packed = jnp.stack([jnp.asarray(n, jnp.float64) for n in returned])
+        return params, opt_state, packed, arrays
 
     return jax.jit(run)
 
@@ -146,11 +148,11 @@ class FusedCalls(loop_body.CompiledLoops):
         if source.mode != NO_DATA:
             batches = [strategy.as_batch(batch) for batch in source.rows(key[0])]
             data = (jax.tree_util.tree_map(lambda *leaves: jnp.stack(leaves), *batches),)
-        # one NumPy vector (the call moves it itself, one copy): first step, limit, states
-        numbers = np.array([first_step, source.limit, *flat], np.float64)
+        # NumPy arguments (the call moves them itself): the first step exact, the rest one vector
+        given = np.array([source.limit, *flat], np.float64)
         with jax.enable_x64(True):
-            params, opt_state, numbers, stacked = function(
-                strategy.params, strategy.opt_state, numbers, *data
+            params, opt_state, packed, stacked = function(
+                strategy.params, strategy.opt_state, np.int64(first_step), given, *data
             )
         strategy.params, strategy.opt_state = params, opt_state
-        return numbers.tolist(), stacked
+        return packed.tolist(), stacked

@@ -166,7 +166,8 @@ class OptaxStep(ReportsNonFinite, StepStrategy):
         self._contract = LossContract(OWNER, "loss", targets=None, array="array", arrays=ARRAYS)
         self.params = _checked_params(params)
         self._names = path_names(self.params)
-        self.opt_state = self._optimizer.init(self.params)
+        # strongly typed as the params are (a weak leaf would compile the fused loop once more)
+        self.opt_state = fused.strong(self._optimizer.init(self.params))
         self._takes_batch: bool | None = None
         self._function: Callable[..., Any] = jax.jit(self._update) if jit else self._update
         self._fused = fused.FusedCalls(self)
