@@ -81,3 +81,9 @@ def test_signature_reads_shapes_and_dtypes_off_arrays_without_copying_them():
     assert signature(DeviceArray((2,), np.dtype("U1"))) is None
     assert signature(np.zeros(2, "V2")) is None
 
+
+
+def test_an_assembled_result_holds_every_steps_gradients_unless_told_it_is_the_last_steps():
+    rows = {"loss": [1.0], "values": {}}
+    assert assemble([1, 0, 0], [], (), rows).last_gradients is False
+    assert assemble([1, 0, 0], [], (), rows, last_gradients=True).last_gradients is True

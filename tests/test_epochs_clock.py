@@ -319,6 +319,23 @@ def test_attach_without_epochs_names_the_callback_and_the_schedule(callback, whe
     epochs_module.attach([sl.Callback(), Named(step=sl.every(3))], None)
 
 
+def test_attach_reads_the_fields_of_a_new_attrs_callback_class_each_time():
+    """A class made now (its field names not yet read): its schedule is found at the first
+    Trainer built and at the next (the names read once serve again)."""
+
+    @attrs.define(repr=False)
+    class Later(sl.Callback):
+        first: object = None
+        when: object = None
+
+        def __repr__(self):
+            return "Later()"
+
+    for _ in range(2):
+        with pytest.raises(ValueError, match=r"^callbacks\[0\] Later\(\) acts every\(epochs=3\)"):
+            epochs_module.attach([Later(when=sl.every(epochs=3))], None)
+
+
 def test_before_the_first_epoch_begins_the_clock_counts_from_step_zero():
     epochs, _, hooks = make([1.0, 2.0, 3.0])
     assert epochs.next_end(0) == (3, 1) and epochs.ending_at(3) == 1

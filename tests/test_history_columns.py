@@ -292,6 +292,17 @@ def test_steps_at_the_int64_bounds_and_numpy_ints_are_kept_exactly():
     history = History()
     history.extend(2**63 - 2, [1.0, 2.0])
     assert history["step"].tolist() == [2**63 - 2, 2**63 - 1]
+    history = History()
+    history.extend(-(2**63), [1.0])  # the lowest int64 (extend checks every first step)
+    assert history["step"].tolist() == [-(2**63)]
+
+
+def test_a_loss_that_is_not_a_number_is_refused_by_name():
+    history = filled(1)
+    assert refused(TypeError, history.append, 2, "x") == (
+        "history column 'loss' takes numbers or numeric arrays, got str"
+    )
+    assert len(history) == 1
 
 
 def test_extend_refuses_steps_past_int64_and_non_int_first_steps():

@@ -68,3 +68,10 @@ def test_kept_and_parts_agree():
     )
     assert loop_body.kept(list(trees), False) == (["loss", "values"], [])
     assert loop_body.parts(StepOutput(loss=1.0), absent={})["gradients"] == {}
+
+
+def test_split_takes_the_states_from_the_end_and_the_control_numbers_as_ints():
+    control, states = loop_body.split([3.0, 1.0, 0.0, 1.0, 0.5, 2.0], 2)
+    assert (control, states) == ([3, 1, 0, 1], [0.5, 2.0])
+    assert all(type(n) is int for n in control)
+    assert loop_body.split([2.0, 0.0, 1.0], 0) == ([2, 0, 1], [])

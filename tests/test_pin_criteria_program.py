@@ -97,3 +97,38 @@ def test_the_key_is_recomputed_after_invalidate():
     program.invalidate()
     assert program.cache_key() == key(sl.MaxSteps(3))
     assert program.cache_key() != key(sl.MaxSteps(4))
+
+
+def fresh_criterion_class():
+    """A criterion class made now, so nothing about it is cached yet."""
+    import attrs
+
+    @attrs.define(repr=False)
+    class Below(StoppingCriterion):
+        tol: float
+        scale: float = attrs.field(default=1.0)
+        hidden: int = attrs.field(default=0, init=False)
+        array_form = True
+
+        def test(self, ops, state, q):
+            return q.loss < self.tol * self.scale, ()
+
+        def reason(self, q):
+            return "below"
+
+    return Below
+
+
+def test_init_fields_names_the_settings_of_a_new_class_every_time_it_is_asked():
+    from steploop.criteria_program import init_fields
+
+    below = fresh_criterion_class()
+    assert init_fields(below) == ("tol", "scale")
+    assert init_fields(below) == ("tol", "scale")  # asked again: the same (kept) names
+    assert init_fields(StoppingCriterion) is None  # not an attrs class
+
+
+def test_a_new_criterion_class_keys_by_its_settings_not_by_object():
+    below = fresh_criterion_class()
+    assert key(below(0.5)) == key(below(0.5)) == ((below, (("tol", 0.5), ("scale", 1.0))),)
+    assert key(below(0.5)) != key(below(0.25))
