@@ -227,8 +227,9 @@ def test_an_epoch_shorter_than_its_len_ends_and_the_next_begins(caplog):
 
 # -- fused calls ----------------------------------------------------------------------------------
 def test_a_fused_call_failing_leaves_the_last_record_expired():
-    """A step raising inside a later fused call re-raises its error as is, and the record of
-    the step before that call no longer gives variables."""
+    """A step raising inside a later fused call (run in Python) re-raises its error as is, after
+    the steps of that call before it were recorded, as plain steps leave them: the record of the
+    step before the failing one no longer gives variables, and the callbacks saw its beginning."""
     events = []
     trainer = sl.Trainer(
         GradientDescent(raising_at(5, "bad step"), 0.0, learning_rate=0.1),
@@ -237,15 +238,20 @@ def test_a_fused_call_failing_leaves_the_last_record_expired():
     )
     with pytest.raises(ValueError, match=r"^bad step$"):
         trainer.run(max_steps=9)
-    assert trainer.step == 3
-    assert trainer.last_record.step == 3
+    assert trainer.step == 4
+    assert trainer.last_record.step == 4
     with pytest.raises(RuntimeError) as gone:
         trainer.last_record.variables  # noqa: B018
     assert str(gone.value) == (
-        "StepRecord.variables of step 3 is gone: variables are read on demand while their step "
+        "StepRecord.variables of step 4 is gone: variables are read on demand while their step "
         "is current (in its callbacks or the body of an iterate() loop)"
     )
-    assert events[-2:] == [("cb", "error", "ValueError"), ("cb", "run_end", "error")]
+    assert events[-4:] == [
+        ("cb", "step_end", 4),
+        ("cb", "step_begin", 5),
+        ("cb", "error", "ValueError"),
+        ("cb", "run_end", "error"),
+    ]
 
 
 def test_an_error_while_delivering_a_left_fused_call_is_the_runs_error():

@@ -96,7 +96,9 @@ class FusedResult:
     states after the last step and ``verdicts`` its leaves' verdicts at that step, as host numbers;
     ``stopped`` says the stopper fired at the last step, ``exhausted`` that the data ran out.
     ``last_gradients`` says ``output``'s gradients (and target gradients) are the last step's
-    alone, with no row axis (``run_steps(..., keep_gradients=LAST)``).
+    alone, with no row axis (``run_steps(..., keep_gradients=LAST)``). ``error``: what the step
+    after them raised (a call in Python that failed part way): the Trainer records the ``steps``
+    done, as plain steps would have, then raises it.
     """
 
     steps: int
@@ -106,6 +108,7 @@ class FusedResult:
     stopped: bool = False
     exhausted: bool = False
     last_gradients: bool = False
+    error: BaseException | None = attrs.field(default=None, eq=False)
 
 
 class BatchCursor:
@@ -191,32 +194,46 @@ def run_steps_in_python(
     stopped = exhausted = False
     every = keep_gradients is True
     gradients_needed = every or stopper.needs_gradients
-    output = None
+    output = last_output = None
+    error: BaseException | None = None
     stops_itself = getattr(strategy, "stop_after", None)
     for index in range(count):
-        if feed is None:
-            output = strategy.step()
-        else:
-            batch = feed.next()
-            if batch is END:
-                exhausted = True
-                break
-            output = strategy.step(batch)
-        gradients = output.gradients if gradients_needed else None
-        row = Quantities(
-            step=first_step + index,
-            loss=checked_loss(strategy, output),
-            values=strategy.to_host(dict(output.values)) if output.values else {},
-            gradients=strategy.to_host(dict(gradients)) if gradients else {},
-        )
-        rows.append(row)
-        if every and output.target_gradients is not None:
-            targets.append(strategy.to_host(dict(output.target_gradients)))
-        if stopper:
-            stopped, states, verdicts = stopper.evaluate(HOST, states, row)
-        if stopped or (stops_itself is not None and stops_itself(row.step, row.values)):
-            stopped = True
+        try:  # a step that raises after others: they are recorded (as plain steps), then it
+            if feed is None:
+                output = strategy.step()
+            else:
+                batch = feed.next()
+                if batch is END:
+                    exhausted = True
+                    break
+                output = strategy.step(batch)
+            gradients = output.gradients if gradients_needed else None
+            row = Quantities(
+                step=first_step + index,
+                loss=checked_loss(strategy, output),
+                values=strategy.to_host(dict(output.values)) if output.values else {},
+                gradients=strategy.to_host(dict(gradients)) if gradients else {},
+            )
+            target = output.target_gradients if every else None
+            if target is not None:
+                target = strategy.to_host(dict(target))
+        except BaseException as raised:
+            error = raised
             break
+        rows.append(row)
+        last_output = output
+        if target is not None:
+            targets.append(target)
+        try:  # a criterion that raises: its step stays recorded, as after a plain step
+            if stopper:
+                stopped, states, verdicts = stopper.evaluate(HOST, states, row)
+            if stopped or (stops_itself is not None and stops_itself(row.step, row.values)):
+                stopped = True
+                break
+        except BaseException as raised:
+            error = raised
+            break
+    output = last_output
     stacked = _stacked(rows, targets, every and strategy.reports_gradients)
     last = keep_gradients == LAST and rows and output is not None
     if last and output is not None:  # the last step's alone, no row axis
@@ -236,6 +253,7 @@ def run_steps_in_python(
         stopped=bool(stopped),
         exhausted=exhausted,
         last_gradients=bool(last),
+        error=error,
     )
 
 

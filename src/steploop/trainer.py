@@ -103,9 +103,8 @@ class Trainer:
         self._calls = autofuse.CallSizes(setting, strategy, user_callbacks)
         self._plan, self._stopper = self._calls.plan, self._calls.plan.stopper
         self._history = History()
-        self._step = 0
         self._stop: Stop | None = None
-        self._stop_step = 0  # the step after which the stop was asked for
+        self._step = self._stop_step = 0  # the steps done; the step after which a stop was asked
         self._result: RunResult | None = None
         self._last_record: StepRecord | None = None
         self._running = False
@@ -271,6 +270,10 @@ class Trainer:
                                 yield record
                         replaying = None
                         self._plan.check_agreement(chunk.stopped, self._stop, self._step)
+                    if chunk.error is not None:  # a step of a call in Python raised, after these
+                        expire_variables(self._last_record)  # as when a plain step raises
+                        self._callbacks.on_step_begin(self, self._step + 1)
+                        raise chunk.error
                     if chunk.exhausted and (final := epochs_module.ran_out(self, self._epochs)):
                         break
             except GeneratorExit:
@@ -326,8 +329,7 @@ class Trainer:
             self._epochs.close(self)
 
     def _strategy_stop(self, record: StepRecord) -> None:
-        reason = self._strategy.stop_after(record.step, record.values)  # type: ignore[attr-defined]
-        if reason is not None:
+        if (reason := self._strategy.stop_after(record.step, record.values)) is not None:  # type: ignore[attr-defined]
             self.stop(reason, "nonfinite")
 
     # -- fused chunks -----------------------------------------------------------------------
@@ -376,8 +378,7 @@ class Trainer:
         assert stop is not None
         result = self._make_result(stop, started)
         log.info("run ended after %d steps: %s", result.steps, result.stop_reason)
-        first = self._callbacks.call_each("on_run_end", self, result)
-        if first is not None:
+        if (first := self._callbacks.call_each("on_run_end", self, result)) is not None:
             raise first
 
     def _fail(self, error: BaseException, started: float, call: FusedCall | None) -> None:
@@ -391,9 +392,8 @@ class Trainer:
     def describe(self) -> str:
         """Print, and return, the strategy, data, epochs, what ``steps_per_call`` chose (and
         why) and the callbacks in the order they fire."""
-        calls = self._calls.describe()
-        text = _arguments.describe(self._strategy, self._data, self._epochs, self._callbacks, calls)
-        print(text)
+        parts = (self._strategy, self._data, self._epochs, self._callbacks, self._calls.describe())
+        print(text := _arguments.describe(*parts))
         return text
 
     def __repr__(self) -> str:
