@@ -148,8 +148,9 @@ class FusedCall:
                 f"{type(strategy).__name__}.run_steps did {chunk.steps} steps; it was asked for "
                 f"{count}"
             )
-        done = isinstance(chunk, FusedResult) and (chunk.steps or chunk.exhausted or chunk.stopped)
-        if isinstance(chunk, FusedResult) and not (done or chunk.error is not None):
+        if isinstance(chunk, FusedResult) and not (
+            chunk.steps or chunk.exhausted or chunk.stopped or chunk.error is not None
+        ):
             raise ValueError(
                 f"{type(strategy).__name__}.run_steps did no step, yet neither the data ended "
                 "nor a criterion stopped the call; it must do at least one step when asked"
