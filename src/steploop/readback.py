@@ -42,6 +42,49 @@ def _row(tree: Any, index: int) -> Any:
     return np.asarray(tree[index])
 
 
+class LiveVariables(Lazy):
+    """The variables of a step, read from ``strategy`` (as a dict) on demand while the step is
+    current; once ``expire`` is called (the next step begins) a read raises naming ``step``. One
+    object a step, no closures: a plain step makes one.
+
+    >>> class Two:
+    ...     def variables(self):
+    ...         return {"x": 2.0}
+    >>> live = LiveVariables(Two(), 3)
+    >>> live.get()
+    {'x': 2.0}
+    >>> gone = LiveVariables(Two(), 4)
+    >>> gone.expire()
+    >>> try:
+    ...     gone.get()
+    ... except RuntimeError as error:
+    ...     print(str(error)[:41])
+    StepRecord.variables of step 4 is gone: v
+    """
+
+    __slots__ = ("_step", "_strategy")
+
+    def __init__(self, strategy: StepStrategy, step: int) -> None:  # Lazy's slots, set directly
+        self._strategy: StepStrategy | None = strategy
+        self._step = step
+        self._compute = None
+        self._value = Lazy._UNSET
+        self._expired_message = None
+
+    def get(self) -> Any:
+        if self._value is Lazy._UNSET:
+            if self._strategy is None:  # expired before it was read
+                raise RuntimeError(_gone(self._step))
+            self._value = dict(self._strategy.variables())
+            self._strategy = None
+        return self._value
+
+    def expire(self, message: Any = None) -> None:
+        """Reads from now on raise, unless the variables were read while current."""
+        if self._value is Lazy._UNSET:
+            self._strategy = None
+
+
 def plain_record(
     strategy: StepStrategy, step: int, output: StepOutput, epoch: int | None = None
 ) -> StepRecord:
@@ -59,14 +102,17 @@ def plain_record(
         epoch=epoch,
         gradients_lazy=None if gradients is None else Lazy(lambda: strategy.to_host(gradients)),
         target_gradients_lazy=None if targets is None else Lazy(lambda: strategy.to_host(targets)),
-        variables_lazy=Lazy(lambda: dict(strategy.variables())),
+        variables_lazy=LiveVariables(strategy, step),
     )
 
 
 def expire_variables(record: StepRecord | None) -> None:
     """Make ``record.variables`` raise from now on: its step is no longer the current one."""
-    if record is not None and record._variables is not None:
-        record._variables.expire(partial(_gone, record.step))
+    if record is not None and (variables := record._variables) is not None:
+        if type(variables) is LiveVariables:
+            variables.expire()
+        else:
+            variables.expire(partial(_gone, record.step))
 
 
 def _gone(step: int) -> str:
@@ -190,7 +236,7 @@ class FusedCall:
             )
 
         if i == self.steps - 1:
-            variables = Lazy(lambda: dict(strategy.variables()))
+            variables: Lazy = LiveVariables(strategy, step)
         else:
             variables = _expired(
                 lambda: (
