@@ -120,12 +120,13 @@ def fresh_criterion_class():
 
 
 def test_init_fields_names_the_settings_of_a_new_class_every_time_it_is_asked():
-    from steploop.criteria_program import init_fields
+    from steploop._fields import field_names
 
     below = fresh_criterion_class()
-    assert init_fields(below) == ("tol", "scale")
-    assert init_fields(below) == ("tol", "scale")  # asked again: the same (kept) names
-    assert init_fields(StoppingCriterion) is None  # not an attrs class
+    assert field_names(below, init_only=True) == ("tol", "scale")
+    assert field_names(below, init_only=True) == ("tol", "scale")  # asked again: kept names
+    assert field_names(below) == ("tol", "scale", "hidden")
+    assert field_names(StoppingCriterion, init_only=True) is None  # not an attrs class
 
 
 def test_a_new_criterion_class_keys_by_its_settings_not_by_object():

@@ -17,12 +17,12 @@ step-by-step run would have given.
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from steploop._fields import field_names
 from steploop.records import Stop
 
 if TYPE_CHECKING:
@@ -43,27 +43,12 @@ class Quantities:
     gradients: Mapping[str, Any] = attrs.field(factory=dict)
 
 
-def init_fields(kind: type) -> tuple[str, ...] | None:
-    """The names of the attrs fields ``kind`` sets at construction, which identify a criterion's
-    settings (``None``: not an attrs class); read once per class."""
-    try:
-        return _INIT_FIELDS[kind]
-    except KeyError:
-        names = tuple(f.name for f in attrs.fields(kind) if f.init) if attrs.has(kind) else None
-        _INIT_FIELDS[kind] = names
-        return names
-
-
-#: ``init_fields`` of each criterion class met (kept while the class lives).
-_INIT_FIELDS: weakref.WeakKeyDictionary[type, tuple[str, ...] | None] = weakref.WeakKeyDictionary()
-
-
 def _key(criterion: StoppingCriterion) -> Any:
     parts = getattr(criterion, "parts", None)
     if parts is not None:
         return (type(criterion), tuple(_key(part) for part in parts))
     kind = type(criterion)
-    names = init_fields(kind)
+    names = field_names(kind, init_only=True)
     if names is not None:
         return (kind, tuple((name, getattr(criterion, name)) for name in names))
     return (kind, id(criterion))  # unknown settings: one loop per object

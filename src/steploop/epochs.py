@@ -36,13 +36,11 @@ from __future__ import annotations
 
 import itertools
 import logging
-import weakref
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-import attrs
-
 from steploop import _validate
+from steploop._fields import field_names
 from steploop.batching import Batches
 from steploop.callbacks.base import Callback
 from steploop.records import Stop
@@ -316,18 +314,8 @@ def _epoch_schedules(value: Any, seen: set[int]) -> Iterator[EpochSchedule]:
         for item in value:
             yield from _epoch_schedules(item, seen)
     elif isinstance(value, Callback):
-        kind = type(value)
-        names = _field_names(kind) if attrs.has(kind) else list(getattr(value, "__dict__", {}))
+        names = field_names(type(value))
+        if names is None:
+            names = tuple(getattr(value, "__dict__", {}))
         for name in {"schedule", *names}:
             yield from _epoch_schedules(getattr(value, name, None), seen)
-
-
-def _field_names(kind: type) -> tuple[str, ...]:
-    names = _FIELD_NAMES.get(kind)
-    if names is None:
-        names = _FIELD_NAMES[kind] = tuple(field.name for field in attrs.fields(kind))
-    return names
-
-
-#: The attrs field names of each callback class met (kept while the class lives).
-_FIELD_NAMES: weakref.WeakKeyDictionary[type, tuple[str, ...]] = weakref.WeakKeyDictionary()

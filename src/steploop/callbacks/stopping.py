@@ -26,8 +26,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from steploop._fields import field_names
 from steploop.callbacks.base import Callback
-from steploop.criteria_program import init_fields
 from steploop.ops import HOST
 from steploop.records import Stop
 
@@ -219,7 +219,7 @@ class StoppingCriterion(Callback):
 def _settings(criterion: StoppingCriterion) -> Any:
     """What identifies a criterion's settings (attrs fields set at construction), so a verdict
     is not reused after they change."""
-    names = init_fields(type(criterion))
+    names = field_names(type(criterion), init_only=True)
     return None if names is None else tuple(getattr(criterion, name) for name in names)
 
 
