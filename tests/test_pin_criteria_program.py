@@ -133,3 +133,13 @@ def test_a_new_criterion_class_keys_by_its_settings_not_by_object():
     below = fresh_criterion_class()
     assert key(below(0.5)) == key(below(0.5)) == ((below, (("tol", 0.5), ("scale", 1.0))),)
     assert key(below(0.5)) != key(below(0.25))
+
+
+def test_a_remembered_verdict_outlives_a_change_of_a_field_not_set_at_construction():
+    """Verdicts are kept for the criterion's settings (its init fields), not its other fields."""
+    below = fresh_criterion_class()(0.5)
+    assert below.stop_from(iter([True]), Quantities(step=3, loss=0.1)) is not None
+    below.hidden = 7
+    assert below.verdict_at(3) is not None
+    below.tol = 0.25
+    assert below.verdict_at(3) is None

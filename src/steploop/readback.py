@@ -14,7 +14,6 @@ to the callbacks, so the Trainer delivers each step exactly once, also when the 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -64,12 +63,10 @@ class LiveVariables(Lazy):
 
     __slots__ = ("_step", "_strategy")
 
-    def __init__(self, strategy: StepStrategy, step: int) -> None:  # Lazy's slots, set directly
+    def __init__(self, strategy: StepStrategy, step: int) -> None:  # not Lazy's: no compute
         self._strategy: StepStrategy | None = strategy
         self._step = step
-        self._compute = None
         self._value = Lazy._UNSET
-        self._expired_message = None
 
     def get(self) -> Any:
         if self._value is Lazy._UNSET:
@@ -108,11 +105,8 @@ def plain_record(
 
 def expire_variables(record: StepRecord | None) -> None:
     """Make ``record.variables`` raise from now on: its step is no longer the current one."""
-    if record is not None and (variables := record._variables) is not None:
-        if type(variables) is LiveVariables:
-            variables.expire()
-        else:
-            variables.expire(partial(_gone, record.step))
+    if record is not None and isinstance(record._variables, LiveVariables):  # the only live ones
+        record._variables.expire()
 
 
 def _gone(step: int) -> str:
