@@ -80,3 +80,23 @@ def test_a_criterion_raising_after_a_step_leaves_that_step_recorded(per_call):
         trainer.run()
     assert (trainer.step, strategy.done) == (3, 3)
     assert trainer.history["loss"].tolist() == [1.0, 2.0, 3.0]
+
+
+class StepAtBegin(sl.Callback):
+    """Records the Trainer's step count as each step begins (it needs the Trainer itself)."""
+
+    needs_live_state = False
+
+    def __init__(self):
+        self.seen = []
+
+    def on_step_begin(self, trainer, step):
+        self.seen.append((step, trainer.step))
+
+
+def test_the_failing_steps_begin_hook_gets_the_trainer_at_the_steps_before_it():
+    begins = StepAtBegin()
+    trainer = sl.Trainer(FailsAt(3), [sl.MaxSteps(6), begins], steps_per_call=4)
+    with pytest.raises(RuntimeError, match="step 3 failed"):
+        trainer.run()
+    assert begins.seen == [(1, 0), (2, 1), (3, 2)]
