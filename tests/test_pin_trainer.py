@@ -254,6 +254,35 @@ def test_a_fused_call_failing_leaves_the_last_record_expired():
     ]
 
 
+class FailsInCall(GradientDescent):
+    """Fusable: its calls raise after moving ``x`` (as a compiled loop that fails midway, whose
+    steps are lost with the error while the variables were updated)."""
+
+    ready_to_fuse = True
+
+    def __init__(self):
+        super().__init__(lambda x: ((x - 4.0) ** 2, 2.0 * (x - 4.0)), 0.0, learning_rate=0.1)
+
+    def run_steps(self, count, first_step, stopper, feed, keep):
+        self.params["x"] = self.params["x"] + 1.0
+        raise FloatingPointError("the call failed at its third step")
+
+
+def test_a_compiled_call_failing_leaves_the_record_before_it_without_variables():
+    """The record of the step before a call that raised no longer gives variables: the call may
+    have changed them (the step count stays), so reading them must not answer for that step."""
+    strategy = FailsInCall()
+    trainer = sl.Trainer(strategy, [sl.MaxSteps(9)], steps_per_call=4)
+    trainer.run(max_steps=1)  # one step: a plain one
+    held = trainer.last_record
+    assert held.step == 1  # its variables not read while current: none kept
+    with pytest.raises(FloatingPointError, match="the call failed at its third step"):
+        trainer.run()
+    assert float(strategy.variables()["x"]) == pytest.approx(0.8 + 1.0) and trainer.step == 1
+    with pytest.raises(RuntimeError, match=r"^StepRecord\.variables of step 1 is gone"):
+        held.variables  # noqa: B018
+
+
 def test_an_error_while_delivering_a_left_fused_call_is_the_runs_error():
     """Leaving iterate() mid-call delivers the call's later steps; one raising there reaches
     on_error and the result, with every step of the call counted."""
