@@ -127,16 +127,25 @@ def hand_xla_loop(max_steps: int, tol: float) -> Callable[[], int]:
     return run
 
 
-def tfp_minimize(num_steps: int) -> Callable[[], int] | None:
+def tfp_minimize(num_steps: int, direct: bool = False) -> Callable[[], int] | None:
+    """``tfp.math.minimize`` inside the user's own XLA ``tf.function`` (one compiled call, traced
+    once), or (``direct``) called as its documentation calls it, with its own
+    ``jit_compile=True``: it builds its ``tf.function`` at every call, so every call traces and
+    compiles again."""
     if tfp is None:
         return None
     q = Quadratic()
 
-    @tf.function(jit_compile=True)
-    def minimize() -> tf.Tensor:
+    def call() -> tf.Tensor:
         return tfp.math.minimize(
-            q.loss, num_steps=num_steps, optimizer=q.opt, trainable_variables=[q.x]
+            q.loss,
+            num_steps=num_steps,
+            optimizer=q.opt,
+            trainable_variables=[q.x],
+            jit_compile=direct,
         )
+
+    minimize = call if direct else tf.function(call, jit_compile=True)
 
     def run() -> int:
         q.reset()
@@ -168,6 +177,10 @@ def quadratic_tables(rounds: int, quick: bool) -> tuple[str, dict[str, Any], lis
     )
     fused = "steploop tuned (`steps_per_call=1000, jit_compile=True`)"
     minimize_name = "`tfp.math.minimize` + XLA (`num_steps=1000`)"
+    minimize_direct = (
+        "`tfp.math.minimize(..., jit_compile=True)` called directly, as its docs call it "
+        "(`num_steps=1000`)"
+    )
     to_tol = {
         article: article_loop(1000, TOL),
         hand: hand_function_loop(1000, TOL),
@@ -179,11 +192,14 @@ def quadratic_tables(rounds: int, quick: bool) -> tuple[str, dict[str, Any], lis
     minimize = tfp_minimize(1000)
     if minimize is not None:
         to_tol[minimize_name] = minimize
+        to_tol[minimize_direct] = tfp_minimize(1000, direct=True)  # type: ignore[assignment]
     steps = {name: run() for name, run in to_tol.items()}
     # one set of rounds for all; the fast ones run 10 times in a row within a round
-    repeat = {name: 1 if "eager" in name else 10 for name in to_tol}
+    repeat = {name: 1 if "eager" in name or name == minimize_direct else 10 for name in to_tol}
     times = timing.rounds(to_tol, rounds, repeat)
     charted = {DEFAULT: {hand: "TF quadratic to tol: default vs hand tf.function"}}
+    if minimize is not None:
+        charted[DEFAULT][minimize_direct] = "TF quadratic to tol: default vs tfp.math.minimize"
     charted[fused] = {minimize_name: "TF quadratic to tol: tuned vs tfp.math.minimize + XLA"}
     table_rows, rows = [], []
     for name in to_tol:
@@ -268,6 +284,9 @@ def quadratic_tables(rounds: int, quick: bool) -> tuple[str, dict[str, Any], lis
     )
     numbers = {
         "fused_vs_tfp": ratio(times, fused, minimize_name) if minimize else None,
+        "default_vs_tfp": ratio(times, DEFAULT, minimize_name) if minimize else None,
+        "default_vs_tfp_direct": ratio(times, DEFAULT, minimize_direct) if minimize else None,
+        "default_vs_article": ratio(times, DEFAULT, article),
         "fused_vs_article": ratio(times, fused, article),
         "default_ratio": per_step_ratios[DEFAULT],
         "fused_ratio": per_step_ratios[tuned_all],
@@ -462,18 +481,39 @@ def main() -> None:
     over, five, over_rows = overhead(rounds, args.quick)
     print("### The Trainer's own overhead\n\n" + over + "\n")
     print("### Memory\n\n" + memory + "\n")
-    tfp_ratio = q["fused_vs_tfp"]
     nan = timing.Spread(float("nan"), float("nan"), float("nan"))
-    targets = [
+
+    def versus_tfp(key: str) -> str:
+        return f"{q[key].format()} as fast" if q[key] else "tfp not installed"
+
+    targets = [  # the first five: the fast-default goals; the rest guard what earlier work won
         (
-            "time to tolerance: tuned fused + XLA faster than tfp.math.minimize + XLA",
-            f"{tfp_ratio.format()} as fast" if tfp_ratio else "tfp not installed",
-            tfp_ratio is not None and tfp_ratio.spread.median > 1,
+            "time to tolerance: default faster than tfp.math.minimize + XLA (in the user's own "
+            "tf.function)",
+            f"{versus_tfp('default_vs_tfp')} (tuned: {versus_tfp('fused_vs_tfp')}; against "
+            f"tfp.math.minimize called directly: {versus_tfp('default_vs_tfp_direct')})",
+            q["default_vs_tfp"] is not None and q["default_vs_tfp"].spread.median > 1,
         ),
         (
-            "time to tolerance: tuned fused + XLA >= 100x the article's loop",
-            q["fused_vs_article"].spread.format(".0f", "x"),
-            q["fused_vs_article"].spread.median >= 100,
+            "time to tolerance: default >= 200x the article's loop",
+            f"{q['default_vs_article'].spread.format('.0f', 'x')} (tuned: "
+            f"{q['fused_vs_article'].spread.format('.0f', 'x')})",
+            q["default_vs_article"].spread.median >= 200,
+        ),
+        (
+            "MLP: default >= 1.5x Keras fit's speed",
+            m["mlp_default_vs_fit"].format(),
+            m["mlp_default_vs_fit"].spread.median >= 1.5,
+        ),
+        (
+            "MLP: default >= 1.2x hand tf.function's speed",
+            m["mlp_default_vs_hand"].format(),
+            m["mlp_default_vs_hand"].spread.median >= 1.2,
+        ),
+        (
+            "Trainer overhead, five criteria <= 4 µs/step (no-op NumPy strategy)",
+            (five or nan).format(".2f", " µs"),
+            five.median <= 4,
         ),
         (
             "quadratic: default <= 1.10x hand tf.function's time per step",
@@ -486,24 +526,9 @@ def main() -> None:
             q["fused_ratio"].spread.median <= 1.5,
         ),
         (
-            "MLP: default >= 0.95x hand tf.function's speed",
-            m["mlp_default_vs_hand"].format(),
-            m["mlp_default_vs_hand"].spread.median >= 0.95,
-        ),
-        (
-            "MLP: default >= 1.3x Keras fit's speed",
-            m["mlp_default_vs_fit"].format(),
-            m["mlp_default_vs_fit"].spread.median >= 1.3,
-        ),
-        (
             "MLP: tuned fused + XLA >= 0.95x hand XLA's speed",
             m["mlp_fused_vs_hand_xla"].format(),
             m["mlp_fused_vs_hand_xla"].spread.median >= 0.95,
-        ),
-        (
-            "Trainer overhead, five criteria <= 4 µs/step (no-op NumPy strategy)",
-            (five or nan).format(".2f", " µs"),
-            five.median <= 4,
         ),
     ]
     table_rows = [[name, value, "met" if ok else "**missed**"] for name, value, ok in targets]

@@ -230,6 +230,36 @@ def test_a_publisher_listed_after_its_monitor_is_refused():
         sl.Trainer(drifting(), [early | sl.MaxSteps(3), evaluate], data=TARGETS)
 
 
+@pytest.mark.parametrize("make", [lambda path: sl.CSVLogger(path), lambda path: sl.PrintLogger()])
+def test_a_logger_listed_before_the_evaluate_is_refused(tmp_path, make):
+    """A logger reports what the callbacks before it logged: listed before the Evaluate, its
+    val_loss would be nan in every row; a ValueError naming both at build (also as an Every)."""
+    logger, evaluate = make(str(tmp_path / "log.csv")), sl.Evaluate([4.0], every=2)
+    with pytest.raises(ValueError) as refused:
+        sl.Trainer(drifting(), [logger, evaluate], data=TARGETS)
+    assert str(refused.value) == (
+        f"callbacks[0] {logger!r} reports what the callbacks before it logged, and callbacks[1] "
+        "Evaluate(every=2, prefix='val_') publishes after it in the same step (its columns "
+        f"would be nan in every row); list Evaluate(every=2, prefix='val_') before {logger!r}"
+    )
+    with pytest.raises(ValueError, match=r"^callbacks\[1\] Every\(.*publishes after it"):
+        sl.Trainer(drifting(), [sl.MaxSteps(3), logger.every(2), evaluate], data=TARGETS)
+    sl.Trainer(drifting(), [evaluate, logger], data=TARGETS)  # after it: accepted
+
+
+def test_a_csv_logger_after_the_evaluate_writes_its_losses(tmp_path):
+    path = tmp_path / "log.csv"
+    trainer = sl.Trainer(
+        drifting(), [sl.Evaluate([4.0], every=2), sl.CSVLogger(str(path)), sl.MaxSteps(4)],
+        data=TARGETS,
+    )
+    trainer.run()
+    rows = [line.split(",") for line in path.read_text().splitlines()]
+    assert rows[0] == ["step", "loss", "val_loss"]
+    val = trainer.history["val_loss"]
+    assert [row[2] for row in rows[1:]] == ["nan", repr(float(val[1])), "nan", repr(float(val[3]))]
+
+
 @pytest.mark.parametrize("k", [1, 4])
 def test_an_unknown_monitor_is_named_at_the_first_step_it_should_exist(k):
     """val_acc, which Evaluate does not report: a ValueError at its first evaluation (step 3);

@@ -126,18 +126,17 @@ def test_print_logger_prints_what_earlier_callbacks_logged(tmp_path):
     assert lines[1] == f"step 2: loss={trainer.history['loss'][1]:.6g} val_loss={val[1]:.7g}"
 
 
-def test_a_logger_listed_before_the_evaluation_does_not_see_its_step(tmp_path):
-    """Loggers report what callbacks listed before them logged: one listed first sees the
-    column from the next step on, as nan (the value is logged after it wrote its row)."""
+def test_a_logger_listed_before_the_evaluation_is_refused(tmp_path):
+    """Loggers report what callbacks listed before them logged: one listed before the Evaluate
+    would write val_loss as nan in every row (the value is logged after its row), so the
+    Trainer refuses it (the message: tests/callbacks/test_evaluate.py)."""
     from steploop.numpy import GradientDescent
 
-    path = tmp_path / "log.csv"
     gd = GradientDescent(lambda x, t: ((x - t) ** 2, 2 * (x - t)), 0.0, learning_rate=0.25)
-    callbacks = [sl.CSVLogger(str(path)), sl.Evaluate([3.0, 5.0], every=2)]
-    sl.Trainer(gd, callbacks, data=[4.0] * 4).run()
-    rows = list(csv.reader(path.open()))
-    assert rows[0] == ["step", "loss", "val_loss"]
-    assert [row[2] for row in rows[1:]] == ["nan", "nan", "nan", "nan"]
+    callbacks = [sl.CSVLogger(str(tmp_path / "log.csv")), sl.Evaluate([3.0, 5.0], every=2)]
+    with pytest.raises(ValueError, match=r"^callbacks\[0\] CSVLogger\(.*publishes after it"):
+        sl.Trainer(gd, callbacks, data=[4.0] * 4)
+    assert not (tmp_path / "log.csv").exists()
 
 
 def test_csv_with_logged_columns_is_the_same_fused(tmp_path):

@@ -20,7 +20,7 @@ import json
 import math
 import os
 import sys
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, ClassVar
 
 import attrs
 import numpy as np
@@ -96,6 +96,9 @@ class PrintLogger(Callback):
     PrintLogger(every=10)
     """
 
+    #: It reports what the callbacks before it logged: a publisher must come first.
+    reports_logged: ClassVar[bool] = True
+
     schedule: Schedule = attrs.field(
         default=EVERY_STEP, alias="every", converter=as_schedule
     )
@@ -164,6 +167,9 @@ class CSVLogger(Callback):
     >>> CSVLogger("run.csv")
     CSVLogger('run.csv', every=1)
     """
+
+    #: It reports what the callbacks before it logged: a publisher must come first.
+    reports_logged: ClassVar[bool] = True
 
     path: str = attrs.field(converter=lambda value: _validate.path("CSVLogger path", value))
     schedule: Schedule = attrs.field(

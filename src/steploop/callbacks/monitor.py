@@ -8,7 +8,8 @@ reports at every step, or a quantity that an earlier callback *publishes* at its
 ``link(callbacks)`` runs when the Trainer is built: each monitor is given the first callback
 that provides its name (``watch(source)``), or ``None`` (it reads the step's own values). The
 publisher must come first in the list, so its results exist when the monitor reads them in the
-same step; one listed after is a ``ValueError`` naming both. A monitor bound to a publisher
+same step; one listed after is a ``ValueError`` naming both, and so is a logger that reports
+what earlier callbacks logged (``reports_logged``) listed before it. A monitor bound to a publisher
 checks only at the publisher's steps: its patience counts those checks. A name nobody provides
 and the strategy does not report is a ``ValueError`` naming it at the first step.
 """
@@ -59,7 +60,8 @@ def _monitors(callback: Callback) -> Iterator[Any]:
 
 def link(callbacks: Sequence[Callback]) -> None:
     """Bind every monitor among ``callbacks`` to the callback that publishes its name, if any
-    (see the module docstring); a publisher listed after its reader is a ``ValueError``."""
+    (see the module docstring); a publisher listed after its reader (a monitor, or a logger
+    that ``reports_logged``) is a ``ValueError``."""
     publishers = [(i, c) for i, c in enumerate(callbacks) if has(c, Publisher)]
     for index, callback in enumerate(callbacks):
         for reader in _monitors(callback):
@@ -72,6 +74,15 @@ def link(callbacks: Sequence[Callback]) -> None:
                     f"list {source[1]!r} before {callback!r}"
                 )
             reader.watch(None if source is None else source[1])
+        inner = getattr(callback, "callback", callback)  # an Every: the callback it calls
+        later = [(i, c) for i, c in publishers if i > index]
+        if getattr(inner, "reports_logged", False) and later:
+            i, publisher = later[0]
+            raise ValueError(
+                f"callbacks[{index}] {callback!r} reports what the callbacks before it logged, "
+                f"and callbacks[{i}] {publisher!r} publishes after it in the same step (its "
+                f"columns would be nan in every row); list {publisher!r} before {callback!r}"
+            )
 
 
 def step_value(owner: str, monitor: str, loss: float, values: Mapping[str, Any]) -> float:
