@@ -177,26 +177,31 @@ class EarlyStopping(StoppingCriterion):
     def test(self, ops: Any, state: tuple[Any, ...], q: Any) -> tuple[Any, tuple[Any, ...]]:
         best, best_step, wait, beaten = state
         value = q.loss if self.monitor == "loss" else self._value(ops, q)
-        active = q.step >= self.start_from
-        better = ops.any_(ops.isnan(best), self._beats(ops, value, best))
-        if self.baseline is None:
-            first, now_beaten = False, beaten
-        else:
+        improved = ops.any_(ops.isnan(best), self._beats(ops, value, best))
+        now_beaten = beaten
+        if self.baseline is not None:  # settings are fixed: no baseline, no operations for it
             beats = self._beats(ops, value, self.baseline)
-            first = ops.all_(beats, beaten < 0.5)
+            improved = ops.any_(improved, ops.all_(beats, beaten < 0.5))  # or the first to beat
             now_beaten = ops.where(ops.any_(beats, beaten > 0.5), 1.0, 0.0)
-        improved = ops.all_(active, ops.any_(better, first))
+        warm_up = self.start_from > 0  # steps count from 1: without a warm-up, every step is on
+        if warm_up:
+            active = q.step >= self.start_from
+            improved = ops.all_(active, improved)
         counts = ops.all_(improved, now_beaten > 0.5)  # an improvement that resets patience
         best = ops.where(improved, value, best)
         best_step = ops.where(improved, ops.number(q.step), best_step)
-        wait = ops.where(active, ops.where(counts, 0.0, wait + 1.0), wait)
-        met = ops.all_(ops.all_(active, ops.not_(counts)), wait >= self.patience)
-        return met, (best, best_step, wait, ops.where(active, now_beaten, beaten))
+        new_wait = ops.where(counts, 0.0, wait + 1.0)
+        met = ops.all_(ops.not_(counts), new_wait >= self.patience)
+        if warm_up:  # a step before start_from changes no count and meets nothing
+            new_wait = ops.where(active, new_wait, wait)
+            now_beaten = ops.where(active, now_beaten, beaten)
+            met = ops.all_(active, met)
+        return met, (best, best_step, new_wait, now_beaten)
 
     def check(self, trainer: Trainer, record: StepRecord) -> Stop | None:
         source = self.__dict__.get("_source")
         if source is None:
-            stop = super().check(trainer, record)
+            stop = StoppingCriterion.check(self, trainer, record)  # not super(): every step
         else:  # a published monitor: checked at the publisher's steps only
             published = source.published_at(record.step)
             if published is None:
