@@ -38,6 +38,17 @@ def test_once_the_baseline_is_beaten_patience_is_ordinary(k):
     assert run([10, 9, 4, 4, 4, 4, 1], early, steps_per_call=k).steps == 6
 
 
+@pytest.mark.parametrize("k", [1, 4])
+def test_with_a_warm_up_the_baseline_once_beaten_stays_beaten(k):
+    """Baseline and warm-up together: after step 4 beat the baseline, a later step that beats
+    the baseline but not the best is no improvement, so patience runs out at step 7."""
+    losses = [0.1, 0.1, 0.1, 0.5, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9]
+    early = sl.EarlyStopping(3, baseline=1.0, start_from=4)
+    result = run(losses, early, steps_per_call=k)
+    assert (result.steps, result.status) == (7, "converged")
+    assert early.state() == (0.5, 4.0, 3.0, 1.0)  # best, its step, the count, beaten
+
+
 def test_baseline_in_max_mode_and_with_min_delta():
     """Beating the baseline means by more than min_delta, in the monitored direction."""
     values = {"accuracy": [0.5, 0.905, 0.905, 0.95, 0.95]}
