@@ -212,6 +212,7 @@ def test_a_restored_run_that_had_converged_stops_at_once(tmp_path):
     assert resumed.restore(tmp_path) == first.steps
     again = resumed.run()
     assert (again.steps, again.stop_reason) == (first.steps, first.stop_reason)
+    assert again.loss == first.loss == resumed.history["loss"][-1]  # from the history, not nan
 
 
 def test_changed_settings_void_the_verdict():

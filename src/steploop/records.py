@@ -135,8 +135,9 @@ class RunResult:
     """The outcome of one ``Trainer.run`` call.
 
     ``steps`` is the total number of steps the trainer has done (over every run); ``loss`` the
-    last step's loss (``nan`` before any step); ``status`` one word of ``STATUSES``;
-    ``stop_reason`` a sentence saying what ended the run; ``converged`` is true exactly when a
+    last step's loss (also after a restore, from the history; ``nan`` before any step);
+    ``status`` one word of ``STATUSES``; ``stop_reason`` a sentence saying what ended the run;
+    ``converged`` is true exactly when a
     convergence criterion (not a budget, exhausted data, the user or an error) ended it;
     ``history`` is a read-only snapshot of the trainer's history at the end of the call;
     ``elapsed`` is this call's wall time in seconds.
@@ -168,12 +169,20 @@ class RunResult:
         begun at ``time.perf_counter()`` = ``started``."""
         return cls(
             steps=steps,
-            loss=math.nan if last is None else last.loss,
+            loss=_last_loss(last, history),
             status=stop.status,
             stop_reason=stop.reason,
             history=history.snapshot(),
             elapsed=time.perf_counter() - started,
         )
+
+
+def _last_loss(last: StepRecord | None, history: History) -> float:
+    """The loss of the trainer's last step: its record's, or the history's last row (a trainer
+    restored from a checkpoint has the rows but no record yet); ``nan`` before any step."""
+    if last is not None:
+        return last.loss
+    return float(history["loss"][-1]) if history.rows else math.nan
 
 
 @attrs.frozen
