@@ -137,8 +137,8 @@ class RunResult:
     ``steps`` is the total number of steps the trainer has done (over every run); ``loss`` the
     last step's loss (also after a restore, from the history; ``nan`` before any step);
     ``status`` one word of ``STATUSES``; ``stop_reason`` a sentence saying what ended the run;
-    ``converged`` is true exactly when a
-    convergence criterion (not a budget, exhausted data, the user or an error) ended it;
+    ``converged`` is true exactly when a convergence criterion (not a budget, exhausted data,
+    the user or an error) ended it;
     ``history`` is a read-only snapshot of the trainer's history at the end of the call;
     ``elapsed`` is this call's wall time in seconds.
 
