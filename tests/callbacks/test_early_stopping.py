@@ -49,6 +49,23 @@ def test_with_a_warm_up_the_baseline_once_beaten_stays_beaten(k):
     assert early.state() == (0.5, 4.0, 3.0, 1.0)  # best, its step, the count, beaten
 
 
+def test_a_subclass_checks_through_its_bases_in_their_order():
+    """EarlyStopping's own check takes the base's directly; a subclass with another criterion
+    among its bases still goes through that base's check at every step."""
+    calls = []
+
+    class Audit(sl.StoppingCriterion):
+        def check(self, trainer, record):
+            calls.append(record.step)
+            return super().check(trainer, record)
+
+    class Audited(sl.EarlyStopping, Audit):
+        pass
+
+    result = run([1.0] * 6, Audited(2))
+    assert (result.steps, result.status, calls) == (3, "converged", [1, 2, 3])
+
+
 def test_baseline_in_max_mode_and_with_min_delta():
     """Beating the baseline means by more than min_delta, in the monitored direction."""
     values = {"accuracy": [0.5, 0.905, 0.905, 0.95, 0.95]}

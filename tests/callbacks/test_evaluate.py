@@ -232,19 +232,31 @@ def test_a_publisher_listed_after_its_monitor_is_refused():
 
 @pytest.mark.parametrize("make", [lambda path: sl.CSVLogger(path), lambda path: sl.PrintLogger()])
 def test_a_logger_listed_before_the_evaluate_is_refused(tmp_path, make):
-    """A logger reports what the callbacks before it logged: listed before the Evaluate, its
-    val_loss would be nan in every row; a ValueError naming both at build (also as an Every)."""
+    """A logger reports what the callbacks before it logged: listed before the Evaluate, it
+    would report val_loss as missing at every step; a ValueError naming both at build, also
+    when either is wrapped (Every, nested, or a CallbackList)."""
     logger, evaluate = make(str(tmp_path / "log.csv")), sl.Evaluate([4.0], every=2)
     with pytest.raises(ValueError) as refused:
         sl.Trainer(drifting(), [logger, evaluate], data=TARGETS)
     assert str(refused.value) == (
-        f"callbacks[0] {logger!r} reports what the callbacks before it logged, and callbacks[1] "
-        "Evaluate(every=2, prefix='val_') publishes after it in the same step (its columns "
-        f"would be nan in every row); list Evaluate(every=2, prefix='val_') before {logger!r}"
+        f"callbacks[0] {logger!r} reports the columns the callbacks before it log, and "
+        "callbacks[1] Evaluate(every=2, prefix='val_') logs columns after it in the same step "
+        "(it would report them as missing, nan, at every step); list "
+        f"Evaluate(every=2, prefix='val_') before {logger!r}"
     )
-    with pytest.raises(ValueError, match=r"^callbacks\[1\] Every\(.*publishes after it"):
-        sl.Trainer(drifting(), [sl.MaxSteps(3), logger.every(2), evaluate], data=TARGETS)
+    wrapped = [
+        [sl.MaxSteps(3), logger.every(2), evaluate],
+        [sl.Every(logger.every(1), 2), evaluate],
+        [sl.CallbackList([logger]), evaluate],
+        [logger, sl.Every(evaluate, 2)],
+    ]
+    for callbacks in wrapped:
+        with pytest.raises(ValueError, match=r"logs columns after it in the same step"):
+            sl.Trainer(drifting(), callbacks, data=TARGETS)
     sl.Trainer(drifting(), [evaluate, logger], data=TARGETS)  # after it: accepted
+    second = sl.Evaluate([5.0], prefix="test_")
+    with pytest.raises(ValueError, match=r"^callbacks\[1\] .* and callbacks\[2\] Evaluate\("):
+        sl.Trainer(drifting(), [evaluate, logger, second], data=TARGETS)
 
 
 def test_a_csv_logger_after_the_evaluate_writes_its_losses(tmp_path):

@@ -134,9 +134,30 @@ def test_a_logger_listed_before_the_evaluation_is_refused(tmp_path):
 
     gd = GradientDescent(lambda x, t: ((x - t) ** 2, 2 * (x - t)), 0.0, learning_rate=0.25)
     callbacks = [sl.CSVLogger(str(tmp_path / "log.csv")), sl.Evaluate([3.0, 5.0], every=2)]
-    with pytest.raises(ValueError, match=r"^callbacks\[0\] CSVLogger\(.*publishes after it"):
+    with pytest.raises(ValueError, match=r"^callbacks\[0\] CSVLogger\(.*logs columns after it"):
         sl.Trainer(gd, callbacks, data=[4.0] * 4)
-    assert not (tmp_path / "log.csv").exists()
+
+
+def test_a_logger_listed_before_a_learning_rate_callback_is_refused(tmp_path):
+    """The learning-rate callbacks log lr at every step: a logger before one would report it
+    as missing (nan) in every row; a subclass is named by its own class."""
+    from steploop.numpy import GradientDescent
+
+    class MyLog(sl.CSVLogger):
+        pass
+
+    gd = GradientDescent(lambda x: ((x - 4) ** 2, 2 * (x - 4)), 0.0, learning_rate=0.1)
+    path = str(tmp_path / "log.csv")
+    for rates in (sl.LearningRateScheduler(lambda step: 0.1), sl.ReduceLROnPlateau(patience=2)):
+        with pytest.raises(ValueError, match=r"^callbacks\[0\] MyLog\(.* logs columns after"):
+            sl.Trainer(gd, [MyLog(path), rates, sl.MaxSteps(3)])
+    trainer = sl.Trainer(gd, [sl.LearningRateScheduler(lambda step: 0.1), MyLog(path)])
+    trainer.run(max_steps=3)
+    with open(path) as file:
+        rows = list(csv.reader(file))
+    losses = [repr(float(loss)) for loss in trainer.history["loss"]]
+    assert rows == [["step", "loss", "lr"], ["1", losses[0], "0.1"], ["2", losses[1], "0.1"],
+                    ["3", losses[2], "0.1"]]
 
 
 def test_csv_with_logged_columns_is_the_same_fused(tmp_path):

@@ -201,7 +201,10 @@ class EarlyStopping(StoppingCriterion):
     def check(self, trainer: Trainer, record: StepRecord) -> Stop | None:
         source = self.__dict__.get("_source")
         if source is None:
-            stop = StoppingCriterion.check(self, trainer, record)  # not super(): every step
+            if type(self) is EarlyStopping:  # the base's check, without super()'s cost
+                stop = StoppingCriterion.check(self, trainer, record)
+            else:  # a subclass: its bases in their order
+                stop = super().check(trainer, record)
         else:  # a published monitor: checked at the publisher's steps only
             published = source.published_at(record.step)
             if published is None:

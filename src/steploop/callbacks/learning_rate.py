@@ -16,7 +16,7 @@ calls do one step each (exact, and as slow as plain steps).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from steploop import _validate
 from steploop.callbacks.base import Callback
@@ -57,6 +57,9 @@ class LearningRateScheduler(Callback):
     >>> trainer.run(max_steps=4).steps, trainer.history["lr"].tolist()
     (4, [0.4, 0.4, 0.2, 0.2])
     """
+
+    #: It logs the history column ``lr`` at every step: loggers must come after it.
+    logs_columns: ClassVar[bool] = True
 
     may_stop = False
     reads_gradients = False

@@ -151,7 +151,7 @@ class PrintLogger(Callback):
         self._print(f"{result.status}: {result.stop_reason}")
 
     def __repr__(self) -> str:
-        return f"PrintLogger(every={every_repr(self.schedule)})"
+        return f"{type(self).__name__}(every={every_repr(self.schedule)})"
 
 
 @attrs.define(repr=False)
@@ -262,7 +262,7 @@ class CSVLogger(Callback):
         os.replace(temporary, self.path)
 
     def __repr__(self) -> str:
-        return f"CSVLogger({self.path!r}, every={every_repr(self.schedule)})"
+        return f"{type(self).__name__}({self.path!r}, every={every_repr(self.schedule)})"
 
 
 def _cell(value: Any) -> str:

@@ -9,9 +9,10 @@ reports at every step, or a quantity that an earlier callback *publishes* at its
 that provides its name (``watch(source)``), or ``None`` (it reads the step's own values). The
 publisher must come first in the list, so its results exist when the monitor reads them in the
 same step; one listed after is a ``ValueError`` naming both, and so is a logger that reports
-what earlier callbacks logged (``reports_logged``) listed before it. A monitor bound to a publisher
-checks only at the publisher's steps: its patience counts those checks. A name nobody provides
-and the strategy does not report is a ``ValueError`` naming it at the first step.
+what earlier callbacks logged (``reports_logged``) listed before any callback that logs columns
+(a publisher, or ``logs_columns``: the learning-rate callbacks' ``lr``). A monitor bound to a
+publisher checks only at the publisher's steps: its patience counts those checks. A name nobody
+provides and the strategy does not report is a ``ValueError`` naming it at the first step.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from steploop.callbacks.base import Callback
+from steploop.callbacks.base import Callback, CallbackList
 from steploop.capabilities import has
 
 #: Words in a monitored name that make ``mode="auto"`` maximise it.
@@ -74,14 +75,36 @@ def link(callbacks: Sequence[Callback]) -> None:
                     f"list {source[1]!r} before {callback!r}"
                 )
             reader.watch(None if source is None else source[1])
-        inner = getattr(callback, "callback", callback)  # an Every: the callback it calls
-        later = [(i, c) for i, c in publishers if i > index]
-        if getattr(inner, "reports_logged", False) and later:
-            i, publisher = later[0]
+    _check_loggers(callbacks)
+
+
+def _called(callback: Callback) -> Iterator[Callback]:
+    """``callback`` and the callbacks it calls: an ``Every``'s, a ``CallbackList``'s, nested."""
+    yield callback
+    parts = callback.callbacks if isinstance(callback, CallbackList) else ()
+    inner = getattr(callback, "callback", None)  # an Every
+    for part in (*parts, *([inner] if isinstance(inner, Callback) else [])):
+        yield from _called(part)
+
+
+def _check_loggers(callbacks: Sequence[Callback]) -> None:
+    """Refuse a logger that reports the columns the callbacks before it log (``reports_logged``)
+    listed before one that logs columns in the same step (a publisher, ``logs_columns``): it
+    would report them as missing at every step."""
+    writers = [
+        (i, c)
+        for i, c in enumerate(callbacks)
+        if any(has(x, Publisher) or getattr(x, "logs_columns", False) for x in _called(c))
+    ]
+    for index, callback in enumerate(callbacks):
+        later = [(i, c) for i, c in writers if i > index]
+        if later and any(getattr(x, "reports_logged", False) for x in _called(callback)):
+            i, source = later[0]
             raise ValueError(
-                f"callbacks[{index}] {callback!r} reports what the callbacks before it logged, "
-                f"and callbacks[{i}] {publisher!r} publishes after it in the same step (its "
-                f"columns would be nan in every row); list {publisher!r} before {callback!r}"
+                f"callbacks[{index}] {callback!r} reports the columns the callbacks before it "
+                f"log, and callbacks[{i}] {source!r} logs columns after it in the same step (it "
+                f"would report them as missing, nan, at every step); list {source!r} before "
+                f"{callback!r}"
             )
 
 

@@ -24,7 +24,7 @@ ending every ``patience`` checks while the monitor does not improve.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from steploop import _validate
 from steploop.callbacks.base import Callback
@@ -62,6 +62,9 @@ class ReduceLROnPlateau(Callback):
     >>> trainer.run(max_steps=6).steps, trainer.history["lr"].tolist()
     (6, [0.1, 0.1, 0.1, 0.05, 0.05, 0.025])
     """
+
+    #: It logs the history column ``lr`` at every step: loggers must come after it.
+    logs_columns: ClassVar[bool] = True
 
     may_stop = False
     reads_gradients = False
