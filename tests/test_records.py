@@ -20,6 +20,9 @@ def test_lazy_computes_once_and_expires_only_if_unread():
     unread.expire("variables of step 3 are gone")
     with pytest.raises(RuntimeError, match="variables of step 3 are gone"):
         unread.get()
+    unread.expire("a later expiry")  # the first expiry's message stays
+    with pytest.raises(RuntimeError, match=r"^variables of step 3 are gone$"):
+        unread.get()
     assert calls == [1]
 
 
