@@ -96,7 +96,7 @@ class PrintLogger(Callback):
     PrintLogger(every=10)
     """
 
-    #: It reports what the callbacks before it logged: a publisher must come first.
+    #: It reports what the callbacks before it logged: those that log columns come first.
     reports_logged: ClassVar[bool] = True
 
     schedule: Schedule = attrs.field(
@@ -168,7 +168,7 @@ class CSVLogger(Callback):
     CSVLogger('run.csv', every=1)
     """
 
-    #: It reports what the callbacks before it logged: a publisher must come first.
+    #: It reports what the callbacks before it logged: those that log columns come first.
     reports_logged: ClassVar[bool] = True
 
     path: str = attrs.field(converter=lambda value: _validate.path("CSVLogger path", value))

@@ -61,8 +61,8 @@ def _monitors(callback: Callback) -> Iterator[Any]:
 
 def link(callbacks: Sequence[Callback]) -> None:
     """Bind every monitor among ``callbacks`` to the callback that publishes its name, if any
-    (see the module docstring); a publisher listed after its reader (a monitor, or a logger
-    that ``reports_logged``) is a ``ValueError``."""
+    (see the module docstring); a publisher listed after a monitor that reads it, or a callback
+    that logs columns listed after a logger (``_check_loggers``), is a ``ValueError``."""
     publishers = [(i, c) for i, c in enumerate(callbacks) if has(c, Publisher)]
     for index, callback in enumerate(callbacks):
         for reader in _monitors(callback):
