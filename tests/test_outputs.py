@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from steploop.outputs import LossContract, Parts, step_output
+from steploop.outputs import CallsLoss, LossContract, Parts, step_output
 
 
 def test_a_scalar_is_the_loss_and_a_dict_splits_into_loss_values_targets():
@@ -90,6 +90,56 @@ def test_the_arity_check_says_how_the_function_will_be_called():
     contract.check_arity(lambda b: b, True)
     with pytest.raises(TypeError, match=r"S: loss\(\) cannot be called as loss\(batch\), since"):
         contract.check_arity(lambda: 0, True)
+
+
+class Calls(CallsLoss):
+    """A strategy ``S`` whose loss takes the params before the batch."""
+
+    _leading = ("params",)
+
+    def __init__(self, fn, contract=None):
+        self._fn, self._contract = fn, contract or LossContract("S", "loss")
+
+
+class Contract:
+    """A loss contract that logs the arity checks asked of it."""
+
+    def __init__(self):
+        self.asked = []
+
+    def check_arity(self, function, takes_batch, leading=()):
+        self.asked.append((takes_batch, leading))
+
+
+def test_calls_loss_checks_the_arity_once_per_kind_of_trainer():
+    """check asks the contract with the leading arguments; again only when a Trainer differs."""
+    contract = Contract()
+    calls = Calls(lambda params, batch: 0.0, contract)
+    calls.check(True)
+    calls.check(True)
+    calls.check(False)
+    assert contract.asked == [(True, ("params",)), (False, ("params",))]
+
+
+def test_calls_loss_names_the_leading_arguments_and_remembers_no_failed_check():
+    calls = Calls(lambda params: 0.0)
+    with pytest.raises(TypeError) as caught:
+        calls.check(True)
+    assert str(caught.value) == (
+        "S: loss(params) cannot be called as loss(params, batch), since the Trainer has data"
+    )
+    assert calls._takes_batch is None
+
+
+def test_calls_loss_passes_the_batch_as_the_trainer_checked_or_else_as_given():
+    """Before any check the batch is passed when one is given; after check(False) never, after
+    check(True) always (``None`` converted too)."""
+    calls = Calls(lambda params, batch=None: 0.0)
+    assert (calls._arguments(2, float), calls._arguments(None, float)) == ((2.0,), ())
+    calls.check(False)
+    assert calls._arguments(2, float) == ()
+    calls.check(True)
+    assert calls._arguments(None, str) == ("None",)
 
 
 def test_step_output_names_gradients_by_variable():

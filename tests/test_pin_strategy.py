@@ -1,6 +1,7 @@
 """StepStrategy.check's messages and run_steps_in_python: target gradients kept per step, a
 strategy that stops itself, the flags of a call that neither stopped nor ran out, the gradients
-of LAST and gradient-free calls, an exhausted call; checked_loss's float path and message."""
+of LAST and gradient-free calls, an exhausted call; fused_or_plain's compiled call and its one
+plain step; checked_loss's float path and message."""
 
 import numpy as np
 import pytest
@@ -9,9 +10,11 @@ from steploop.criteria_program import CriteriaProgram
 from steploop.strategy import (
     LAST,
     BatchCursor,
+    FusedResult,
     StepOutput,
     StepStrategy,
     checked_loss,
+    fused_or_plain,
     run_steps_in_python,
 )
 
@@ -110,6 +113,42 @@ def test_a_call_on_exhausted_data_returns_no_loss_row():
     result = run_steps_in_python(Counting(), 3, 1, CriteriaProgram([]), BatchCursor(iter([])), True)
     assert (result.steps, result.exhausted, result.stopped) == (0, True, False)
     assert np.asarray(result.output.loss).shape == (0,)
+
+
+class Loops:
+    """Compiled loops whose every call returns ``chunk`` (``None``: they cannot start), logging
+    the arguments of each."""
+
+    def __init__(self, chunk):
+        self.chunk, self.calls = chunk, []
+
+    def run(self, *arguments):
+        self.calls.append(arguments)
+        return self.chunk
+
+
+def test_fused_or_plain_returns_the_compiled_call_and_takes_no_plain_step():
+    """A call the loops ran is returned as is, after one call with the arguments as given; the
+    strategy takes no plain step."""
+    strategy, stopper, feed = Counting(), CriteriaProgram([]), BatchCursor(iter(["a"]))
+    chunk = FusedResult(steps=4, output=StepOutput(loss=np.zeros(4)))
+    loops = Loops(chunk)
+    assert fused_or_plain(strategy, loops, 4, 7, stopper, feed, LAST) is chunk
+    assert loops.calls == [(4, 7, stopper, feed, LAST)]
+    assert (strategy.k, feed.next()) == (0, "a")
+
+
+def test_fused_or_plain_takes_one_plain_step_when_the_loops_cannot_start():
+    """The loops return None (the next batch cannot be stacked): one plain step instead of the 3
+    asked, numbered first_step, on the next batch, its gradients kept as asked."""
+    strategy, feed = Counting(), BatchCursor(iter(["a", "b", "c"]))
+    loops = Loops(None)
+    result = fused_or_plain(strategy, loops, 3, 5, CriteriaProgram([]), feed, True)
+    assert len(loops.calls) == 1
+    assert (result.steps, result.stopped, result.exhausted) == (1, False, False)
+    assert result.output.loss.tolist() == [1.0]
+    assert result.output.gradients["w"].tolist() == [1.0]
+    assert (strategy.asked, feed.next()) == ([5], "b")
 
 
 class Logged(StepStrategy):

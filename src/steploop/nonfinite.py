@@ -2,8 +2,9 @@
 
 Written once for every framework. A strategy takes ``on_nonfinite`` (checked with
 ``NonFinite.of``) and, in its update, calls ``NonFinite.guard`` with the step's "not finite"
-flags and the update; the framework supplies only the array operations (``GuardOps``) and, for
-``rollback``, a way to save, test and put back its state (``Saved``).
+flags and the update; the framework supplies only primitive array operations (``GuardOps``:
+the code of the first bad quantity and the rolled-back code are derived from them here) and,
+for ``rollback``, a way to save, test and put back its state (``Saved``).
 
 Policies
 --------
@@ -45,20 +46,52 @@ KEY: Final = "nonfinite"
 
 
 class GuardOps(Protocol):
-    """The framework's array operations the guard needs (eager, host or inside a graph)."""
-
-    def first(self, flags: Sequence[Any]) -> tuple[Any, Any]:
-        """``(any flag set, 1 + index of the first set flag or 0)``, as the framework's values."""
+    """The framework's primitive array operations the guard needs (eager, host or inside a
+    graph); ``first_bad`` and ``rolled_back`` below are built from them."""
 
     def when(self, condition: Any, action: Callable[[], None]) -> None:
         """Run ``action`` (stateful, no result) only where ``condition`` holds."""
 
     def any_(self, a: Any, b: Any) -> Any: ...
 
+    def all_(self, a: Any, b: Any) -> Any: ...
+
     def not_(self, a: Any) -> Any: ...
 
-    def rolled_back(self, bad: Any, after: Any, code: Any) -> Any:
-        """``ROLLED_BACK`` where ``after`` holds and ``bad`` does not, else ``code``."""
+    def where(self, condition: Any, a: Any, b: Any) -> Any:
+        """``a`` where ``condition`` holds, else ``b`` (integer codes: the framework's int)."""
+
+    def stack(self, flags: Sequence[Any]) -> Any:
+        """The flags as one vector of booleans."""
+
+    def any_of(self, stacked: Any) -> Any:
+        """Whether any flag of ``stack``'s vector is set."""
+
+    def argmax(self, stacked: Any) -> Any:
+        """The index of the first set flag of ``stack``'s vector (any index when none is), as
+        the framework's integer the codes have."""
+
+
+def first_bad(ops: GuardOps, flags: Sequence[Any]) -> tuple[Any, Any]:
+    """``(any flag set, 1 + index of the first set flag or 0)``, as the framework's values: with
+    ``flags`` the loss's and then each gradient's, the second is the step's code.
+
+    >>> first_bad(HOST_GUARD, [False, True, True]), first_bad(HOST_GUARD, [False, False])
+    ((True, 2), (False, 0))
+    """
+    stacked = ops.stack(flags)
+    bad = ops.any_of(stacked)
+    return bad, ops.where(bad, ops.argmax(stacked) + 1, FINITE)
+
+
+def rolled_back(ops: GuardOps, bad: Any, after: Any, code: Any) -> Any:
+    """``ROLLED_BACK`` where ``after`` holds (the update made the state non-finite) and ``bad``
+    does not (no quantity of the step was), else ``code``.
+
+    >>> rolled_back(HOST_GUARD, False, True, 0), rolled_back(HOST_GUARD, True, True, 2)
+    (-1, 2)
+    """
+    return ops.where(ops.all_(ops.not_(bad), after), ROLLED_BACK, code)
 
 
 class Saved(Protocol):
@@ -76,11 +109,6 @@ class _HostGuard:
     host (NumPy, or any eager framework whose flags are Python booleans)."""
 
     @staticmethod
-    def first(flags: Sequence[bool]) -> tuple[bool, int]:
-        index = next((i for i, flag in enumerate(flags) if flag), -1)
-        return index >= 0, index + 1
-
-    @staticmethod
     def when(condition: bool, action: Callable[[], None]) -> None:
         if condition:
             action()
@@ -90,12 +118,26 @@ class _HostGuard:
         return a or b
 
     @staticmethod
+    def all_(a: bool, b: bool) -> bool:
+        return a and b
+
+    @staticmethod
     def not_(a: bool) -> bool:
         return not a
 
     @staticmethod
-    def rolled_back(bad: bool, after: bool, code: int) -> int:
-        return -1 if after and not bad else code
+    def where(condition: bool, a: int, b: int) -> int:
+        return a if condition else b
+
+    @staticmethod
+    def stack(flags: Sequence[bool]) -> list[bool]:
+        return list(flags)
+
+    any_of = staticmethod(any)
+
+    @staticmethod
+    def argmax(stacked: Sequence[bool]) -> int:
+        return next((i for i, flag in enumerate(stacked) if flag), 0)
 
 
 HOST_GUARD = _HostGuard()
@@ -143,7 +185,7 @@ class NonFinite:
         if self.policy == "apply":
             update()
             return None
-        bad, code = ops.first(flags)
+        bad, code = first_bad(ops, flags)
         if self.policy in ("skip", "stop"):
             ops.when(ops.not_(bad), update)
             return code
@@ -152,7 +194,7 @@ class NonFinite:
         update()
         after = saved.not_finite()
         ops.when(ops.any_(bad, after), saved.put_back)
-        return ops.rolled_back(bad, after, code)
+        return rolled_back(ops, bad, after, code)
 
     def with_code(self, values: Mapping[str, Any], code: Any) -> dict[str, Any]:
         """``values`` with the step's code added (unchanged under ``apply``)."""

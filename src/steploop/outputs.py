@@ -15,7 +15,8 @@ A loss returns its scalar loss, or a dict with
   (``LossContract.targets``), and one that needs them may require the dict (``dict_only``).
 
 The loss is called with the batch when the Trainer has data, and without it otherwise
-(``check_arity``). A variable whose gradient is ``None`` is named (``check_gradients``).
+(``check_arity``; a strategy's ``check`` and the arguments of its steps: ``CallsLoss``). A
+variable whose gradient is ``None`` is named (``check_gradients``).
 
 >>> contract = LossContract("Demo", "loss")
 >>> parts = contract.split({"loss": 1.0, "values": {"acc": 0.5}})
@@ -189,6 +190,44 @@ class LossContract:
                 f"{self.owner}: the loss does not depend on variable(s) {missing} (their "
                 f"gradient is None); remove them from {fix} or use them in the loss"
             )
+
+
+class CallsLoss:
+    """``check`` of a strategy that calls the user's loss ``_fn`` with ``_leading`` arguments and
+    the batch when the Trainer has data (a mixin): the strategy sets ``_fn`` and its
+    ``_contract``. ``_takes_batch`` remembers what the last Trainer checked (``None``: none has),
+    and ``_arguments`` gives a step the loss's arguments after the leading ones.
+
+    >>> class Demo(CallsLoss):
+    ...     _contract = LossContract("Demo", "loss")
+    ...     _fn = staticmethod(lambda batch: batch)
+    >>> demo = Demo()
+    >>> demo._arguments(3, float), demo._arguments(None, float)
+    ((3.0,), ())
+    >>> demo.check(takes_batch=False)
+    Traceback (most recent call last):
+    TypeError: Demo: loss(batch) cannot be called as loss() (no data was given to the Trainer)
+    """
+
+    _contract: LossContract
+    _fn: Callable[..., Any]
+    #: The names of the arguments the loss takes before the batch (``("params",)``, say).
+    _leading: tuple[str, ...] = ()
+    _takes_batch: bool | None = None
+
+    def check(self, takes_batch: bool) -> None:
+        """Raise ``TypeError`` unless the loss takes the ``_leading`` arguments and, when the
+        Trainer has data (``takes_batch``), the batch."""
+        if self._takes_batch == takes_batch:  # checked when an earlier Trainer was built
+            return
+        self._contract.check_arity(self._fn, takes_batch, leading=self._leading)
+        self._takes_batch = takes_batch
+
+    def _arguments(self, batch: Any, convert: Callable[[Any], Any]) -> tuple[Any, ...]:
+        """``(convert(batch),)`` when the loss takes the batch (as the Trainer checked; a step
+        taken without a Trainer: when one is given), else ``()``."""
+        takes_batch = self._takes_batch if self._takes_batch is not None else batch is not None
+        return (convert(batch),) if takes_batch else ()
 
 
 def unique(names: Iterable[str]) -> tuple[str, ...]:

@@ -30,7 +30,8 @@ the ``typing.Protocol``s of ``steploop.capabilities`` (``Fusable``, ``Checkpoint
   or when ``feed`` has no batch left; ``ready_to_fuse`` says whether it can run now (a
   TensorFlow strategy is not until one plain step built its optimiser slots). Without it,
   fused calls run ``step`` in a Python loop (``run_steps_in_python``): same results, so every
-  strategy can be fused.
+  strategy can be fused. A strategy with compiled loops (``steploop.loop_body.CompiledLoops``)
+  runs them with ``fused_or_plain``, which takes one plain step when they cannot start.
 * ``Checkpointable``: ``save(prefix)`` / ``restore(prefix)`` write and read the variables and
   optimiser state; ``steploop.Checkpoint`` needs them. ``restore`` matches variables by name and
   raises a ``ValueError`` naming any variable missing, extra, renamed, reshaped or re-typed
@@ -60,6 +61,7 @@ from steploop.ops import HOST
 
 if TYPE_CHECKING:
     from steploop.criteria_program import CriteriaProgram
+    from steploop.loop_body import CompiledLoops
 
 #: What ``BatchCursor.next`` returns when the data is exhausted.
 END: Final = object()
@@ -255,6 +257,24 @@ def run_steps_in_python(
         last_gradients=bool(last),
         error=error,
     )
+
+
+def fused_or_plain(
+    strategy: StepStrategy,
+    loops: CompiledLoops,
+    count: int,
+    first_step: int,
+    stopper: CriteriaProgram,
+    feed: BatchCursor | None,
+    keep_gradients: bool | str,
+) -> FusedResult:
+    """Up to ``count`` steps of ``strategy`` in one call of its compiled ``loops``; when
+    ``feed``'s next batch cannot be stacked (``loops.run`` returns ``None``), one plain step,
+    which says what is wrong with it: ``run_steps`` of a strategy ready to fuse."""
+    chunk = loops.run(count, first_step, stopper, feed, keep_gradients)
+    if chunk is None:
+        return run_steps_in_python(strategy, 1, first_step, stopper, feed, keep_gradients)
+    return chunk
 
 
 def batches_from(data: Any, position: int) -> Iterator[Any]:

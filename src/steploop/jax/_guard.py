@@ -27,8 +27,6 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from steploop.nonfinite import ROLLED_BACK
-
 
 class Holder:
     """The state (parameters and optimiser state) a traced step updates by actions."""
@@ -51,12 +49,6 @@ class _JaxGuard:
     """``steploop.nonfinite.GuardOps`` on JAX booleans and int32 codes."""
 
     @staticmethod
-    def first(flags: Sequence[Any]) -> tuple[Any, Any]:
-        stacked = jnp.stack([jnp.asarray(flag) for flag in flags])
-        bad = jnp.any(stacked)
-        return bad, jnp.where(bad, jnp.argmax(stacked).astype(jnp.int32) + 1, jnp.int32(0))
-
-    @staticmethod
     def when(condition: Any, action: Callable[[], None]) -> None:
         holder = _bound(action)
         before = holder.state
@@ -66,11 +58,22 @@ class _JaxGuard:
         )
 
     any_ = staticmethod(jnp.logical_or)
+    all_ = staticmethod(jnp.logical_and)
     not_ = staticmethod(jnp.logical_not)
 
     @staticmethod
-    def rolled_back(bad: Any, after: Any, code: Any) -> Any:
-        return jnp.where(after & ~bad, jnp.int32(ROLLED_BACK), code)
+    def where(condition: Any, a: Any, b: Any) -> Any:
+        return jnp.where(condition, a, b)
+
+    @staticmethod
+    def stack(flags: Sequence[Any]) -> Any:
+        return jnp.stack([jnp.asarray(flag) for flag in flags])
+
+    any_of = staticmethod(jnp.any)
+
+    @staticmethod
+    def argmax(stacked: Any) -> Any:
+        return jnp.argmax(stacked).astype(jnp.int32)
 
 
 def _bound(action: Callable[[], None]) -> Holder:

@@ -33,12 +33,13 @@ from steploop import _validate, checks
 from steploop.criteria_program import CriteriaProgram
 from steploop.jax import _guard, checkpointing, fused
 from steploop.nonfinite import NonFinite, ReportsNonFinite
-from steploop.outputs import Arrays, LossContract, evaluation, step_output
+from steploop.outputs import Arrays, CallsLoss, LossContract, evaluation, step_output
 from steploop.strategy import (
     BatchCursor,
     FusedResult,
     StepOutput,
     StepStrategy,
+    fused_or_plain,
     run_steps_in_python,
 )
 
@@ -134,7 +135,7 @@ def _with_rate(state: Any, rate: float) -> Any:
     raise AssertionError("no learning_rate in the state")
 
 
-class OptaxStep(ReportsNonFinite, StepStrategy):
+class OptaxStep(ReportsNonFinite, CallsLoss, StepStrategy):
     """An optax update of ``params`` by the gradient of ``loss``.
 
     >>> import jax.numpy as jnp, optax
@@ -146,6 +147,7 @@ class OptaxStep(ReportsNonFinite, StepStrategy):
 
     reports_gradients: ClassVar[bool] = True
     _names: tuple[str, ...]
+    _leading = ("params",)
 
     def __init__(
         self,
@@ -168,7 +170,6 @@ class OptaxStep(ReportsNonFinite, StepStrategy):
         self._names = path_names(self.params)
         # strongly typed as the params are (a weak leaf would compile the fused loop once more)
         self.opt_state = fused.strong(self._optimizer.init(self.params))
-        self._takes_batch: bool | None = None
         self._function: Callable[..., Any] = jax.jit(self._update) if jit else self._update
         self._fused = fused.FusedCalls(self)
         self._measure: Callable[..., Any] = jax.jit(self._evaluation) if jit else self._evaluation
@@ -182,15 +183,8 @@ class OptaxStep(ReportsNonFinite, StepStrategy):
         return self._jit
 
     # -- StepStrategy -------------------------------------------------------------------------
-    def check(self, takes_batch: bool) -> None:
-        if self._takes_batch == takes_batch:  # checked when an earlier Trainer was built
-            return
-        self._contract.check_arity(self._fn, takes_batch, leading=("params",))
-        self._takes_batch = takes_batch
-
     def step(self, batch: Any = None) -> StepOutput:
-        takes_batch = self._takes_batch if self._takes_batch is not None else batch is not None
-        arguments = (self.as_batch(batch),) if takes_batch else ()
+        arguments = self._arguments(batch, self.as_batch)
         self.params, self.opt_state, trees = self._function(self.params, self.opt_state, *arguments)
         return fused.output(trees)
 
@@ -290,10 +284,7 @@ class OptaxStep(ReportsNonFinite, StepStrategy):
         with ``jit=False``, ``count`` plain steps in Python."""
         if not self._jit:
             return run_steps_in_python(self, count, first_step, stopper, feed, keep_gradients)
-        chunk = self._fused.run(count, first_step, stopper, feed, keep_gradients)
-        if chunk is None:  # the next batch cannot be stacked: one plain step says why
-            return run_steps_in_python(self, 1, first_step, stopper, feed, keep_gradients)
-        return chunk
+        return fused_or_plain(self, self._fused, count, first_step, stopper, feed, keep_gradients)
 
     # -- the pure step ------------------------------------------------------------------------
     def _update(self, params: Any, opt_state: Any, *batch: Any) -> tuple[Any, Any, dict[str, Any]]:

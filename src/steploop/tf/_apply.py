@@ -1,7 +1,7 @@
 """Applying a step's gradients in TensorFlow, eagerly or in a graph, under ``on_nonfinite``.
 
 The policy itself (what each of ``apply``, ``skip``, ``stop``, ``rollback`` does, and the codes)
-is ``steploop.nonfinite``; this module supplies only TensorFlow's array operations
+is ``steploop.nonfinite``; this module supplies only TensorFlow's primitive array operations
 (``TF_GUARD``), the saved state of a rollback (``_Saved``), and ``pin``.
 """
 
@@ -13,7 +13,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from steploop.nonfinite import ROLLED_BACK, NonFinite
+from steploop.nonfinite import NonFinite
 
 
 def pin(*trees: Any) -> Any:
@@ -42,13 +42,6 @@ class _TFGuardOps:
     """``steploop.nonfinite.GuardOps`` for TensorFlow, eager or in a graph."""
 
     @staticmethod
-    def first(flags: Sequence[Any]) -> tuple[Any, Any]:
-        stacked = tf.stack(flags)
-        bad = tf.reduce_any(stacked)
-        index = tf.argmax(tf.cast(stacked, tf.int32), output_type=tf.int32)
-        return bad, tf.where(bad, index + 1, 0)
-
-    @staticmethod
     def when(condition: Any, action: Callable[[], None]) -> None:
         if tf.executing_eagerly():
             if bool(condition):
@@ -62,11 +55,15 @@ class _TFGuardOps:
         tf.cond(condition, act, lambda: tf.constant(False))
 
     any_ = staticmethod(tf.logical_or)
+    all_ = staticmethod(tf.logical_and)
     not_ = staticmethod(tf.logical_not)
+    where = staticmethod(tf.where)
+    stack = staticmethod(tf.stack)
+    any_of = staticmethod(tf.reduce_any)
 
     @staticmethod
-    def rolled_back(bad: Any, after: Any, code: Any) -> Any:
-        return tf.where(tf.logical_and(tf.logical_not(bad), after), ROLLED_BACK, code)
+    def argmax(stacked: Any) -> Any:
+        return tf.argmax(tf.cast(stacked, tf.int32), output_type=tf.int32)
 
 
 TF_GUARD = _TFGuardOps()

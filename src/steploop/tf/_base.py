@@ -22,7 +22,7 @@ import tensorflow as tf
 from steploop import _validate, checks, variable_record
 from steploop.criteria_program import CriteriaProgram
 from steploop.nonfinite import NonFinite, ReportsNonFinite
-from steploop.outputs import Arrays, LossContract, evaluation
+from steploop.outputs import Arrays, CallsLoss, LossContract, evaluation
 from steploop.relay import ErrorRelay
 from steploop.strategy import (
     BatchCursor,
@@ -30,6 +30,7 @@ from steploop.strategy import (
     StepOutput,
     StepStrategy,
     batches_from,
+    fused_or_plain,
     run_steps_in_python,
 )
 from steploop.tf import _apply, checkpointing, fused
@@ -69,7 +70,7 @@ ARRAYS = Arrays(
 )
 
 
-class TFStep(checkpointing.ByName, ReportsNonFinite, StepStrategy):
+class TFStep(checkpointing.ByName, ReportsNonFinite, CallsLoss, StepStrategy):
     """Base of the TensorFlow strategies (internal): checks, names, compiling."""
 
     _name_of = staticmethod(variable_name)
@@ -134,7 +135,6 @@ class TFStep(checkpointing.ByName, ReportsNonFinite, StepStrategy):
         self._calls = ConcreteCalls(self._traced)
         self._fused = fused.FusedCalls(self._calls)
         self._loops = self._fused.loops
-        self._takes_batch: bool | None = None
         self._function: Callable[..., Any] | None = None
         self._measure: Callable[..., Any] | None = None
         if self._var_list is not None:
@@ -154,16 +154,9 @@ class TFStep(checkpointing.ByName, ReportsNonFinite, StepStrategy):
         """Whether steps run under XLA (``None``: ``"auto"``, until the first step decides)."""
         return self._jit
 
-    def check(self, takes_batch: bool) -> None:
-        if self._takes_batch == takes_batch:  # checked when an earlier Trainer was built
-            return
-        self._contract.check_arity(self._fn, takes_batch)
-        self._takes_batch = takes_batch
-
     def step(self, batch: Any = None) -> StepOutput:
         check_eager(type(self).__name__)
-        takes_batch = self._takes_batch if self._takes_batch is not None else batch is not None
-        arguments = (self._as_batch(batch),) if takes_batch else ()
+        arguments = self._arguments(batch, self._as_batch)
         if self._pending_restore is not None:
             self._restore_pending(arguments)
         if not self._compile:
@@ -257,10 +250,7 @@ class TFStep(checkpointing.ByName, ReportsNonFinite, StepStrategy):
         if self._fused.loop is None:
             jit = bool(self._jit)
             self._fused.loop = fused.Loop(self._update, self._specs, jit, self._graph_stop)
-        chunk = self._fused.run(count, first_step, stopper, feed, keep_gradients)
-        if chunk is None:  # no batch of the stacked kind to start with: one plain step
-            return run_steps_in_python(self, 1, first_step, stopper, feed, keep_gradients)
-        return chunk
+        return fused_or_plain(self, self._fused, count, first_step, stopper, feed, keep_gradients)
 
     # -- for subclasses ---------------------------------------------------------------------
     @property
