@@ -26,11 +26,8 @@ class FakeClock:
         return self.now
 
 
-class Fused(GradientDescent):
-    """GradientDescent made Fusable (its calls: the core's Python loop); it keeps each call's
-    size, and each step moves ``clock`` by its ``per_step``."""
-
-    ready_to_fuse = True
+class Clocked(GradientDescent):
+    """GradientDescent (not Fusable) whose each step moves ``clock`` by its ``per_step``."""
 
     def __init__(self, *args, clock=None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -42,13 +39,21 @@ class Fused(GradientDescent):
             self.clock.now += self.clock.per_step
         return super().step(batch)
 
+
+class Fused(Clocked):
+    """GradientDescent made Fusable (its calls: the core's Python loop); it keeps each call's
+    size."""
+
+    ready_to_fuse = True
+
     def run_steps(self, count, first_step, stopper, feed, keep):
         self.calls.append(count)
         return run_steps_in_python(self, count, first_step, stopper, feed, keep)
 
 
-def fused_quadratic(lr=0.1, start=0.0, clock=None):
-    return Fused(lambda x: ((x - 4.0) ** 2, 2.0 * (x - 4.0)), start, learning_rate=lr, clock=clock)
+def fused_quadratic(lr=0.1, start=0.0, clock=None, kind=None):
+    loss = lambda x: ((x - 4.0) ** 2, 2.0 * (x - 4.0))  # noqa: E731
+    return (kind or Fused)(loss, start, learning_rate=lr, clock=clock)
 
 
 def fused_fit(clock=None):
@@ -81,29 +86,36 @@ class Seen(sl.Callback):
     learning_rates,
     starts,
     st.sampled_from([1e-6, 1e-4, 3e-3, 0.02, 0.2]),
-    st.integers(1, 7),
+    st.one_of(st.none(), st.integers(1, 7)),
     st.booleans(),
     st.one_of(st.none(), st.integers(0, 80)),
+    st.sampled_from([Fused, Clocked]),
 )
 def test_auto_run_equals_step_by_step(
-    tmp_path_factory, criteria, lr, start, per_step, every, watch, budget
+    tmp_path_factory, criteria, lr, start, per_step, every, watch, budget, kind
 ):
     """Stop step, reason, history, x, a CSVLogger's file and the records a callback sees are
-    those of steps_per_call=1, for random criteria, loggers, step times and budgets."""
+    those of steps_per_call=1, for random criteria, loggers, step times and budgets, with a
+    Fusable strategy and one that is not (fused in the core's Python loop when no callback sees
+    its steps)."""
     folder = tmp_path_factory.mktemp("logs")
     outcomes = []
     for setting in ("auto", 1):
         fake = FakeClock(per_step)
         autofuse.clock = fake
         try:
-            strategy = fused_quadratic(lr, start, fake)
+            strategy = fused_quadratic(lr, start, fake, kind)
             seen = Seen()
             log = folder / f"{setting}.csv"
-            callbacks = [*criteria(), sl.CSVLogger(log, every=every)] + ([seen] if watch else [])
+            callbacks = [*criteria()] + ([sl.CSVLogger(log, every=every)] if every else [])
+            callbacks += [seen] if watch else []
             trainer = sl.Trainer(strategy, callbacks, steps_per_call=setting)
             result = trainer.run(max_steps=budget)
         finally:
             autofuse.clock = autofuse.time.perf_counter
+        if setting == "auto":  # a strategy that is not Fusable fuses unless a callback sees it
+            plain = kind is Clocked and (every or watch)
+            assert trainer.steps_per_call == (1 if plain else autofuse.MAX_SIZE)
         outcomes.append(
             (
                 result.status,
@@ -112,7 +124,7 @@ def test_auto_run_equals_step_by_step(
                 float(strategy.params["x"]),
                 trainer.history,
                 float(trainer.last_record.gradients["x"]) if trainer.last_record else None,
-                log.read_text(),
+                log.read_text() if every else None,
                 seen.rows,
             )
         )
@@ -239,7 +251,10 @@ def test_not_fusable_and_explicit_sizes(clock):
         "steps_per_call=1"
     )
     plain = GradientDescent(lambda x: (x * x, 2 * x), 1.0, learning_rate=0.1)
-    assert "GradientDescent is not Fusable" in sl.Trainer(plain, [sl.MaxSteps(3)]).describe()
+    seen = sl.Trainer(plain, [sl.MaxSteps(3), Seen()]).describe()
+    assert "GradientDescent is not Fusable and callbacks[1] Seen" in seen
+    looped = sl.Trainer(plain, [sl.MaxSteps(3)]).describe()
+    assert "50 ms, in a Python loop of GradientDescent.step (not Fusable): criteria" in looped
 
 
 def test_iterate_takes_one_step_a_call_under_auto(clock):

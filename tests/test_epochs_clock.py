@@ -359,3 +359,27 @@ def test_attach_finds_a_schedule_set_on_the_class():
     epochs_module.attach([callback], epochs)
     epochs.took(1, 1)
     assert callback.schedule.fires(1) is True
+
+
+def test_an_epoch_schedule_copied_or_unpickled_is_still_found_after_its_original_is_gone():
+    """The Trainer skips the search only while no epoch schedule is alive: one made by copy or
+    unpickling counts, also when the original no longer exists."""
+    import copy
+    import gc
+    import pickle
+
+    from steploop.schedule import LIVE_EPOCH_SCHEDULES
+
+    for clone in (copy.deepcopy, lambda s: pickle.loads(pickle.dumps(s))):
+        original = sl.every(epochs=1)
+        schedule = clone(original)
+        del original
+        gc.collect()
+        assert any(alive is schedule for alive in LIVE_EPOCH_SCHEDULES.values())
+        with pytest.raises(ValueError, match=r"callbacks\[0\] Named\(\) acts every\(epochs=1\)"):
+            epochs_module.attach([Named(schedule=schedule)], None)
+        epochs, _, _ = make([1.0, 2.0])
+        epochs_module.attach([Named(schedule=schedule)], epochs)
+        epochs.took(2, 2)
+        assert schedule.fires(2)
+        del schedule

@@ -11,14 +11,12 @@
 
 from __future__ import annotations
 
-import weakref
-
 import attrs
 
-#: Each class met: ``(all field names, those set at construction)``, or ``None`` (not attrs).
-_NAMES: weakref.WeakKeyDictionary[type, tuple[tuple[str, ...], tuple[str, ...]] | None] = (
-    weakref.WeakKeyDictionary()
-)
+#: Each class met: ``(all field names, those set at construction)``, or ``None`` (not attrs). A
+#: plain dict (read several times a run; a weak one makes a reference at every read): the classes
+#: stay alive, as in ``functools.cache``.
+_NAMES: dict[type, tuple[tuple[str, ...], tuple[str, ...]] | None] = {}
 
 
 def field_names(kind: type, init_only: bool = False) -> tuple[str, ...] | None:

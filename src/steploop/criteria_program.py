@@ -23,13 +23,15 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from steploop._fields import field_names
+from steploop.ops import HOST
 from steploop.records import Stop
 
 if TYPE_CHECKING:
     from steploop.callbacks.stopping import StoppingCriterion
 
 
-@attrs.frozen
+
+@attrs.frozen(slots=False)  # built at every step of a host loop (see steploop.records)
 class Quantities:
     """What a criterion's ``test`` reads about one step (host numbers or framework tensors).
 
@@ -67,9 +69,13 @@ class CriteriaProgram:
                 raise ValueError(
                     f"{criterion!r} has no array form; it cannot run in a CriteriaProgram"
                 )
-        self.leaves = tuple(leaf for criterion in self.criteria for leaf in criterion.leaves())
+        each = [criterion.leaves() for criterion in self.criteria]
+        self.leaves = tuple(leaf for leaves in each for leaf in leaves)
         self.needs_gradients = any(c.requires_gradients for c in self.criteria)
         self._key: tuple[Any, ...] | None = None
+        #: every criterion its own leaf (no composite): on the host, stop when any leaf is met
+        self._flat = all(leaves == (c,) for c, leaves in zip(self.criteria, each, strict=True))
+        self._tests = tuple(leaf.test for leaf in self.leaves)  # bound once: run at every step
 
     def __bool__(self) -> bool:
         return bool(self.criteria)
@@ -97,10 +103,12 @@ class CriteriaProgram:
     ) -> tuple[Any, tuple[tuple[Any, ...], ...], tuple[Any, ...]]:
         """``(stop, new_states, leaf_verdicts)`` after the step ``q``."""
         leaf_verdicts, new_states = [], []
-        for leaf, state in zip(self.leaves, states, strict=True):
-            met, new_state = leaf.test(ops, state, q)
+        for test, state in zip(self._tests, states, strict=True):
+            met, new_state = test(ops, state, q)
             leaf_verdicts.append(met)
-            new_states.append(tuple(new_state))
+            new_states.append(new_state if type(new_state) is tuple else tuple(new_state))
+        if self._flat and ops is HOST:  # host bools: each criterion's verdict is its leaf's
+            return any(leaf_verdicts), tuple(new_states), tuple(leaf_verdicts)
         remaining = iter(leaf_verdicts)
         stop: Any = False
         for index, criterion in enumerate(self.criteria):

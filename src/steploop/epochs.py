@@ -44,7 +44,7 @@ from steploop._fields import field_names
 from steploop.batching import Batches
 from steploop.callbacks.base import Callback
 from steploop.records import Stop
-from steploop.schedule import EpochSchedule
+from steploop.schedule import LIVE_EPOCH_SCHEDULES, EpochSchedule
 from steploop.strategy import END, BatchCursor
 
 if TYPE_CHECKING:
@@ -290,6 +290,8 @@ def ran_out(trainer: Trainer, epochs: Epochs | None) -> Stop | None:
 def attach(callbacks: Sequence[Callback], epochs: Epochs | None) -> None:
     """Give every epoch schedule among ``callbacks`` (in any attribute, also inside ``Every``
     and composites) the Trainer's clock; a ``ValueError`` when the Trainer has no epochs."""
+    if not LIVE_EPOCH_SCHEDULES:  # none exists, so none is among the callbacks
+        return
     for index, callback in enumerate(callbacks):
         for schedule in _epoch_schedules(callback, set()):
             if epochs is None:

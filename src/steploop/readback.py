@@ -92,14 +92,14 @@ def plain_record(
         check_value_names(f"{type(strategy).__name__}.step", output.values)
         values = strategy.to_host(dict(output.values))
     gradients, targets = output.gradients, output.target_gradients
-    return StepRecord(
-        step=step,
-        loss=loss,
-        values=values,
-        epoch=epoch,
-        gradients_lazy=None if gradients is None else Lazy(lambda: strategy.to_host(gradients)),
-        target_gradients_lazy=None if targets is None else Lazy(lambda: strategy.to_host(targets)),
-        variables_lazy=LiveVariables(strategy, step),
+    return StepRecord(  # by position (step, loss, values, epoch, the three lazies): faster
+        step,
+        loss,
+        values,
+        epoch,
+        None if gradients is None else Lazy(lambda: strategy.to_host(gradients)),
+        None if targets is None else Lazy(lambda: strategy.to_host(targets)),
+        LiveVariables(strategy, step),
     )
 
 

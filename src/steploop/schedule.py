@@ -20,6 +20,7 @@ an epoch's end.
 from __future__ import annotations
 
 import bisect
+import weakref
 from typing import Any, Protocol
 
 import attrs
@@ -57,6 +58,13 @@ class Schedule:
         return f"at({', '.join(map(str, self.steps))})"
 
 
+#: Every epoch schedule alive: where there is none, a Trainer has none to attach its clock to (and
+#: skips looking through its callbacks' attributes for one).
+LIVE_EPOCH_SCHEDULES: weakref.WeakValueDictionary[int, EpochSchedule] = (
+    weakref.WeakValueDictionary()
+)
+
+
 class EpochClock(Protocol):
     """Where a Trainer's epochs end, as an epoch schedule asks (``steploop.epochs.Epochs``)."""
 
@@ -79,6 +87,11 @@ class EpochSchedule(Schedule):
     _clock: list[EpochClock | None] = attrs.field(
         factory=lambda: [None], eq=False, repr=False, alias="clock"
     )
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> EpochSchedule:
+        schedule: EpochSchedule = object.__new__(cls)  # made, copied or unpickled: known alive
+        LIVE_EPOCH_SCHEDULES[id(schedule)] = schedule  # by id: its hash needs its fields
+        return schedule
 
     def attach(self, clock: EpochClock) -> None:
         """Read epoch ends from ``clock`` (the Trainer's) from now on."""

@@ -58,6 +58,7 @@ import numpy as np
 from steploop import _validate
 from steploop.criteria_program import Quantities
 from steploop.ops import HOST
+from steploop.records import check_value_names
 
 if TYPE_CHECKING:
     from steploop.criteria_program import CriteriaProgram
@@ -71,7 +72,7 @@ END: Final = object()
 LAST: Final = "last"
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class StepOutput:
     """What a strategy's ``step`` returns: the loss and optional named quantities.
 
@@ -89,7 +90,7 @@ class StepOutput:
     values: Mapping[str, Any] = attrs.field(factory=dict)
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class FusedResult:
     """What ``run_steps`` returns: ``steps`` steps done in one call.
 
@@ -199,26 +200,33 @@ def run_steps_in_python(
     output = last_output = None
     error: BaseException | None = None
     stops_itself = getattr(strategy, "stop_after", None)
+    step, to_host, where = strategy.step, strategy.to_host, f"{type(strategy).__name__}.step"
+    evaluate = stopper.evaluate if stopper else None  # bound once: this loop runs every step
+    target = None
     for index in range(count):
         try:  # a step that raises after others: they are recorded (as plain steps), then it
             if feed is None:
-                output = strategy.step()
+                output = step()
             else:
                 batch = feed.next()
                 if batch is END:
                     exhausted = True
                     break
-                output = strategy.step(batch)
+                output = step(batch)
+            loss = checked_loss(strategy, output)
+            values = output.values
+            if values:  # a bad name fails at its step, before the next, as for a plain step
+                check_value_names(where, values)
+                values = to_host(dict(values))
             gradients = output.gradients if gradients_needed else None
             row = Quantities(
-                step=first_step + index,
-                loss=checked_loss(strategy, output),
-                values=strategy.to_host(dict(output.values)) if output.values else {},
-                gradients=strategy.to_host(dict(gradients)) if gradients else {},
+                first_step + index,
+                loss,
+                values or {},
+                to_host(dict(gradients)) if gradients else {},
             )
-            target = output.target_gradients if every else None
-            if target is not None:
-                target = strategy.to_host(dict(target))
+            if every and output.target_gradients is not None:
+                target = to_host(dict(output.target_gradients))
         except BaseException as raised:
             error = raised
             break
@@ -226,9 +234,10 @@ def run_steps_in_python(
         last_output = output
         if target is not None:
             targets.append(target)
+            target = None
         try:  # a criterion that raises: its step stays recorded, as after a plain step
-            if stopper:
-                stopped, states, verdicts = stopper.evaluate(HOST, states, row)
+            if evaluate is not None:
+                stopped, states, verdicts = evaluate(HOST, states, row)
             if stopped or (stops_itself is not None and stops_itself(row.step, row.values)):
                 stopped = True
                 break

@@ -26,9 +26,8 @@ ends at exactly the step a step-by-step run would stop at; a call also ends with
 above, except that a stop asked by a callback without an array form takes effect after the call
 (an explicit K warns about those; "auto" fuses with none of them but ``TimeLimit``). When no
 callback needs the records, ``run()`` appends the call's rows to the history at once and loads
-the criteria's states back. Records, history, stop step and
-variables equal a step-by-step run's (``steploop.readback`` makes the records, ``steploop.fusion``
-plans the calls).
+the criteria's states back. Records, history, stop step and variables equal a step-by-step
+run's (``steploop.readback`` makes the records, ``steploop.fusion`` plans the calls).
 """
 
 from __future__ import annotations
@@ -41,9 +40,10 @@ from typing import Any
 
 from steploop import _arguments, _validate, autofuse, checkpoint
 from steploop import epochs as epochs_module
-from steploop.callbacks.base import Callback, CallbackList, as_callbacks, overridden_hooks
+from steploop.callbacks.base import Callback, CallbackList, overridden_hooks
 from steploop.callbacks.cleanup import Release
 from steploop.callbacks.monitor import link
+from steploop.callbacks.signatures import as_callbacks
 from steploop.capabilities import DataAware, Releasing, StopsItself, has
 from steploop.fusion import step_hooks
 from steploop.history import History
@@ -100,7 +100,7 @@ class Trainer:
         self._feed: BatchCursor | None = None
         self._epochs = epochs_module.of(passes, self._data, self._data_from, self._callbacks)
         epochs_module.attach(user_callbacks, self._epochs)
-        self._calls = autofuse.CallSizes(setting, strategy, user_callbacks)
+        self._calls = autofuse.CallSizes(setting, strategy, user_callbacks, data is not None)
         self._plan, self._stopper = self._calls.plan, self._calls.plan.stopper
         self._history = History()
         self._stop: Stop | None = None

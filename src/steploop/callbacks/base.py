@@ -42,12 +42,10 @@ keeps ``reads_gradients`` true so fused calls return every step's gradients.
 
 from __future__ import annotations
 
-import difflib
 import functools
-import inspect
 import logging
 import types
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from steploop.schedule import EVERY_STEP, Schedule
@@ -233,55 +231,6 @@ def _overridden(kind: type) -> tuple[str, ...]:
     return tuple(name for name in HOOKS if getattr(kind, name) is not getattr(Callback, name))
 
 
-#: (class, hook) pairs whose signature was found right: checked once per class, not per object.
-_CHECKED: set[tuple[type, str]] = set()
-
-
-@functools.cache
-def _misnamed_hooks(kind: type) -> tuple[str, ...]:
-    """Methods of ``kind`` named like a hook (``on_...``) that are not one of ``HOOKS``."""
-    names = {
-        name
-        for klass in kind.__mro__
-        if klass not in (Callback, object)
-        for name, value in vars(klass).items()
-        if name.startswith("on_") and callable(value)
-    }
-    return tuple(sorted(names - HOOKS.keys()))
-
-
-def check_signatures(callback: Callback, label: str) -> None:
-    """Raise ``TypeError`` if a hook of ``callback`` cannot take the arguments it will get, or if
-    it has a method named like a hook that is none (a misspelling would never be called)."""
-    kind = type(callback)
-    for name in _misnamed_hooks(kind):  # type: ignore[arg-type]
-        closest = difflib.get_close_matches(name, HOOKS, n=1, cutoff=0.0)
-        raise TypeError(
-            f"{label}.{name} is not a callback hook and would never be called; did you mean "
-            f"{closest[0]}? The hooks are {', '.join(HOOKS)}"
-        )
-    for name in overridden_hooks(callback):
-        from_class = name not in getattr(callback, "__dict__", {})
-        if from_class and (kind, name) in _CHECKED:
-            continue
-        hook = getattr(callback, name)
-        if not callable(hook):
-            raise TypeError(f"{label}.{name} must be a method, got {type(hook).__name__}")
-        try:
-            signature = inspect.signature(hook)
-        except (TypeError, ValueError):
-            continue
-        arguments = HOOKS[name]
-        try:
-            signature.bind(*arguments)
-        except TypeError:
-            raise TypeError(
-                f"{label}.{name} must accept ({', '.join(arguments)}); its signature is {signature}"
-            ) from None
-        if from_class:
-            _CHECKED.add((kind, name))
-
-
 class CallbackList(Callback):
     """Callbacks called in order at every hook; itself a Callback.
 
@@ -293,7 +242,11 @@ class CallbackList(Callback):
     """
 
     def __init__(self, callbacks: Iterable[Callback] = (), *, checked: bool = False) -> None:
-        given = tuple(callbacks) if checked else tuple(as_callbacks(callbacks))
+        if not checked:
+            from steploop.callbacks.signatures import as_callbacks  # it imports this module
+
+            callbacks = as_callbacks(callbacks)
+        given = tuple(callbacks)
         self.callbacks: tuple[Callback, ...] = tuple(sorted(given, key=lambda c: c.fires_last))
         hooks_of = [(c, overridden_hooks(c)) for c in self.callbacks]
         self._by_hook: dict[str, tuple[Callback, ...]] = {
@@ -365,25 +318,3 @@ class CallbackList(Callback):
 
     def __repr__(self) -> str:
         return f"CallbackList({list(self.callbacks)!r})"
-
-
-def as_callbacks(callbacks: Any) -> Sequence[Callback]:
-    """Validate the Trainer's ``callbacks`` argument and return it as a tuple."""
-    if isinstance(callbacks, Callback):
-        raise TypeError(
-            f"callbacks must be a list of Callback objects, got a single {callbacks!r}; "
-            f"pass [{callbacks!r}]"
-        )
-    if isinstance(callbacks, (str, bytes)) or not isinstance(callbacks, Iterable):
-        raise TypeError(
-            f"callbacks must be a list of Callback objects, got {type(callbacks).__name__}"
-        )
-    result = tuple(callbacks)
-    for index, callback in enumerate(result):
-        if not isinstance(callback, Callback):
-            raise TypeError(
-                f"callbacks[{index}] must be a Callback, got {callback!r} "
-                f"({type(callback).__name__})"
-            )
-        check_signatures(callback, f"callbacks[{index}] ({type(callback).__name__})")
-    return result

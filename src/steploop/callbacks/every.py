@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from steploop.callbacks.base import Callback, check_signatures
+from steploop.callbacks.base import Callback
+from steploop.callbacks.signatures import check_signatures
 from steploop.schedule import Schedule, as_schedule, every_repr
 
 if TYPE_CHECKING:

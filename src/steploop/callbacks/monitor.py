@@ -78,27 +78,37 @@ def link(callbacks: Sequence[Callback]) -> None:
     _check_loggers(callbacks)
 
 
-def _called(callback: Callback) -> Iterator[Callback]:
+def _called(callback: Callback) -> tuple[Callback, ...]:
     """``callback`` and the callbacks it calls: an ``Every``'s, a ``CallbackList``'s, nested."""
-    yield callback
     parts = callback.callbacks if isinstance(callback, CallbackList) else ()
     inner = getattr(callback, "callback", None)  # an Every
-    for part in (*parts, *([inner] if isinstance(inner, Callback) else [])):
-        yield from _called(part)
+    if isinstance(inner, Callback):
+        parts = (*parts, inner)
+    return (callback, *(x for part in parts for x in _called(part))) if parts else (callback,)
+
+
+def _roles(callback: Callback) -> tuple[bool, bool]:
+    """Whether ``callback`` (or a callback it calls) logs columns in the step (a publisher,
+    ``logs_columns``), and whether it reports the columns logged before it (``reports_logged``).
+    """
+    writes = reports = False
+    for part in _called(callback):
+        writes = writes or has(part, Publisher) or bool(getattr(part, "logs_columns", False))
+        reports = reports or bool(getattr(part, "reports_logged", False))
+    return writes, reports
 
 
 def _check_loggers(callbacks: Sequence[Callback]) -> None:
     """Refuse a logger that reports the columns the callbacks before it log (``reports_logged``)
     listed before one that logs columns in the same step (a publisher, ``logs_columns``): it
     would report them as missing at every step."""
-    writers = [
-        (i, c)
-        for i, c in enumerate(callbacks)
-        if any(has(x, Publisher) or getattr(x, "logs_columns", False) for x in _called(c))
-    ]
+    roles = [_roles(callback) for callback in callbacks]
+    writers = [(i, c) for i, c in enumerate(callbacks) if roles[i][0]]
+    if not writers:  # no column logged in the step: no logger can miss one
+        return
     for index, callback in enumerate(callbacks):
         later = [(i, c) for i, c in writers if i > index]
-        if later and any(getattr(x, "reports_logged", False) for x in _called(callback)):
+        if later and roles[index][1]:
             i, source = later[0]
             raise ValueError(
                 f"callbacks[{index}] {callback!r} reports the columns the callbacks before it "
