@@ -190,7 +190,12 @@ def run_steps_in_python(
     """Do up to ``count`` steps of ``strategy``, ending after the step where ``stopper`` fires or
     when ``feed`` is exhausted: ``run_steps`` for a strategy that is not ``Fusable``, calling
     ``step`` in a Python loop (results equal step by step)."""
-    rows: list[Quantities] = []  # each step's output on the host, converted once
+    # each step's output on the host, converted once: its loss, and its values and gradients
+    # only where they are stacked (floats are not tracked by the garbage collector; a call keeps
+    # no object a step it does not need)
+    losses: list[float] = []
+    value_rows: list[Mapping[str, Any]] = []
+    gradient_rows: list[Mapping[str, Any]] = []
     targets: list[Any] = []
     states = stopper.initial()
     verdicts: tuple[Any, ...] = ()
@@ -203,6 +208,7 @@ def run_steps_in_python(
     step, to_host, where = strategy.step, strategy.to_host, f"{type(strategy).__name__}.step"
     evaluate = stopper.evaluate if stopper else None  # bound once: this loop runs every step
     target = None
+    stack_values = False
     for index in range(count):
         try:  # a step that raises after others: they are recorded (as plain steps), then it
             if feed is None:
@@ -230,7 +236,13 @@ def run_steps_in_python(
         except BaseException as raised:
             error = raised
             break
-        rows.append(row)
+        if not losses:  # the first step's values say whether the call stacks values
+            stack_values = bool(row.values)
+        losses.append(loss)
+        if stack_values:
+            value_rows.append(row.values)
+        if every:
+            gradient_rows.append(row.gradients)
         last_output = output
         if target is not None:
             targets.append(target)
@@ -245,8 +257,9 @@ def run_steps_in_python(
             error = raised
             break
     output = last_output
-    stacked = _stacked(rows, targets, every and strategy.reports_gradients)
-    last = keep_gradients == LAST and rows and output is not None
+    gradients_stacked = every and strategy.reports_gradients
+    stacked = _stacked(losses, value_rows, gradient_rows if gradients_stacked else None, targets)
+    last = keep_gradients == LAST and losses and output is not None
     if last and output is not None:  # the last step's alone, no row axis
         gradients, targets_of_last = output.gradients, output.target_gradients
         stacked = attrs.evolve(
@@ -257,7 +270,7 @@ def run_steps_in_python(
             else strategy.to_host(dict(targets_of_last)),
         )
     return FusedResult(
-        steps=len(rows),
+        steps=len(losses),
         output=stacked,
         states=states,
         verdicts=tuple(bool(met) for met in verdicts),
@@ -305,15 +318,21 @@ def _stack(trees: list[Any]) -> Any:
     return np.stack([np.asarray(tree) for tree in trees])
 
 
-def _stacked(rows: list[Quantities], targets: list[Any], gradients: bool) -> StepOutput:
-    """One ``StepOutput`` with a leading row per step, from the steps' host quantities."""
-    if not rows:
+def _stacked(
+    losses: list[float],
+    values: list[Mapping[str, Any]],
+    gradients: list[Mapping[str, Any]] | None,
+    targets: list[Any],
+) -> StepOutput:
+    """One ``StepOutput`` with a leading row per step, from the steps' host quantities (the
+    values and gradients of every step, or none)."""
+    if not losses:
         return StepOutput(loss=np.zeros(0))
     return StepOutput(
-        loss=np.array([row.loss for row in rows]),
-        gradients=_stack([row.gradients for row in rows]) if gradients else None,
+        loss=np.array(losses),
+        gradients=None if gradients is None else _stack(gradients),
         target_gradients=_stack(targets) if targets else None,
-        values=_stack([row.values for row in rows]) if rows[0].values else {},
+        values=_stack(values) if values else {},
     )
 
 
