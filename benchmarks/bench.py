@@ -427,7 +427,6 @@ def overhead(rounds: int, quick: bool) -> tuple[str, Spread, list[dict[str, Any]
         bare: lambda: trainer_cost.bare_loop(n),
         "no callbacks": lambda: sl.Trainer(NoOp()).run(max_steps=n),
         "five criteria": lambda: trainer_cost.trainer_run(n),
-        "five criteria, `steps_per_call=1` (plain steps)": lambda: trainer_cost.trainer_run(n, 1),
         "five criteria, iterate()": lambda: all(
             True for _ in sl.Trainer(NoOp(), five()).iterate(n)
         ),

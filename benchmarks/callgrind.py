@@ -7,8 +7,7 @@ Measured programs (``overhead.py``), each in its own process under callgrind, at
   on it (the least a hand loop with five stopping conditions does);
 * ``trainer``: ``steploop.Trainer`` on a no-op NumPy strategy with the five criteria of the
   benchmark's overhead row (``MaxSteps``, ``LossBelow``, ``LossChangeBelow``, ``EarlyStopping``,
-  ``StopOnNaN``), with its defaults (``"auto"`` fuses the steps in the core's Python loop);
-* ``plain``: the same with ``steps_per_call=1``, one plain step (a record, the callbacks) a call.
+  ``StopOnNaN``).
 
 Instructions per step are the difference quotient ``(Ir(n2) - Ir(n1)) / (n2 - n1)``: start-up
 (the interpreter, imports, building the Trainer) costs the same in both runs and cancels. ``Ir``
@@ -33,7 +32,6 @@ SRC = HERE.parent / "src"
 PROGRAMS = {
     "bare": "bare Python loop (five calls and an attrs record a step)",
     "trainer": "steploop Trainer, five criteria, no-op NumPy strategy",
-    "plain": "the same, `steps_per_call=1` (one plain step a call)",
 }
 
 
@@ -66,8 +64,6 @@ def run_program(program: str, steps: int) -> int:
     sys.path.insert(0, str(HERE))
     import overhead
 
-    if program == "plain":
-        return overhead.trainer_run(steps, 1)
     run = {"bare": overhead.bare_loop, "trainer": overhead.trainer_run}[program]
     return run(steps)
 
@@ -111,11 +107,8 @@ def report(counts: dict[str, dict[int, int]]) -> str:
     if "bare" in rates and "trainer" in rates:
         text += (
             f"\n\nThe Trainer with five criteria: {rates['trainer'] / rates['bare']:.1f}x the "
-            "instructions per step of the bare loop"
+            "instructions per step of the bare loop."
         )
-        if "plain" in rates:
-            text += f" ({rates['plain'] / rates['bare']:.1f}x with one plain step a call)"
-        text += "."
     return text
 
 

@@ -2,8 +2,7 @@
 only: ``callgrind.py`` runs these under valgrind, where importing a framework would cost minutes).
 
 * ``trainer_run(n)``: a ``Trainer`` with the five criteria of ``five_criteria()`` on ``NoOp``, a
-  strategy whose step does nothing but return a loss, for ``n`` steps (``trainer_run(n, 1)``:
-  one plain step a call).
+  strategy whose step does nothing but return a loss, for ``n`` steps.
 * ``bare_loop(n)``: the least a hand loop with five stopping conditions does: per step one frozen
   attrs record (step, loss) and five small functions called on it.
 """
@@ -33,11 +32,8 @@ def five_criteria() -> list[sl.Callback]:
     ]
 
 
-def trainer_run(n: int, steps_per_call: int | str = "auto") -> int:
-    """``n`` steps of the Trainer (the default ``"auto"`` fuses them in the core's Python loop:
-    ``NoOp`` is not Fusable, and no callback sees each step's record)."""
-    trainer = sl.Trainer(NoOp(), five_criteria(), steps_per_call=steps_per_call)
-    return trainer.run(max_steps=n).steps
+def trainer_run(n: int) -> int:
+    return sl.Trainer(NoOp(), five_criteria()).run(max_steps=n).steps
 
 
 @attrs.frozen

@@ -370,7 +370,10 @@ def test_an_epoch_schedule_copied_or_unpickled_is_still_found_after_its_original
 
     from steploop.schedule import LIVE_EPOCH_SCHEDULES
 
-    for clone in (copy.deepcopy, lambda s: pickle.loads(pickle.dumps(s))):
+    clones = [copy.deepcopy] + [
+        lambda s, p=protocol: pickle.loads(pickle.dumps(s, protocol=p)) for protocol in (0, 1, 5)
+    ]  # protocols 0 and 1 would rebuild it without its __new__, were it not for __reduce_ex__
+    for clone in clones:
         original = sl.every(epochs=1)
         schedule = clone(original)
         del original

@@ -243,31 +243,16 @@ def test_auto_says_exactly_why_it_takes_one_step_a_call(clock, make, reason):
     assert strategy.calls == []
 
 
-def test_a_strategy_that_is_not_fusable_runs_plain_steps_when_a_callback_sees_every_step():
+def test_a_strategy_that_is_not_fusable_runs_plain_steps_and_says_why():
     gd = GradientDescent(lambda x: ((x - 4) ** 2, 2 * (x - 4)), 0.0, learning_rate=0.25)
-    trainer = sl.Trainer(gd, [sl.MaxSteps(3), sl.PrintLogger(every=100)])
+    trainer = sl.Trainer(gd, [sl.MaxSteps(3)])
     assert trainer.describe().splitlines()[1] == (
-        "steps_per_call=auto → 1 step a call: GradientDescent is not Fusable and callbacks[1] "
-        "PrintLogger(every=100) sees every step's record: a Python loop of its steps would save "
-        "nothing"
+        "steps_per_call=auto → 1 step a call: GradientDescent is not Fusable (no multi-step call "
+        "of its own)"
     )
     assert trainer.steps_per_call == 1
     assert trainer.run().steps == 3
     assert float(gd.params["x"]) == 3.5  # x halves its distance to 4 each step: 2, 3, 3.5
-
-
-def test_a_strategy_that_is_not_fusable_fuses_in_python_when_no_callback_sees_its_steps():
-    gd = GradientDescent(lambda x: ((x - 4) ** 2, 2 * (x - 4)), 0.0, learning_rate=0.25)
-    trainer = sl.Trainer(gd, [sl.MaxSteps(3)])
-    assert trainer.describe().splitlines()[1].startswith(
-        "steps_per_call=auto (run() fuses up to 1024 steps a call of at most 50 ms, in a Python "
-        "loop of GradientDescent.step (not Fusable): "
-    )
-    assert trainer.steps_per_call == 1024
-    result = trainer.run()
-    assert (result.steps, result.status, float(gd.params["x"])) == (3, "budget", 3.5)
-    assert trainer.history["loss"].tolist() == [16.0, 4.0, 1.0]
-    assert trainer.last_record.step == 3 and float(trainer.last_record.gradients["x"]) == -2.0
 
 
 def test_several_clock_limits_are_listed_in_describe(clock):
@@ -451,16 +436,3 @@ def test_calls_ask_for_the_last_gradients_only_of_a_strategy_that_reports_them(k
     strategy = kind(lambda x: ((x - 4.0) ** 2, 2.0 * (x - 4.0)), 0.0, learning_rate=0.1)
     sl.Trainer(strategy, [sl.MaxSteps(12)], steps_per_call=4).run()
     assert strategy.asked == [asked] * 3
-
-
-def test_a_strategy_that_is_not_fusable_runs_plain_steps_with_data_and_says_why():
-    """The data's iterator may ask the Trainer to stop as it yields a batch: a Python loop of
-    steps would take that batch's step."""
-    gd = GradientDescent(lambda x, b: ((x - b) ** 2, 2 * (x - b)), 0.0, learning_rate=0.25)
-    trainer = sl.Trainer(gd, [sl.MaxSteps(3)], data=[4.0] * 5)
-    assert trainer.describe().splitlines()[1] == (
-        "steps_per_call=auto → 1 step a call: GradientDescent is not Fusable and the Trainer has "
-        "data: in a Python loop of its steps, a stop the data's iterator asks for as it yields a "
-        "batch would come too late"
-    )
-    assert trainer.steps_per_call == 1 and trainer.run().steps == 3

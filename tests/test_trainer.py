@@ -298,9 +298,8 @@ def test_describe_prints_the_callbacks_in_firing_order(capsys):
     assert capsys.readouterr().out == text + "\n"
     assert text.splitlines() == [
         "Trainer(GradientDescent, data=None)",
-        "steps_per_call=auto → 1 step a call: GradientDescent is not Fusable and callbacks[1] "
-        "PrintLogger(every=10) sees every step's record: a Python loop of its steps would save "
-        "nothing",
+        "steps_per_call=auto → 1 step a call: GradientDescent is not Fusable (no multi-step call "
+        "of its own)",
         "callbacks, in the order they fire at every hook:",
         "  1. LossBelow(1e-12) | MaxSteps(1000)",
         "  2. PrintLogger(every=10)",

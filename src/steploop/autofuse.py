@@ -4,6 +4,10 @@ Fused calls are exact (``steploop.fusion``): same stop step, history, records an
 step-by-step run. So ``"auto"``, the default, only chooses call sizes. It takes one step a call
 when fusing could change what happens or would gain nothing (``why_plain`` says which came first):
 
+* the strategy is not ``Fusable``: its calls would be the core's Python loop of its ``step``
+  (``run_steps_in_python``), which is exact only for strategies that say so (a value missing at
+  some steps, a ``to_host`` that takes only its framework's arrays, a ``release`` due after
+  every step would not survive it);
 * a callback may stop the run from the host (a criterion without an array form, a callback that
   calls ``trainer.stop``): a fused call could run past its step. Wall-clock limits
   (``TimeLimit``) are the exception: when they fire depends on time, not on the steps, and each
@@ -13,39 +17,30 @@ when fusing could change what happens or would gain nothing (``why_plain`` says 
 * a callback with step hooks that does not say what it needs (neither it nor a class up to the
   one that writes its step hooks sets ``needs_live_state``, and those hooks are not steploop's):
   it might read ``StepRecord.variables`` or change the strategy at any step;
-* the strategy is not ``Fusable``, and the Trainer has data (whose iterator may ask the
-  Trainer to stop as it yields a batch) or a callback sees every step's record: its calls would
-  be the core's Python loop of its ``step`` (``run_steps_in_python``), which saves only the
-  per-step records and callback dispatch;
 * ``iterate()``: the body of the caller's loop is such a callback.
 
-Otherwise ``run()`` fuses, a strategy that is not ``Fusable`` in that Python loop (the criteria
-evaluated as one program after each step, the history rows taken at once). Each distinct call size
-is a separately compiled loop (TensorFlow, JAX), so ``Sizes`` uses few: the first calls do
-``FIRST_SIZE`` steps; from the wall time of a call (the first call of a size, which compiles it,
-only ever makes calls longer) it moves to the power of two of steps that takes at most
-``CALL_SECONDS``, at most ``MAX_SIZE``, and never uses more than ``MAX_SIZES`` sizes with a
-strategy. The sizes belong to the strategy (``sizes_of``): a new Trainer on the same strategy
-starts at the size the last one found, with the loops it compiled. A call cut short (``max_steps``,
-an epoch's end, a callback's live step) takes the largest power of two that fits, or plain steps
-once the sizes are spent. Steps longer than half ``CALL_SECONDS`` make calls plain steps, with one
-call of the smallest size every ``PROBE_EVERY`` steps to see whether they got faster. Short calls
-keep a ``TimeLimit``, a progress bar and Ctrl-C responsive. A call keeps its last step's gradients
-(the last record has them after ``run()``, as a step-by-step run's has); when a callback reads
-every step's, calls are also cut to hold at most ``KEPT_BYTES``.
+Otherwise ``run()`` fuses. Each distinct call size is a separately compiled loop (TensorFlow,
+JAX), so ``Sizes`` uses few: the first calls do ``FIRST_SIZE`` steps; from the wall time of a
+call (the first call of a size, which compiles it, only ever makes calls longer) it moves to the
+power of two of steps that takes at most ``CALL_SECONDS``, at most ``MAX_SIZE``, and never uses
+more than ``MAX_SIZES`` sizes with a strategy. The sizes belong to the strategy (``sizes_of``):
+a new Trainer on the same strategy starts at the size the last one found, with the loops it
+compiled. A call cut short (``max_steps``, an epoch's end, a callback's live step) takes the
+largest power of two that fits, or plain steps once the sizes are spent. Steps longer than half
+``CALL_SECONDS`` make calls plain steps, with one call of the smallest size every
+``PROBE_EVERY`` steps to see whether they got faster. Short calls keep a ``TimeLimit``, a
+progress bar and Ctrl-C responsive. A call keeps its last step's gradients (the last record
+has them after ``run()``, as a step-by-step run's has); when a callback reads every step's,
+calls are also cut to hold at most ``KEPT_BYTES``.
 
->>> from steploop.callbacks.loggers import PrintLogger
 >>> from steploop.numpy import GradientDescent
 >>> gd = GradientDescent(lambda x: ((x - 4) ** 2, 2 * (x - 4)), 0.0, learning_rate=0.1)
->>> CallSizes("auto", gd, []).reason is None
-True
->>> CallSizes("auto", gd, [PrintLogger(every=10)]).reason.split(":")[0]
-"GradientDescent is not Fusable and callbacks[0] PrintLogger(every=10) sees every step's record"
+>>> CallSizes("auto", gd, []).reason
+'GradientDescent is not Fusable (no multi-step call of its own)'
 """
 
 from __future__ import annotations
 
-import functools
 import time
 import weakref
 from collections.abc import Callable, Sequence
@@ -101,18 +96,11 @@ def _declares(callback: Callback) -> bool:
         return _declares(callback.callback)
     if not step_hooks(callback) or "needs_live_state" in vars(callback):
         return True
-    return _class_declares(type(callback))  # type: ignore[arg-type]
-
-
-@functools.cache
-def _class_declares(kind: type) -> bool:
-    """Whether the nearest class of ``kind``'s MRO that declares ``needs_live_state`` or writes
-    step hooks declares it, or is steploop's (asked once per class)."""
-    for base in kind.__mro__:
-        if "needs_live_state" in vars(base):
+    for kind in type(callback).__mro__:  # the nearest class that declares or writes step hooks
+        if "needs_live_state" in vars(kind):
             return True
-        if "on_step_begin" in vars(base) or "on_step_end" in vars(base):
-            return base.__module__.startswith("steploop.")
+        if "on_step_begin" in vars(kind) or "on_step_end" in vars(kind):
+            return kind.__module__.startswith("steploop.")
     return False
 
 
@@ -134,9 +122,11 @@ def _clock_only(callback: Callback) -> bool:
     return all(isinstance(part, TimeLimit) for part in callback.host_only_parts())
 
 
-def why_plain(strategy: StepStrategy, plan: FusionPlan, data: bool = False) -> str | None:
-    """Why ``"auto"`` takes one step a call with this strategy and these callbacks, with
-    ``data`` or without (``None``: it fuses)."""
+def why_plain(strategy: StepStrategy, plan: FusionPlan) -> str | None:
+    """Why ``"auto"`` takes one step a call with this strategy and these callbacks (``None``:
+    it fuses)."""
+    if not has(strategy, Fusable):
+        return f"{type(strategy).__name__} is not Fusable (no multi-step call of its own)"
     for index, callback in plan.host_stoppers():
         if not _clock_only(callback):
             return f"callbacks[{index}] {callback!r} may stop the run from the host"
@@ -147,18 +137,6 @@ def why_plain(strategy: StepStrategy, plan: FusionPlan, data: bool = False) -> s
             return (
                 f"callbacks[{index}] {callback!r} has step hooks but does not declare "
                 "needs_live_state (set it, True or False, on its class to let calls fuse)"
-            )
-    if not has(strategy, Fusable):
-        name = type(strategy).__name__
-        if data:
-            return (
-                f"{name} is not Fusable and the Trainer has data: in a Python loop of its steps, "
-                "a stop the data's iterator asks for as it yields a batch would come too late"
-            )
-        for index, callback in plan.replayed():
-            return (
-                f"{name} is not Fusable and callbacks[{index}] {callback!r} sees every step's "
-                "record: a Python loop of its steps would save nothing"
             )
     return None
 
@@ -225,18 +203,14 @@ class CallSizes:
     and callbacks."""
 
     def __init__(
-        self,
-        setting: int | str,
-        strategy: StepStrategy,
-        callbacks: Sequence[Callback],
-        data: bool = False,
+        self, setting: int | str, strategy: StepStrategy, callbacks: Sequence[Callback]
     ) -> None:
         self.setting = setting
         self.auto = setting == "auto"
         self.plan = FusionPlan(callbacks, MAX_SIZE if self.auto else int(setting))
         self._strategy = strategy
         self._fusable = has(strategy, Fusable)
-        self.reason = why_plain(strategy, self.plan, data) if self.auto else None
+        self.reason = why_plain(strategy, self.plan) if self.auto else None
         #: the most steps a call may do (1: every call is one plain step)
         self.most = 1 if self.reason else self.plan.steps_per_call
         self.sizes = sizes_of(strategy) if self.auto and not self.reason else Sizes()
@@ -307,11 +281,9 @@ class CallSizes:
         clocks = [repr(c) for _, c in self.plan.host_stoppers()]
         checked = f"; {', '.join(clocks)} checked after each call" if clocks else ""
         used = f"; sizes so far: {self.sizes.used}" if self.sizes.used else ""
-        name = type(self._strategy).__name__
-        loop = "" if self._fusable else f", in a Python loop of {name}.step (not Fusable)"
         return (
             f"steps_per_call=auto (run() fuses up to {MAX_SIZE} steps a call of at most "
-            f"{CALL_SECONDS * 1000:g} ms{loop}: criteria in array form, no callback needs live "
+            f"{CALL_SECONDS * 1000:g} ms: criteria in array form, no callback needs live "
             f"state at every step{checked}; iterate() takes one step a call{used})"
         )
 

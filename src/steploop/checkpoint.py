@@ -131,7 +131,8 @@ def forget_verdicts(callbacks: Sequence[Callback]) -> None:
     for callback in callbacks:
         inner = callback.callback if isinstance(callback, Every) else callback
         if isinstance(inner, StoppingCriterion):
-            inner.forget_verdict()  # a composite's, with its parts
+            for _, criterion in inner.nodes(""):
+                criterion.forget_verdict()
 
 
 def trainer_state(trainer: Trainer, epochs: dict[str, Any] | None = None) -> dict[str, Any]:

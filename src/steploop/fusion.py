@@ -56,14 +56,9 @@ class FusionPlan:
         self.bounded = bool(bounds)
         self._evaluated = {id(c) for c in in_graph}
         #: whether run() needs per-step records: a callback with step hooks outside the program
-        self.records_needed = any(True for _ in self.replayed())
-
-    def replayed(self) -> Iterator[tuple[int, Callback]]:
-        """``(index, callback)`` for each callback that sees every step's record after a call
-        (step hooks, not evaluated in the program)."""
-        for index, callback in enumerate(self.callbacks):
-            if id(callback) not in self._evaluated and step_hooks(callback):
-                yield index, callback
+        self.records_needed = any(
+            step_hooks(c) for c in self.callbacks if id(c) not in self._evaluated
+        )
 
     def call_size(self, step: int, budget: int | None, ready: bool = True) -> int:
         """How many steps the call after ``step`` may do (at least 1, at most ``budget``); 1 when

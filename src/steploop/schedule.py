@@ -93,6 +93,10 @@ class EpochSchedule(Schedule):
         LIVE_EPOCH_SCHEDULES[id(schedule)] = schedule  # by id: its hash needs its fields
         return schedule
 
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        # protocols 0 and 1 would rebuild it with object.__new__, unregistered: use 2's way
+        return object.__reduce_ex__(self, max(int(protocol), 2))
+
     def attach(self, clock: EpochClock) -> None:
         """Read epoch ends from ``clock`` (the Trainer's) from now on."""
         self._clock[0] = clock

@@ -100,7 +100,7 @@ class Trainer:
         self._feed: BatchCursor | None = None
         self._epochs = epochs_module.of(passes, self._data, self._data_from, self._callbacks)
         epochs_module.attach(user_callbacks, self._epochs)
-        self._calls = autofuse.CallSizes(setting, strategy, user_callbacks, data is not None)
+        self._calls = autofuse.CallSizes(setting, strategy, user_callbacks)
         self._plan, self._stopper = self._calls.plan, self._calls.plan.stopper
         self._history = History()
         self._stop: Stop | None = None

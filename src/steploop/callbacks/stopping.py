@@ -299,12 +299,6 @@ class _Composite(StoppingCriterion):
         # AllOf: a host-only part counts as met, so the call ends where the exact parts all are
         return exact[0] if len(exact) == 1 else type(self)(*exact)
 
-    def forget_verdict(self) -> None:
-        """Drop its own and its parts' remembered verdicts."""
-        super().forget_verdict()
-        for part in self.parts:
-            part.forget_verdict()
-
     def nodes(self, path: str) -> Iterator[tuple[str, StoppingCriterion]]:
         yield path, self
         for index, part in enumerate(self.parts):
