@@ -360,12 +360,13 @@ def test_a_put_back_batch_is_taken_by_a_plain_step_before_a_fused_call():
     assert result.steps == 4
 
 
-def test_a_fast_fused_run_releases_once_per_call_and_at_its_end():
-    """With no callback reading records, a Releasing strategy is released after each fused
-    call and once when the run ends."""
+def test_a_fast_fused_run_releases_each_step_before_the_next_and_at_its_end():
+    """With no callback reading records, a Releasing strategy in the Python loop is released
+    before each next step of a call (as plain steps are, after their callbacks), after each call
+    and once when the run ends."""
     strategy = Releases()
     sl.Trainer(strategy, steps_per_call=3).run(max_steps=6)
-    assert strategy.released == [3, 6, 6]
+    assert strategy.released == [1, 2, 3, 4, 5, 6, 6]
 
 
 def test_a_fast_fused_run_keeps_epochs_in_history_and_hooks():

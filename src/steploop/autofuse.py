@@ -5,9 +5,8 @@ step-by-step run. So ``"auto"``, the default, only chooses call sizes. It takes 
 when fusing could change what happens or would gain nothing (``why_plain`` says which came first):
 
 * the strategy is not ``Fusable``: its calls would be the core's Python loop of its ``step``
-  (``run_steps_in_python``), which is exact only for strategies that say so (a value missing at
-  some steps, a ``to_host`` that takes only its framework's arrays, a ``release`` due after
-  every step would not survive it);
+  (``run_steps_in_python``), which is exact only for strategies that say so (value names that
+  change from step to step would not survive it);
 * a callback may stop the run from the host (a criterion without an array form, a callback that
   calls ``trainer.stop``): a fused call could run past its step. Wall-clock limits
   (``TimeLimit``) are the exception: when they fire depends on time, not on the steps, and each

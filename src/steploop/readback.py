@@ -34,6 +34,14 @@ def _expired(message: Callable[[], str]) -> Lazy:
     return lazy
 
 
+def _numpy(tree: Any) -> Any:
+    """A (nested mapping of) host values as NumPy arrays: ``to_host`` of an output that is on the
+    host already."""
+    if isinstance(tree, Mapping):
+        return {key: _numpy(value) for key, value in tree.items()}
+    return np.asarray(tree)
+
+
 def _row(tree: Any, index: int) -> Any:
     """Row ``index`` of every array of a (nested mapping of) stacked arrays."""
     if isinstance(tree, Mapping):
@@ -141,7 +149,9 @@ class FusedCall:
             raise TypeError(
                 f"{name}.run_steps must return a FusedResult, got {type(chunk).__name__}"
             )
-        losses = np.asarray(strategy.to_host(chunk.output.loss))
+        # a Python loop's output is on the host already; a compiled call's is the framework's
+        to_host = _numpy if chunk.on_host else strategy.to_host
+        losses = np.asarray(to_host(chunk.output.loss))
         if losses.ndim != 1 or len(losses) < chunk.steps or losses.dtype.kind not in "fiu":
             raise ValueError(
                 f"{name}.run_steps returned losses of shape {losses.shape}; expected one scalar "
@@ -156,14 +166,14 @@ class FusedCall:
             check_value_names(f"{name}.run_steps", chunk.output.values)
         self.values = {
             key: np.asarray(value)[: chunk.steps]
-            for key, value in strategy.to_host(dict(chunk.output.values)).items()
+            for key, value in to_host(dict(chunk.output.values)).items()
         }
         self._strategy = strategy
         self._keep = keep
         self._steps_per_call = steps_per_call
         gradients, targets = chunk.output.gradients, chunk.output.target_gradients
-        self._gradients = None if gradients is None else Lazy(lambda: strategy.to_host(gradients))
-        self._targets = None if targets is None else Lazy(lambda: strategy.to_host(targets))
+        self._gradients = None if gradients is None else Lazy(lambda: to_host(gradients))
+        self._targets = None if targets is None else Lazy(lambda: to_host(targets))
 
     @classmethod
     def run(

@@ -101,7 +101,9 @@ class FusedResult:
     ``last_gradients`` says ``output``'s gradients (and target gradients) are the last step's
     alone, with no row axis (``run_steps(..., keep_gradients=LAST)``). ``error``: what the step
     after them raised (a call in Python that failed part way): the Trainer records the ``steps``
-    done, as plain steps would have, then raises it.
+    done, as plain steps would have, then raises it. ``on_host``: ``output`` is NumPy already
+    (``run_steps_in_python`` converted each step with the strategy's ``to_host``), so the Trainer
+    does not hand it to ``to_host`` again (a framework's may take only its own arrays).
     """
 
     steps: int
@@ -112,6 +114,7 @@ class FusedResult:
     exhausted: bool = False
     last_gradients: bool = False
     error: BaseException | None = attrs.field(default=None, eq=False)
+    on_host: bool = False
 
 
 class BatchCursor:
@@ -207,10 +210,13 @@ def run_steps_in_python(
     stops_itself = getattr(strategy, "stop_after", None)
     step, to_host, where = strategy.step, strategy.to_host, f"{type(strategy).__name__}.step"
     evaluate = stopper.evaluate if stopper else None  # bound once: this loop runs every step
+    release = getattr(strategy, "release", None)  # Releasing: what a step kept for its callbacks
     target = None
     stack_values = False
     for index in range(count):
         try:  # a step that raises after others: they are recorded (as plain steps), then it
+            if index and release is not None:  # no callback sees the step before inside a call
+                release()
             if feed is None:
                 output = step()
             else:
@@ -278,6 +284,7 @@ def run_steps_in_python(
         exhausted=exhausted,
         last_gradients=bool(last),
         error=error,
+        on_host=True,
     )
 
 
