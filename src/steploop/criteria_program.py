@@ -74,7 +74,8 @@ class CriteriaProgram:
         self.needs_gradients = any(c.requires_gradients for c in self.criteria)
         self._key: tuple[Any, ...] | None = None
         #: every criterion its own leaf (no composite): on the host, stop when any leaf is met
-        self._flat = all(leaves == (c,) for c, leaves in zip(self.criteria, each, strict=True))
+        pairs = zip(self.criteria, each, strict=True)
+        self._flat = all(len(leaves) == 1 and leaves[0] is c for c, leaves in pairs)
         self._tests = tuple(leaf.test for leaf in self.leaves)  # bound once: run at every step
 
     def __bool__(self) -> bool:
