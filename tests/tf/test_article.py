@@ -4,8 +4,9 @@ The hand loops check the tolerance on the loss the step's gradient was taken at,
 loss a step reports (``StepRecord.loss``), and stop at the iteration limit otherwise.
 """
 
+import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 
 import steploop as sl
 from steploop.tf import MinimizeStep, PersistentTapeStep, TapeStep
@@ -138,14 +139,22 @@ def test_persistent_tape_matches_the_article(tf, keras, compile):
 
 @settings(max_examples=12)
 @given(tf_learning_rates, starts)
+@example(lr=0.05, start=3.0)  # XLA ends 1 ulp away from the eager loop here
 def test_any_learning_rate_converges_like_the_hand_loop(tf, keras, lr, start):
     """For lr in [0.05, 0.95] and any start, TapeStep reaches 4, stops on LossBelow, and equals
-    the hand loop step for step."""
+    the hand loop step for step as a plain graph; with the default (XLA when it compiles) it
+    stops at the same step, x within the last bits (XLA may fuse a multiply-add: lr=0.05 from 3.0
+    ends at 3.9999917 against the eager loop's 3.9999914)."""
     steps, x_hand, _ = hand_tape(tf, keras, lr, start, TOL_ANY_LR)
-    x = tf.Variable(start, name="x")
-    result = sl.Trainer(
-        TapeStep(lambda: (x - 4.0) ** 2, keras.optimizers.SGD(lr)), callbacks=criteria(TOL_ANY_LR)
-    ).run()
-    assert (result.steps, x.numpy()) == (steps, x_hand)
-    assert result.status == "converged", result.stop_reason
-    assert abs(x.numpy() - 4.0) < 1e-5
+    for jit_compile in (False, "auto"):
+        x = tf.Variable(start, name="x")
+        loss = lambda x=x: (x - 4.0) ** 2  # noqa: E731
+        step = TapeStep(loss, keras.optimizers.SGD(lr), jit_compile=jit_compile)
+        result = sl.Trainer(step, callbacks=criteria(TOL_ANY_LR)).run()
+        assert result.steps == steps
+        if jit_compile is False:
+            assert x.numpy() == x_hand
+        else:
+            assert abs(float(x.numpy()) - float(x_hand)) <= 4 * float(np.spacing(np.float32(4.0)))
+        assert result.status == "converged", result.stop_reason
+        assert abs(x.numpy() - 4.0) < 1e-5
