@@ -143,3 +143,33 @@ def test_a_remembered_verdict_outlives_a_change_of_a_field_not_set_at_constructi
     assert below.verdict_at(3) is not None
     below.tol = 0.25
     assert below.verdict_at(3) is None
+
+
+class ListState(StoppingCriterion):
+    """Counts steps in a state it returns as a list; met from its third step."""
+
+    array_form = True
+
+    def init(self):
+        return (0.0,)
+
+    def test(self, ops, state, q):
+        count = state[0] + 1.0
+        return count >= 3.0, [count]
+
+
+@pytest.mark.parametrize("flat", [True, False])
+def test_the_host_program_joins_every_criterion_and_keeps_states_as_tuples(flat):
+    """A later criterion alone met stops the program, with or without a composite before it (a
+    composite is joined by its operator); a state a test returns as a list is kept as a tuple."""
+    first = sl.LossBelow(0.5) if flat else (sl.LossBelow(0.5) | sl.MaxSteps(100))
+    program = CriteriaProgram([first, ListState()])
+    states = program.initial()
+    for step in (1, 2, 3):
+        stop, states, verdicts = program.evaluate(HOST, states, Quantities(step=step, loss=1.0))
+        assert stop is (step == 3)
+    assert states[-1] == (3.0,) and type(states[-1]) is tuple
+    assert verdicts == ((False, True) if flat else (False, False, True))
+    both = CriteriaProgram([sl.LossBelow(0.5) & sl.MaxSteps(2), sl.MaxSteps(100)])
+    stop, _, verdicts = both.evaluate(HOST, both.initial(), Quantities(step=2, loss=1.0))
+    assert (stop, verdicts) == (False, (False, True, False))  # & of a met and an unmet part
