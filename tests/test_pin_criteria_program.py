@@ -173,3 +173,6 @@ def test_the_host_program_joins_every_criterion_and_keeps_states_as_tuples(flat)
     both = CriteriaProgram([sl.LossBelow(0.5) & sl.MaxSteps(2), sl.MaxSteps(100)])
     stop, _, verdicts = both.evaluate(HOST, both.initial(), Quantities(step=2, loss=1.0))
     assert (stop, verdicts) == (False, (False, True, False))  # & of a met and an unmet part
+    first = CriteriaProgram([sl.LossBelow(0.5) | sl.MaxSteps(2), sl.MaxSteps(100)])
+    stop, _, _ = first.evaluate(HOST, first.initial(), Quantities(step=2, loss=1.0))
+    assert stop is True  # the first criterion met, the last not
