@@ -1,4 +1,5 @@
-"""Small objects the tests share: a quadratic NumPy strategy and a callback that logs hooks."""
+"""Small objects the tests share: a quadratic NumPy strategy, a callback that logs hooks, the
+non-finite guard cases every framework is checked against."""
 
 import os
 import signal
@@ -141,3 +142,23 @@ def run_failing_around_one(trainer):
                 trainer.run(max_steps=1)
         else:
             trainer.run(max_steps=1)
+
+
+def guard_codes(ops, flags, after):
+    """``(bad, code, rolled-back code)`` from a framework's guard primitives (``GuardOps``)."""
+    from steploop.nonfinite import first_bad, rolled_back
+
+    bad, code = first_bad(ops, flags)
+    return bad, code, rolled_back(ops, bad, after, code)
+
+
+def guard_cases():
+    """``(flags, after, expected)`` for every pattern of three flags and both ``after``; the
+    expected ``guard_codes`` are the host guard's."""
+    import itertools
+
+    from steploop.nonfinite import HOST_GUARD
+
+    for flags in itertools.product([False, True], repeat=3):
+        for after in (False, True):
+            yield flags, after, guard_codes(HOST_GUARD, flags, after)

@@ -95,21 +95,13 @@ def test_rollback_undoes_an_update_that_overflows_the_state(jax, jnp, optax, jit
 def test_the_guard_codes_from_jax_primitives_equal_the_hosts_eagerly_and_jitted(jax, jnp, x64):
     """first_bad and rolled_back built from JAX_GUARD's primitives give HOST_GUARD's values, as
     int32 codes (with x64 enabled too), for every pattern of three flags, eagerly and jitted."""
-    import itertools
-
     from steploop.jax._guard import JAX_GUARD
-    from steploop.nonfinite import HOST_GUARD, first_bad, rolled_back
+    from tests.helpers import guard_cases, guard_codes
 
-    def codes(ops, flags, after):
-        bad, code = first_bad(ops, flags)
-        return bad, code, rolled_back(ops, bad, after, code)
-
-    jitted = jax.jit(lambda flags, after: codes(JAX_GUARD, flags, after))
+    jitted = jax.jit(lambda flags, after: guard_codes(JAX_GUARD, flags, after))
     with jax.enable_x64(x64):
-        for flags in itertools.product([False, True], repeat=3):
-            for after in (False, True):
-                expected = codes(HOST_GUARD, flags, after)
-                for run in (lambda f, a: codes(JAX_GUARD, f, a), jitted):
-                    bad, code, back = run([jnp.array(f) for f in flags], jnp.array(after))
-                    assert (code.dtype, back.dtype) == (jnp.int32, jnp.int32)
-                    assert (bool(bad), int(code), int(back)) == expected
+        for flags, after, expected in guard_cases():
+            for run in (lambda f, a: guard_codes(JAX_GUARD, f, a), jitted):
+                bad, code, back = run([jnp.array(f) for f in flags], jnp.array(after))
+                assert (code.dtype, back.dtype) == (jnp.int32, jnp.int32)
+                assert (bool(bad), int(code), int(back)) == expected

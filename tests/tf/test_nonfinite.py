@@ -96,20 +96,12 @@ def test_policy_arguments_are_checked(tf, keras):
 def test_the_guard_codes_from_tf_primitives_equal_the_hosts_eagerly_and_in_a_graph(tf):
     """first_bad and rolled_back built from TF_GUARD's primitives give HOST_GUARD's values, as
     int32 codes, for every pattern of three flags, eagerly and in a tf.function."""
-    import itertools
-
-    from steploop.nonfinite import HOST_GUARD, first_bad, rolled_back
     from steploop.tf._apply import TF_GUARD
+    from tests.helpers import guard_cases, guard_codes
 
-    def codes(ops, flags, after):
-        bad, code = first_bad(ops, flags)
-        return bad, code, rolled_back(ops, bad, after, code)
-
-    graph = tf.function(lambda flags, after: codes(TF_GUARD, flags, after))
-    for flags in itertools.product([False, True], repeat=3):
-        for after in (False, True):
-            expected = codes(HOST_GUARD, flags, after)
-            for run in (lambda f, a: codes(TF_GUARD, f, a), graph):
-                bad, code, back = run([tf.constant(f) for f in flags], tf.constant(after))
-                assert (code.dtype, back.dtype) == (tf.int32, tf.int32)
-                assert (bool(bad), int(code), int(back)) == expected
+    graph = tf.function(lambda flags, after: guard_codes(TF_GUARD, flags, after))
+    for flags, after, expected in guard_cases():
+        for run in (lambda f, a: guard_codes(TF_GUARD, f, a), graph):
+            bad, code, back = run([tf.constant(f) for f in flags], tf.constant(after))
+            assert (code.dtype, back.dtype) == (tf.int32, tf.int32)
+            assert (bool(bad), int(code), int(back)) == expected
