@@ -61,7 +61,9 @@ class Counting(StepStrategy):
 
     def stop_after(self, step, values):
         self.asked.append(step)
-        return self.last is not None and step >= self.last
+        if self.last is not None and step >= self.last:
+            return f"stopped itself after step {step}"
+        return None
 
 
 def test_every_steps_target_gradients_are_kept_in_rows():
@@ -84,6 +86,7 @@ def test_a_strategy_that_stops_itself_is_asked_with_each_steps_number():
     result = run_steps_in_python(strategy, 10, 4, CriteriaProgram([]), None, False)
     assert strategy.asked == [4, 5, 6]
     assert (result.steps, result.stopped, result.exhausted) == (3, True, False)
+    assert result.strategy_stop == "stopped itself after step 6"
     assert np.asarray(result.output.loss).tolist() == [1.0, 2.0, 3.0]
 
 

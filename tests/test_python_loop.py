@@ -76,3 +76,209 @@ def test_a_python_loop_releases_each_step_before_the_next_as_plain_steps_do(step
     sl.Trainer(strategy, [sl.MaxSteps(20)], steps_per_call=steps_per_call).run()
     assert strategy.most == 1  # never two steps' resources at once
     assert strategy.released == 20 and strategy.held == 0
+
+
+class Reports(sl.StepStrategy):
+    """Loss k at step k; reports the values ``names(k)`` names, each k."""
+
+    def __init__(self, names):
+        self.k = 0
+        self.names = names
+
+    def step(self, batch=None):
+        self.k += 1
+        return sl.StepOutput(
+            loss=float(self.k), values={n: float(self.k) for n in self.names(self.k)}
+        )
+
+
+@pytest.mark.parametrize(
+    "names, told",
+    [
+        (lambda k: ["a"] if k < 3 else ["a", "b"], "['a', 'b'] at step 3, but ['a'] at step 1"),
+        (lambda k: [] if k < 3 else ["a"], "['a'] at step 3, but [] at step 1"),
+        (lambda k: ["a", "b"] if k < 3 else ["b"], "['b'] at step 3, but ['a', 'b'] at step 1"),
+    ],
+)
+def test_value_names_that_change_inside_a_call_in_python_are_refused_at_their_step(names, told):
+    """One call stacks one set of names: a step that changes them raises, naming both steps; the
+    steps before it are recorded. Step by step, every name is recorded as it comes."""
+    plain = sl.Trainer(Reports(names), [sl.MaxSteps(4)], steps_per_call=1)
+    plain.run()
+    assert plain.history["loss"].tolist() == [1.0, 2.0, 3.0, 4.0]
+    trainer = sl.Trainer(Reports(names), [sl.MaxSteps(4)], steps_per_call=4)
+    with pytest.raises(ValueError) as caught:
+        trainer.run()
+    assert str(caught.value) == (
+        f"Reports.step returned values named {told}, the first step of its fused call: the "
+        "steps of one call report the same names (steps_per_call=1 records names that change "
+        "from step to step)"
+    )
+    assert trainer.step == 2 and trainer.history["loss"].tolist() == [1.0, 2.0]
+    assert trainer.result.status == "error"
+
+
+class StopsAt(sl.StepStrategy):
+    """Loss k at step k; ``stop_after`` asks to stop after step ``last`` and counts its
+    questions."""
+
+    def __init__(self, last):
+        self.k = 0
+        self.last = last
+        self.asked = []
+
+    def step(self, batch=None):
+        self.k += 1
+        return sl.StepOutput(loss=float(self.k))
+
+    def stop_after(self, step, values):
+        self.asked.append(step)
+        return f"stop asked after step {step}" if step == self.last else None
+
+
+class Seen(sl.Callback):
+    def __init__(self):
+        self.steps = []
+
+    def on_step_end(self, trainer, record):
+        self.steps.append(record.step)
+
+
+@pytest.mark.parametrize("steps_per_call", [1, 4, 16])
+@pytest.mark.parametrize("watched", [False, True])
+def test_a_strategy_is_asked_stop_after_once_a_step_in_a_call_in_python(steps_per_call, watched):
+    """The call's loop asks at each step to know where to end; the Trainer does not ask again,
+    whether it hands the records to callbacks or takes the call's rows at once."""
+    strategy = StopsAt(last=6)
+    callbacks = [sl.MaxSteps(50), *([Seen()] if watched else [])]
+    trainer = sl.Trainer(strategy, callbacks, steps_per_call=steps_per_call)
+    result = trainer.run()
+    assert strategy.asked == [1, 2, 3, 4, 5, 6]
+    assert (result.steps, result.status, result.stop_reason) == (
+        6,
+        "nonfinite",
+        "stop asked after step 6",
+    )
+    if watched:
+        assert trainer.callbacks[1].steps == [1, 2, 3, 4, 5, 6]
+
+
+class Counts(sl.StoppingCriterion):
+    """Counts the steps it saw (array form, one number of state); never met."""
+
+    array_form = True
+
+    def init(self):
+        return (0.0,)
+
+    def test(self, ops, state, q):
+        return False, (state[0] + 1,)
+
+
+class FailsAt(sl.StoppingCriterion):
+    """Raises at step ``n``; before it, counts like ``Counts``."""
+
+    array_form = True
+
+    def __init__(self, n):
+        super().__init__()
+        self.n = n
+
+    def init(self):
+        return (0.0,)
+
+    def test(self, ops, state, q):
+        if q.step == self.n:
+            raise RuntimeError(f"FailsAt raised at step {q.step}")
+        return False, (state[0] + 1,)
+
+
+@pytest.mark.parametrize("steps_per_call", [1, 4, 8])
+def test_criteria_before_one_that_raises_keep_its_step_as_step_by_step(steps_per_call):
+    """The criteria before the raising one took its step, those from it on did not; the
+    step stays recorded and the run fails with the criterion's error."""
+    before, failing, after = Counts(), FailsAt(3), Counts().keyed("after")
+    trainer = sl.Trainer(
+        StopsAt(last=None),
+        [sl.MaxSteps(10), before, failing, after],
+        steps_per_call=steps_per_call,
+    )
+    with pytest.raises(RuntimeError, match="FailsAt raised at step 3"):
+        trainer.run()
+    assert trainer.step == 3 and trainer.history["loss"].tolist() == [1.0, 2.0, 3.0]
+    assert (before.state(), failing.state(), after.state()) == ((3.0,), (2.0,), (2.0,))
+
+
+class Interrupted(sl.StepStrategy):
+    """Loss k at step k; during step ``at`` it asks its Trainer to stop (as a signal handler
+    would)."""
+
+    def __init__(self, at):
+        self.k = 0
+        self.at = at
+        self.trainer = None
+
+    def step(self, batch=None):
+        self.k += 1
+        if self.k == self.at:
+            self.trainer.stop("interrupted by the user")
+        return sl.StepOutput(loss=float(self.k))
+
+
+@pytest.mark.parametrize("steps_per_call", [1, 4, "auto"])
+def test_a_stop_asked_during_a_step_ends_the_run_after_that_step(steps_per_call):
+    """Step by step or in a call in Python: the run ends after the step the stop was asked
+    during, and its reason is the one asked, with nothing added."""
+    strategy = Interrupted(at=3)
+    trainer = strategy.trainer = sl.Trainer(
+        strategy, [sl.MaxSteps(10)], steps_per_call=steps_per_call
+    )
+    result = trainer.run()
+    assert (result.steps, result.status, result.stop_reason) == (
+        3,
+        "stopped",
+        "interrupted by the user",
+    )
+    assert trainer.run().steps == 10  # the next run goes on to MaxSteps(10)
+
+
+@pytest.mark.parametrize("steps_per_call", [1, 4])
+def test_a_stop_asked_by_the_data_as_it_yields_runs_no_step_for_that_batch(steps_per_call):
+    """The batch the data yielded while asking to stop is not taken: the next run starts
+    with it, in a call in Python as step by step."""
+    seen = []
+
+    class Batches(sl.StepStrategy):
+        def step(self, batch):
+            seen.append(batch)
+            return sl.StepOutput(loss=float(batch))
+
+    def data():
+        for batch in range(1, 9):
+            if batch == 3 and trainer.step < 3:
+                trainer.stop("the data asked to stop")
+            yield batch
+
+    trainer = sl.Trainer(Batches(), [sl.MaxSteps(5)], data=data(), steps_per_call=steps_per_call)
+    result = trainer.run()
+    assert (result.steps, result.stop_reason) == (2, "the data asked to stop")
+    assert trainer.run().steps == 5
+    assert seen == [1, 2, 3, 4, 5]
+
+
+def test_a_stop_asked_during_a_compiled_call_names_the_call_it_took_effect_after():
+    """A call that cannot end early (compiled) ran to its end: the reason names its steps."""
+    from steploop.readback import FusedCall
+    from steploop.records import Stop
+    from steploop.strategy import FusedResult, StepOutput
+
+    strategy = StopsAt(last=None)
+    compiled = FusedCall(strategy, FusedResult(3, StepOutput(loss=np.zeros(3))), 5, False, 3)
+    assert compiled.asked_during(Stop("x")).reason == (
+        "x (asked during the fused call of steps 5-7; took effect after step 7, its last step)"
+    )
+    one = FusedCall(strategy, FusedResult(1, StepOutput(loss=np.zeros(1))), 5, False, 3)
+    in_python = FusedCall(
+        strategy, FusedResult(3, StepOutput(loss=np.zeros(3)), in_python=True), 5, False, 3
+    )
+    assert one.asked_during(Stop("x")) == in_python.asked_during(Stop("x")) == Stop("x")

@@ -77,6 +77,9 @@ class CriteriaProgram:
         pairs = zip(self.criteria, each, strict=True)
         self._flat = all(len(leaves) == 1 and leaves[0] is c for c, leaves in pairs)
         self._tests = tuple(leaf.test for leaf in self.leaves)  # bound once: run at every step
+        #: set by the Trainer when it is asked to stop while a call runs: a call in Python
+        #: (``run_steps_in_python``) ends after the step during which it was asked
+        self.stop_asked = False
 
     def __bool__(self) -> bool:
         return bool(self.criteria)
@@ -116,6 +119,21 @@ class CriteriaProgram:
             verdict = criterion.combine(ops, remaining)
             stop = verdict if index == 0 else ops.any_(stop, verdict)
         return stop, tuple(new_states), tuple(leaf_verdicts)
+
+    def states_until_error(
+        self, states: tuple[tuple[Any, ...], ...], q: Any
+    ) -> tuple[tuple[Any, ...], ...]:
+        """The leaves' states after step ``q`` when ``evaluate`` raised there: the leaves before
+        the first whose test raises take the step, it and those after keep ``states`` (as the
+        criteria's own hooks leave them, step by step, when one of them raises)."""
+        new_states = list(states)
+        for index, test in enumerate(self._tests):
+            try:
+                _, state = test(HOST, states[index], q)
+            except Exception:  # the error itself is the caller's to raise
+                break
+            new_states[index] = tuple(state)
+        return tuple(new_states)
 
     def load(self, states: tuple[tuple[Any, ...], ...]) -> None:
         """Give each leaf its state back (after a fused call)."""

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from steploop.capabilities import Fusable, has
-from steploop.records import Lazy, StepRecord, check_value_names
+from steploop.records import Lazy, StepRecord, Stop, check_value_names
 from steploop.strategy import FusedResult, StepOutput, checked_loss, run_steps_in_python
 
 if TYPE_CHECKING:
@@ -150,7 +150,7 @@ class FusedCall:
                 f"{name}.run_steps must return a FusedResult, got {type(chunk).__name__}"
             )
         # a Python loop's output is on the host already; a compiled call's is the framework's
-        to_host = _numpy if chunk.on_host else strategy.to_host
+        to_host = _numpy if chunk.in_python else strategy.to_host
         losses = np.asarray(to_host(chunk.output.loss))
         if losses.ndim != 1 or len(losses) < chunk.steps or losses.dtype.kind not in "fiu":
             raise ValueError(
@@ -200,7 +200,7 @@ class FusedCall:
             )
         if isinstance(chunk, FusedResult) and not (
             chunk.steps or chunk.exhausted or chunk.stopped or chunk.error is not None
-        ):
+        ) and not stopper.stop_asked:
             raise ValueError(
                 f"{type(strategy).__name__}.run_steps did no step, yet neither the data ended "
                 "nor a criterion stopped the call; it must do at least one step when asked"
@@ -215,6 +215,22 @@ class FusedCall:
     def pending(self) -> bool:
         """Whether some step of the call has not been handed to the callbacks yet."""
         return self.next < self.chunk.steps
+
+    def stop_after(self, step: int, values: Mapping[str, Any]) -> str | None:
+        """The strategy's ``stop_after`` at a step of this call, asked once a step: a call in
+        Python asked it at each of its steps already (only its last step can stop)."""
+        chunk = self.chunk
+        if not chunk.in_python:
+            return self._strategy.stop_after(step, values)  # type: ignore[attr-defined]
+        return chunk.strategy_stop if step == self.first + chunk.steps - 1 else None
+
+    def asked_during(self, stop: Stop) -> Stop:
+        """``stop``, asked while this call ran, as it took effect: after the step it was asked
+        during (a call in Python ends there, and a call of one step), else after the call's last
+        step, which it then names."""
+        if self.chunk.in_python or self.steps <= 1:
+            return stop
+        return stop.during_call(self.first, self.first + self.steps - 1)
 
     def take_rest(self) -> tuple[int, np.ndarray, dict[str, np.ndarray]]:
         """The steps not yet handed to the callbacks, as history rows (first step, losses,

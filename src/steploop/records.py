@@ -212,3 +212,15 @@ class Stop:
             f"{ended_after}, the last step of its fused call)",
             self.status,
         )
+
+    def during_call(self, first: int, last: int) -> Stop:
+        """This stop, asked while the fused call of steps ``first`` to ``last`` ran, saying so.
+
+        >>> Stop("x").during_call(3, 5).reason
+        'x (asked during the fused call of steps 3-5; took effect after step 5, its last step)'
+        """
+        return Stop(
+            f"{self.reason} (asked during the fused call of steps {first}-{last}; took effect "
+            f"after step {last}, its last step)",
+            self.status,
+        )

@@ -101,9 +101,12 @@ class FusedResult:
     ``last_gradients`` says ``output``'s gradients (and target gradients) are the last step's
     alone, with no row axis (``run_steps(..., keep_gradients=LAST)``). ``error``: what the step
     after them raised (a call in Python that failed part way): the Trainer records the ``steps``
-    done, as plain steps would have, then raises it. ``on_host``: ``output`` is NumPy already
-    (``run_steps_in_python`` converted each step with the strategy's ``to_host``), so the Trainer
-    does not hand it to ``to_host`` again (a framework's may take only its own arrays).
+    done, as plain steps would have, then raises it. ``in_python``: the steps ran in Python
+    (``run_steps_in_python``): ``output`` is NumPy already (each step converted with the
+    strategy's ``to_host``, which the Trainer does not call again: a framework's may take only
+    its own arrays), the strategy's ``stop_after`` was asked at every step (``strategy_stop``:
+    its answer at the last; the Trainer does not ask again), and the call ended after the step
+    during which the Trainer was asked to stop (``CriteriaProgram.stop_asked``).
     """
 
     steps: int
@@ -114,7 +117,8 @@ class FusedResult:
     exhausted: bool = False
     last_gradients: bool = False
     error: BaseException | None = attrs.field(default=None, eq=False)
-    on_host: bool = False
+    in_python: bool = False
+    strategy_stop: str | None = None
 
 
 class BatchCursor:
@@ -190,9 +194,11 @@ def run_steps_in_python(
     feed: BatchCursor | None,
     keep_gradients: bool | str,
 ) -> FusedResult:
-    """Do up to ``count`` steps of ``strategy``, ending after the step where ``stopper`` fires or
-    when ``feed`` is exhausted: ``run_steps`` for a strategy that is not ``Fusable``, calling
-    ``step`` in a Python loop (results equal step by step)."""
+    """Do up to ``count`` steps of ``strategy``, ending after the step where ``stopper`` fires,
+    the strategy's ``stop_after`` asks to stop or the Trainer was asked to (``stopper.stop_asked``),
+    or when ``feed`` is exhausted: ``run_steps`` for a strategy that is not ``Fusable``, calling
+    ``step`` in a Python loop (results equal step by step). The steps of one call report the
+    same value names (they are stacked): a step whose names differ raises a ``ValueError``."""
     # each step's output on the host, converted once: its loss, and its values and gradients
     # only where they are stacked (floats are not tracked by the garbage collector; a call keeps
     # no object a step it does not need)
@@ -207,12 +213,13 @@ def run_steps_in_python(
     gradients_needed = every or stopper.needs_gradients
     output = last_output = None
     error: BaseException | None = None
+    reason: str | None = None
     stops_itself = getattr(strategy, "stop_after", None)
     step, to_host, where = strategy.step, strategy.to_host, f"{type(strategy).__name__}.step"
     evaluate = stopper.evaluate if stopper else None  # bound once: this loop runs every step
     release = getattr(strategy, "release", None)  # Releasing: what a step kept for its callbacks
     target = None
-    stack_values = False
+    names: Any = None  # the value names of the call's first step: every step must report them
     for index in range(count):
         try:  # a step that raises after others: they are recorded (as plain steps), then it
             if index and release is not None:  # no callback sees the step before inside a call
@@ -224,12 +231,19 @@ def run_steps_in_python(
                 if batch is END:
                     exhausted = True
                     break
+                if stopper.stop_asked:  # by the data as it yielded: the step does not run
+                    feed.put_back(batch)
+                    break
                 output = step(batch)
             loss = checked_loss(strategy, output)
             values = output.values
             if values:  # a bad name fails at its step, before the next, as for a plain step
                 check_value_names(where, values)
                 values = to_host(dict(values))
+            if names is None:
+                names = values.keys() if values else ()
+            elif (values.keys() if values else ()) != names:
+                raise ValueError(_names_differ(where, first_step, index, names, values))
             gradients = output.gradients if gradients_needed else None
             row = Quantities(
                 first_step + index,
@@ -242,10 +256,8 @@ def run_steps_in_python(
         except BaseException as raised:
             error = raised
             break
-        if not losses:  # the first step's values say whether the call stacks values
-            stack_values = bool(row.values)
         losses.append(loss)
-        if stack_values:
+        if names:
             value_rows.append(row.values)
         if every:
             gradient_rows.append(row.gradients)
@@ -253,14 +265,21 @@ def run_steps_in_python(
         if target is not None:
             targets.append(target)
             target = None
-        try:  # a criterion that raises: its step stays recorded, as after a plain step
-            if evaluate is not None:
+        if evaluate is not None:
+            try:  # a criterion that raises: its step stays recorded, as after a plain step
                 stopped, states, verdicts = evaluate(HOST, states, row)
-            if stopped or (stops_itself is not None and stops_itself(row.step, row.values)):
-                stopped = True
+            except BaseException as raised:  # the criteria before it took the step
+                error, states = raised, stopper.states_until_error(states, row)
                 break
-        except BaseException as raised:
-            error = raised
+        if stops_itself is not None:
+            try:
+                reason = stops_itself(row.step, row.values)
+            except BaseException as raised:
+                error = raised
+                break
+            if reason is not None:
+                stopped = True
+        if stopped or stopper.stop_asked:
             break
     output = last_output
     gradients_stacked = every and strategy.reports_gradients
@@ -284,7 +303,17 @@ def run_steps_in_python(
         exhausted=exhausted,
         last_gradients=bool(last),
         error=error,
-        on_host=True,
+        in_python=True,
+        strategy_stop=reason,
+    )
+
+
+def _names_differ(where: str, first: int, index: int, names: Any, values: Any) -> str:
+    now = sorted(values) if values else []
+    return (
+        f"{where} returned values named {now} at step {first + index}, but {sorted(names)} at step "
+        f"{first}, the first step of its fused call: the steps of one call report the same "
+        "names (steps_per_call=1 records names that change from step to step)"
     )
 
 

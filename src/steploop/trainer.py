@@ -17,14 +17,14 @@ One step, in order:
 call stopped (step count, history, data position and callback state).
 
 Fused steps: with ``steps_per_call=K`` the Trainer hands up to K steps at a time to
-``strategy.run_steps`` (one compiled call for the TensorFlow and JAX strategies); with
-``"auto"``, the default, it fuses only where nothing can change and sizes the calls from their
-wall time (``steploop.autofuse``). The array-form stopping criteria run inside that call, so it
-ends at exactly the step a step-by-step run would stop at; a call also ends with the
-``max_steps`` budget, the epoch, and where a callback needs live state
-(``Callback.next_sync_step``). Then each step's record goes through the step hooks in order, as
-above, except that a stop asked by a callback without an array form takes effect after the call
-(an explicit K warns about those; "auto" fuses with none of them but ``TimeLimit``). When no
+``strategy.run_steps`` (one compiled call for the TensorFlow and JAX strategies); ``"auto"``,
+the default, fuses only where nothing can change and sizes the calls from their wall time
+(``steploop.autofuse``). The array-form stopping criteria run inside that call, so it ends at
+exactly the step a step-by-step run would stop at; a call also ends with the ``max_steps``
+budget, the epoch, and where a callback needs live state (``Callback.next_sync_step``). Then each
+step's record goes through the step hooks in order, as above, except that a stop asked by a
+callback without an array form, or while a compiled call runs, takes effect after the call (an
+explicit K warns about those; "auto" fuses with none of them but ``TimeLimit``). When no
 callback needs the records, ``run()`` appends the call's rows to the history at once and loads
 the criteria's states back. Records, history, stop step and variables equal a step-by-step
 run's (``steploop.readback`` makes the records, ``steploop.fusion`` plans the calls).
@@ -112,7 +112,6 @@ class Trainer:
         _arguments.check_callbacks(self, self._user_callbacks)
         checkpoint.forget_verdicts(self._user_callbacks)  # made in another Trainer
 
-    # -- checkpoints ----------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
         """What a checkpoint keeps besides the strategy and the history: the step count (the data
         position with it), every stateful callback's state by its ``state_key``, and the stopping
@@ -135,7 +134,6 @@ class Trainer:
         self._feed = self._last_record = self._result = None
         return self._step
 
-    # -- state ------------------------------------------------------------------------------
     @property
     def strategy(self) -> StepStrategy:
         return self._strategy
@@ -178,14 +176,13 @@ class Trainer:
         if self._stop is None:
             self._stop = Stop(reason, status)
             self._stop_step = self._step
+            self._stopper.stop_asked = True  # a call in Python ends after the running step
 
-    # -- running ----------------------------------------------------------------------------
     def run(self, max_steps: int | None = None) -> RunResult:
         """Run until a criterion fires, ``max_steps`` steps were done in this call, or the data
         (every epoch) ends; return the ``RunResult``. A run that nothing could end (no callback
         that may stop it, no ``max_steps``, no data) is a ``ValueError``, not an endless loop;
-        ``iterate()`` leaves that to the caller's ``break``.
-        """
+        ``iterate()`` leaves that to the caller's ``break``."""
         _arguments.check_can_end(max_steps, self._data, self._user_callbacks)
         self._check_idle()
         limit = None if max_steps is None else _validate.count("max_steps", max_steps, minimum=0)
@@ -201,8 +198,7 @@ class Trainer:
         run); ``Trainer.result`` then holds its result and a later call carries on. Under
         ``"auto"`` it takes one step a call. With ``steps_per_call=K`` the steps after the record
         left at have already run: every callback still sees each of them, in order, before the
-        run ends.
-        """
+        run ends."""
         limit = None if max_steps is None else _validate.count("max_steps", max_steps, minimum=0)
         self._check_idle()
         return self._iterate(limit, emit=True)
@@ -215,7 +211,7 @@ class Trainer:
         self._check_idle()  # two generators from iterate(), started one inside the other
         self._running = True
         started = time.perf_counter()
-        self._stop = None
+        self._stop, self._stopper.stop_asked = None, False
         final: Stop | None = None
         done = 0
         fast = not emit and not self._plan.records_needed
@@ -260,6 +256,9 @@ class Trainer:
                     )
                     chunk = call.chunk
                     done += chunk.steps
+                    if self._stop is not None:  # asked while the call ran: at its step or end
+                        self._stop = call.asked_during(self._stop)
+                        self._stop_step = self._step + chunk.steps
                     if fast:
                         self._commit_at_once(call)
                     else:
@@ -293,7 +292,6 @@ class Trainer:
         finally:
             self._running = False
 
-    # -- one plain step ---------------------------------------------------------------------
     def _plain_step(self) -> StepRecord | None:
         """One step with its hooks; ``None`` when the data is exhausted or a hook stopped it."""
         batch = None
@@ -311,28 +309,30 @@ class Trainer:
             return None
         strategy = self._strategy
         output = strategy.step() if self._feed is None else strategy.step(batch)
+        if self._stop is not None:  # asked during the step: it ends the run after it
+            self._stop_step = step
         record = plain_record(strategy, step, output, self._epochs and self._epochs.epoch)
         self._commit(record)
         return record
 
-    def _commit(self, record: StepRecord) -> None:
+    def _commit(self, record: StepRecord, stop_after: Any = None) -> None:
         """Record a finished step, plain or fused (the one place that does): its history row,
         the step count, the last record, the strategy's own stop, then ``on_step_end``."""
         self._history.append(record.step, record.loss, record.values, record.epoch)
         self._step = record.step
         self._last_record = record
         if self._asks_stop:
-            self._strategy_stop(record)
+            self._strategy_stop(record, stop_after)
         ended = self._epochs is not None and self._epochs.took(1, record.step)
         self._callbacks.on_step_end(self, record)
         if ended and self._epochs:  # after the hooks of the epoch's last step
             self._epochs.close(self)
 
-    def _strategy_stop(self, record: StepRecord) -> None:
-        if (reason := self._strategy.stop_after(record.step, record.values)) is not None:  # type: ignore[attr-defined]
+    def _strategy_stop(self, record: StepRecord, stop_after: Any = None) -> None:
+        ask = stop_after or self._strategy.stop_after  # type: ignore[attr-defined]
+        if (reason := ask(record.step, record.values)) is not None:  # once a step (FusedCall)
             self.stop(reason, "nonfinite")
 
-    # -- fused chunks -----------------------------------------------------------------------
     @property
     def steps_per_call(self) -> int:
         """The most steps one call may do (1 when ``"auto"`` chose one step a call)."""
@@ -343,7 +343,7 @@ class Trainer:
         expire_variables(self._last_record)
         self._callbacks.on_step_begin(self, call.first + call.next)
         record = call.take()
-        self._commit(record)
+        self._commit(record, call.stop_after)
         return record
 
     def _commit_at_once(self, call: FusedCall) -> None:
@@ -351,7 +351,7 @@ class Trainer:
         if call.pending:
             record = self._count_rest(call)
             if self._asks_stop:
-                self._strategy_stop(record)
+                self._strategy_stop(record, call.stop_after)
             for stop in self._stopper.take_back(call.chunk, record):
                 self.stop(stop.reason, stop.status)
             if has(self._strategy, Releasing):
