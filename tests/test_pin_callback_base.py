@@ -248,3 +248,50 @@ def test_a_failing_clean_up_hook_is_logged_by_name(caplog):
         trainer.run(max_steps=1)
     errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
     assert errors == ["FailsAtEnd.on_run_end raised"]
+
+
+def test_may_stop_is_decided_as_each_class_is_made():
+    """The classes of ``test_a_class_may_stop_when_its_own_code_calls_stop``, made inside the test
+    (not at import): whether each may stop is decided as it is made."""
+
+    class PlainNow(sl.Callback):
+        def on_run_end(self, trainer, result):
+            pass
+
+    class StopsNow(sl.Callback):
+        def on_step_end(self, trainer, record):
+            trainer.stop("enough")
+
+    class SaysItNeverStopsNow(sl.Callback):
+        may_stop = False
+
+        def on_step_end(self, trainer, record):
+            trainer.stop("enough")
+
+    class StopsInAStaticMethodNow(sl.Callback):
+        @staticmethod
+        def finish(trainer):
+            trainer.stop("enough")
+
+    class StopsInAPropertyNow(sl.Callback):
+        @property
+        def finisher(self):
+            return lambda trainer: trainer.stop("enough")
+
+    class StopsInAClassMethodNow(sl.Callback):
+        @classmethod
+        def finish(cls, trainer):
+            trainer.stop("enough")
+
+    class SubclassOfOneThatStops(StopsNow):
+        def on_run_end(self, trainer, result):
+            pass
+
+    assert PlainNow.may_stop is False
+    assert StopsNow.may_stop is True
+    assert SaysItNeverStopsNow.may_stop is False
+    assert StopsInAStaticMethodNow.may_stop is True
+    assert StopsInAPropertyNow.may_stop is True
+    assert StopsInAClassMethodNow.may_stop is True
+    assert SubclassOfOneThatStops.may_stop is True  # inherited
+    assert "may_stop" not in vars(PlainNow) and "may_stop" not in vars(SubclassOfOneThatStops)
