@@ -1,11 +1,13 @@
 """steps_per_call="auto": the call sizes it picks from the calls' wall time, which callbacks
-declare what they need, and the exact lines describe() shows."""
+declare what they need (next_sync_step too), the exact lines describe() shows, the strategies
+it keeps sizes for, and the stacklevel an explicit size's warning is handed on with."""
 
 import numpy as np
 import pytest
 
 import steploop as sl
 from steploop import autofuse
+from steploop.fusion import FusionPlan
 from steploop.numpy import GradientDescent
 from steploop.strategy import LAST
 from tests.test_autofuse import FakeClock, Fused, fused_quadratic
@@ -436,3 +438,72 @@ def test_calls_ask_for_the_last_gradients_only_of_a_strategy_that_reports_them(k
     strategy = kind(lambda x: ((x - 4.0) ** 2, 2.0 * (x - 4.0)), 0.0, learning_rate=0.1)
     sl.Trainer(strategy, [sl.MaxSteps(12)], steps_per_call=4).run()
     assert strategy.asked == [asked] * 3
+
+
+def test_gradients_of_no_bytes_count_as_one_byte_a_step(clock, monkeypatch):
+    """A variable of no elements: each step's gradients count as one byte, so KEPT_BYTES of 8
+    lets calls of 8 steps keep them all once the target is larger."""
+    monkeypatch.setattr(autofuse, "KEPT_BYTES", 8)
+    clock.per_step = 1e-6  # the target grows to MAX_SIZE after the first call
+    strategy = Fused(
+        lambda p: (float(np.sum(p["w"] ** 2)), {"w": 2 * p["w"]}),
+        {"w": np.zeros(0)},
+        learning_rate=0.1,
+        clock=clock,
+    )
+    grads = Grads()
+    assert sl.Trainer(strategy, [sl.MaxSteps(20), grads]).run().steps == 20
+    assert strategy.calls == [4, 8, 8]
+    assert grads.steps == list(range(1, 21))
+
+
+class AsksForEveryStep(sl.Callback):
+    """No step hook and no needs_live_state, but its next_sync_step asks for every step."""
+
+    def next_sync_step(self, after, count):
+        return after + 1
+
+
+def test_a_callback_that_answers_every_step_keeps_auto_plain(clock):
+    """next_sync_step is asked even when needs_live_state is False: one that answers the next
+    step every time makes "auto" take one step a call."""
+    strategy = fused_quadratic(clock=clock)
+    assert describe_line(strategy, [AsksForEveryStep()]) == (
+        "steps_per_call=auto → 1 step a call: callbacks[0] AsksForEveryStep needs live state at "
+        "every step"
+    )
+    assert sl.Trainer(strategy, [AsksForEveryStep(), sl.MaxSteps(5)]).run().steps == 5
+    assert strategy.calls == []
+
+
+class HashRaises(Fused):
+    """A Fusable strategy that cannot be hashed (its ``__hash__`` raises, not with TypeError)."""
+
+    def __hash__(self):
+        raise RuntimeError("not hashable")
+
+
+@pytest.mark.parametrize(
+    ("callbacks", "steps_per_call", "calls"),
+    [([], 4, [4, 4]), ([BeginOnly()], "auto", [])],
+    ids=["explicit", "auto-plain"],
+)
+def test_only_auto_calls_that_fuse_keep_sizes_by_strategy(clock, callbacks, steps_per_call, calls):
+    """Call sizes are kept by strategy (hashed) only when "auto" fuses: an explicit size, or
+    "auto" left plain, never hashes the strategy."""
+    strategy = HashRaises(lambda x: ((x - 4.0) ** 2, 2.0 * (x - 4.0)), 0.0, learning_rate=0.1)
+    trainer = sl.Trainer(strategy, [*callbacks, sl.MaxSteps(8)], steps_per_call=steps_per_call)
+    assert trainer.run().steps == 8
+    assert strategy.calls == calls
+
+
+def test_an_explicit_size_asks_the_plan_to_warn_one_frame_further_up(monkeypatch):
+    """CallSizes.warn(stacklevel=n) hands the plan n + 1 (its own frame), and only for an
+    explicit size of more than one step."""
+    asked = []
+    monkeypatch.setattr(FusionPlan, "warn_host_stoppers", lambda plan, level: asked.append(level))
+    callbacks = [sl.TimeLimit(60), sl.MaxSteps(3)]
+    autofuse.CallSizes(2, fused_quadratic(), callbacks).warn(stacklevel=5)
+    autofuse.CallSizes(1, fused_quadratic(), callbacks).warn(stacklevel=5)
+    autofuse.CallSizes("auto", fused_quadratic(), callbacks).warn(stacklevel=5)
+    assert asked == [6]

@@ -9,6 +9,7 @@ import attrs
 import pytest
 
 import steploop as sl
+from steploop.autofuse import CallSizes
 from steploop.numpy import GradientDescent
 from steploop.relay import ErrorRelay
 from steploop.strategy import run_steps_in_python
@@ -204,6 +205,15 @@ def test_the_host_stopper_warning_points_at_the_line_that_builds_the_trainer():
     with pytest.warns(UserWarning, match="may stop the run") as caught:
         sl.Trainer(quadratic(), [sl.MaxSteps(9), sl.TimeLimit(60)], steps_per_call=4)
     assert [pathlib.Path(w.filename).name for w in caught] == ["test_pin_trainer.py"]
+
+
+def test_the_trainer_asks_for_the_warning_at_its_caller(monkeypatch):
+    """Trainer.__init__ asks CallSizes.warn for stacklevel 2, its caller's frame (the test above
+    checks the line; this hand-off is what a mutation run, whose trampolines add frames, sees)."""
+    asked = []
+    monkeypatch.setattr(CallSizes, "warn", lambda calls, stacklevel: asked.append(stacklevel))
+    sl.Trainer(quadratic(), [sl.MaxSteps(9)], steps_per_call=4)
+    assert asked == [2]
 
 
 def test_an_epoch_shorter_than_its_len_ends_and_the_next_begins(caplog):
