@@ -1,5 +1,6 @@
 """CriteriaProgram: cache keys that identify criteria by kind, settings and composition, the
-verdict of an empty program, state counts that must match, and its repr."""
+verdict of an empty program, state counts that must match, its repr, a framework's program
+joined with its own any_, and which criteria the host may join as flat."""
 
 import pytest
 
@@ -176,3 +177,48 @@ def test_the_host_program_joins_every_criterion_and_keeps_states_as_tuples(flat)
     first = CriteriaProgram([sl.LossBelow(0.5) | sl.MaxSteps(2), sl.MaxSteps(100)])
     stop, _, _ = first.evaluate(HOST, first.initial(), Quantities(step=2, loss=1.0))
     assert stop is True  # the first criterion met, the last not
+
+
+def tagged_ops():
+    """Array ops whose primitives return their name and arguments (as ``tests/test_ops_core.py``'s):
+    they show how a framework's program joins the verdicts."""
+    from steploop.ops import ArrayOps
+    from tests.test_ops_core import PRIMITIVES, tagged
+
+    return ArrayOps("TAGGED", **{name: tagged(name) for name in PRIMITIVES})
+
+
+def test_a_framework_program_joins_flat_criteria_with_its_own_any():
+    """With a framework's ops, criteria without a composite are joined with its ``any_`` (a
+    traced verdict has no Python truth value); an empty program's verdict is False."""
+    ops = tagged_ops()
+    program = CriteriaProgram([sl.LossBelow(0.5), sl.MaxSteps(3)])
+    stop, states, verdicts = program.evaluate(ops, program.initial(), Quantities(step=1, loss=1.0))
+    assert (stop, states, verdicts) == (("any_", False, False), ((), ()), (False, False))
+    empty = CriteriaProgram([])
+    assert empty.evaluate(ops, (), Quantities(step=1, loss=0.0)) == (False, (), ())
+    assert empty.evaluate(ops, (), Quantities(step=1, loss=0.0))[0] is False
+
+
+class Inverted(StoppingCriterion):
+    """Met when its one part is not: a criterion whose single leaf is another criterion."""
+
+    array_form = True
+
+    def __init__(self, part):
+        self.part = part
+
+    def leaves(self):
+        return (self.part,)
+
+    def combine(self, ops, verdicts):
+        return ops.not_(next(verdicts))
+
+
+def test_a_criterion_whose_one_leaf_is_another_is_joined_by_its_combine():
+    """Only a criterion that is its own single leaf counts as flat: a wrapper of one leaf gives
+    its combine's verdict on the host, not its leaf's."""
+    program = CriteriaProgram([Inverted(sl.MaxSteps(3))])
+    for step, met in ((2, True), (3, False)):
+        stop, _, verdicts = program.evaluate(HOST, program.initial(), Quantities(step, loss=1.0))
+        assert (stop, verdicts) == (met, (not met,))

@@ -1,6 +1,7 @@
 """The records of plain and fused steps: target gradients per step, no gradients where a strategy
 reports none, no host conversion of what is not there, and the messages of a fused call's bad
-results and of its values that are not kept."""
+results and of its values that are not kept; a compiled call's output opened by the strategy's
+to_host."""
 
 import numpy as np
 import pytest
@@ -8,6 +9,7 @@ import pytest
 import steploop as sl
 from steploop.numpy import GradientDescent
 from steploop.strategy import FusedResult, StepOutput
+from tests.test_python_loop import Box
 
 
 def with_target():
@@ -204,3 +206,46 @@ def test_numpy_strategy_whose_loss_reports_a_value_named_step_fails_before_its_f
     with pytest.raises(ValueError, match=r"a value is named 'step'"):
         sl.Trainer(strategy, [sl.MaxSteps(2)]).run()
     assert float(strategy.params["x"]) == 0.0
+
+
+class BoxedCalls(sl.StepStrategy):
+    """A compiled strategy's calls: x halves its distance to 4 each step; the losses and values
+    come back in a ``Box`` (``tests/test_python_loop.py``), which only its ``to_host`` opens."""
+
+    ready_to_fuse = True
+    reports_gradients = False
+
+    def __init__(self):
+        self.x = 0.0
+
+    def step(self, batch=None):
+        raise AssertionError("fused only")
+
+    def run_steps(self, count, first_step, stopper, feed, keep_gradients):
+        losses, xs = [], []
+        for _ in range(count):
+            losses.append((self.x - 4.0) ** 2)
+            self.x += 0.5 * (4.0 - self.x)
+            xs.append(self.x)
+        output = StepOutput(loss=Box(np.array(losses)), values={"x": Box(np.array(xs))})
+        return FusedResult(steps=count, output=output)
+
+    def to_host(self, tree):
+        if isinstance(tree, dict):
+            return {key: self.to_host(value) for key, value in tree.items()}
+        if not isinstance(tree, Box):
+            raise TypeError(f"BoxedCalls.to_host takes a Box, got {type(tree).__name__}")
+        return np.asarray(tree.value)
+
+    def variables(self):
+        return {"x": np.asarray(self.x)}
+
+
+def test_a_compiled_calls_output_is_read_through_the_strategys_to_host():
+    """A call not on the host (``on_host`` False): its losses and values are opened by the
+    strategy's ``to_host``, not taken as NumPy arrays."""
+    trainer = sl.Trainer(BoxedCalls(), steps_per_call=3)
+    result = trainer.run(max_steps=6)
+    assert (result.steps, result.status) == (6, "budget")
+    assert trainer.history["loss"].tolist() == [16.0, 4.0, 1.0, 0.25, 0.0625, 0.015625]
+    assert trainer.history["x"].tolist() == [2.0, 3.0, 3.5, 3.75, 3.875, 3.9375]

@@ -1,7 +1,8 @@
 """StepStrategy.check's messages and run_steps_in_python: target gradients kept per step, a
 strategy that stops itself, the flags of a call that neither stopped nor ran out, the gradients
 of LAST and gradient-free calls, an exhausted call; fused_or_plain's compiled call and its one
-plain step; checked_loss's float path and message."""
+plain step; checked_loss's float path and message; the Python loop's message for a value named
+like a history column."""
 
 import numpy as np
 import pytest
@@ -179,3 +180,21 @@ def test_a_loss_that_is_no_number_is_refused_with_its_type():
     with pytest.raises(TypeError) as caught:
         checked_loss(NoBatch(), StepOutput(loss="abc"))
     assert str(caught.value) == "NoBatch.step returned a loss of type str that is not a number"
+
+
+class ReportsEpoch(StepStrategy):
+    """Reports a value named 'epoch' (a history column) at every step."""
+
+    def step(self, batch=None):
+        return StepOutput(loss=1.0, values={"epoch": 2.0})
+
+
+def test_a_python_loop_names_the_strategys_step_for_a_value_named_like_a_column():
+    """A value named 'epoch' in a call of steps in Python: the message a plain step gives,
+    naming the strategy's step."""
+    chunk = run_steps_in_python(ReportsEpoch(), 3, 1, CriteriaProgram([]), None, False)
+    assert (chunk.steps, type(chunk.error)) == (0, ValueError)
+    assert str(chunk.error) == (
+        "ReportsEpoch.step: a value is named 'epoch', a column the history keeps itself; rename "
+        "it (values may not be named 'step', 'loss' or 'epoch')"
+    )
