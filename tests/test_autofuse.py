@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 import steploop as sl
 from steploop import autofuse
 from steploop.numpy import GradientDescent
-from steploop.strategy import run_steps_in_python
+from steploop.python_loop import run_steps_in_python
 from tests.strategies import array_criteria, learning_rates, starts
 
 

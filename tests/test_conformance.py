@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 import steploop as sl
-from steploop.strategy import FusedResult, StepOutput, run_steps_in_python
+from steploop.python_loop import run_steps_in_python
+from steploop.strategy import FusedResult, StepOutput
 from steploop.testing import (
     CHECKS,
     CheckFailed,

@@ -83,7 +83,7 @@ def test_a_criterion_without_array_form_is_refused_by_name():
 def test_a_gradient_criterion_gets_gradients_in_a_python_fused_call():
     """GradientNormBelow(1e-3) in a fused call on (x-4)**2 from 0 (lr 0.1) stops at step 42:
     the gradient at step k is -8 * 0.8**(k-1), first below 1e-3 in norm at k = 42."""
-    from steploop.strategy import run_steps_in_python
+    from steploop.python_loop import run_steps_in_python
     from tests.helpers import quadratic
 
     stopper = CriteriaProgram([sl.GradientNormBelow(1e-3)])

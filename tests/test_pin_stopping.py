@@ -20,12 +20,20 @@ class Lazy(StoppingCriterion):
 
 
 def test_a_criterion_without_check_or_test_says_what_to_implement():
-    assert message(lambda: Lazy().check(None, None), NotImplementedError) == (
-        "Lazy must implement check or test"
-    )
-    assert message(lambda: Lazy().test(None, (), None), NotImplementedError) == (
-        "Lazy has no array form"
-    )
+    said = "Lazy must implement check or test (it has no array form)"
+    assert message(lambda: Lazy().check(None, None), NotImplementedError) == said
+    assert message(lambda: Lazy().test(None, (), None), NotImplementedError) == said
+
+
+def test_a_host_criterion_that_writes_only_test_is_checked_with_it():
+    """``array_form`` left False: the host check still uses its ``test``."""
+
+    class Above(StoppingCriterion):
+        def test(self, ops, state, q):
+            return q.loss > 2.0, ()
+
+    record = sl.StepRecord(step=3, loss=2.5)
+    assert Above().check(None, record).reason == "Above: met at step 3"
 
 
 def test_a_loaded_state_is_held_as_a_tuple():

@@ -8,16 +8,8 @@ import numpy as np
 import pytest
 
 from steploop.criteria_program import CriteriaProgram
-from steploop.strategy import (
-    LAST,
-    BatchCursor,
-    FusedResult,
-    StepOutput,
-    StepStrategy,
-    checked_loss,
-    fused_or_plain,
-    run_steps_in_python,
-)
+from steploop.python_loop import fused_or_plain, run_steps_in_python
+from steploop.strategy import LAST, BatchCursor, FusedResult, StepOutput, StepStrategy, checked_loss
 
 
 class NoBatch(StepStrategy):

@@ -11,8 +11,8 @@ import pytest
 import steploop as sl
 from steploop.autofuse import CallSizes
 from steploop.numpy import GradientDescent
+from steploop.python_loop import run_steps_in_python
 from steploop.relay import ErrorRelay
-from steploop.strategy import run_steps_in_python
 from tests.helpers import RaiseAt, Recorder, batch_replay, quadratic
 
 MUTATION_RUN = bool(os.environ.get("STEPLOOP_MUTATION"))

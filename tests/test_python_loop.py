@@ -282,3 +282,54 @@ def test_a_stop_asked_during_a_compiled_call_names_the_call_it_took_effect_after
         strategy, FusedResult(3, StepOutput(loss=np.zeros(3)), in_python=True), 5, False, 3
     )
     assert one.asked_during(Stop("x")) == in_python.asked_during(Stop("x")) == Stop("x")
+
+
+class Differs(sl.StepStrategy):
+    """Loss k at step k, with the gradients and target gradients ``reported(k)`` names."""
+
+    reports_gradients = True
+
+    def __init__(self, reported):
+        self.k = 0
+        self.reported = reported
+
+    def step(self, batch=None):
+        self.k += 1
+        gradients, targets = self.reported(self.k)
+        return sl.StepOutput(
+            loss=float(self.k),
+            gradients={name: float(self.k) for name in gradients},
+            target_gradients={t: {"w": 1.0} for t in targets} or None,
+        )
+
+
+@pytest.mark.parametrize(
+    "reported, told",
+    [
+        (
+            lambda k: (["w"], ["aux"] if k == 2 else []),
+            "target gradients for ['aux'] at step 2, but [] at step 1",
+        ),
+        (
+            lambda k: (["w"], [] if k == 2 else ["aux"]),
+            "target gradients for [] at step 2, but ['aux'] at step 1",
+        ),
+        (lambda k: (["w", "b"] if k == 2 else ["w"], []), "gradients of ['b', 'w'] at step 2"),
+    ],
+)
+def test_gradients_kept_every_step_that_change_inside_a_call_in_python_are_refused(reported, told):
+    """iterate() keeps every step's gradients: a step whose gradient or target names differ
+    from the call's first step's raises at that step, after the steps before it."""
+    plain = sl.Trainer(Differs(reported), [sl.MaxSteps(3)], steps_per_call=1)
+    assert [r.step for r in plain.iterate()] == [1, 2, 3]
+    trainer = sl.Trainer(Differs(reported), [sl.MaxSteps(3)], steps_per_call=3)
+    seen = []
+    with pytest.raises(ValueError) as caught:
+        for record in trainer.iterate():
+            seen.append(record.step)
+    assert str(caught.value).startswith(f"Differs.step returned {told}")
+    assert str(caught.value).endswith(
+        "the first step of its fused call: the steps of one call report the same names "
+        "(steps_per_call=1 records names that change from step to step)"
+    )
+    assert seen == [1] and trainer.step == 1

@@ -73,3 +73,31 @@ def test_every_status_is_what_some_run_ends_with():
         with contextlib.suppress(RuntimeError):
             sl.Trainer(strategy, [*callbacks, Status()], data).run()
     assert seen == list(sl.STATUSES)
+
+
+def test_the_fast_record_builder_fills_every_field_as_the_constructor_does():
+    """``step_record`` (what a plain step uses) sets each field the constructor sets, so a
+    field added to StepRecord and not to it fails here."""
+    from steploop.readback import LiveVariables
+    from steploop.records import Lazy, step_record
+
+    class Two:
+        def variables(self):
+            return {"x": 2.0}
+
+    gradients, targets = Lazy(lambda: {"x": 1.0}), Lazy(lambda: {"t": {"x": 3.0}})
+    args = (4, 0.25, {"lr": 0.1}, 2)
+    fast = step_record(*args, gradients, targets, LiveVariables(Two(), 4))
+    made = sl.StepRecord(
+        *args,
+        gradients_lazy=gradients,
+        target_gradients_lazy=targets,
+        variables_lazy=LiveVariables(Two(), 4),
+    )
+    assert fast.__dict__.keys() == made.__dict__.keys()
+    assert fast == made and repr(fast) == repr(made)
+    assert (fast.gradients, fast.target_gradients, fast.variables) == (
+        {"x": 1.0},
+        {"t": {"x": 3.0}},
+        {"x": 2.0},
+    )

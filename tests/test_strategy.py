@@ -1,6 +1,7 @@
 """StepStrategy: a narrow contract (step, to_host, reports_gradients, variables, check) and
 optional capabilities the Trainer recognises by their methods (Protocols)."""
 
+import attrs
 import numpy as np
 import pytest
 
@@ -59,3 +60,21 @@ def test_a_strategy_without_capabilities_still_fuses_and_releases_nothing():
     assert one.run().steps == fused.run().steps == 7
     assert one.history == fused.history
     assert "Release(Plain)" in fused.describe()
+
+
+def test_a_step_output_holds_what_it_was_given_and_a_fresh_dict_of_values_otherwise():
+    full = sl.StepOutput(2.0, {"x": 1.0}, {"t": {"x": 3.0}}, {"lr": 0.1})
+    assert (full.loss, full.gradients, full.target_gradients, full.values) == (
+        2.0,
+        {"x": 1.0},
+        {"t": {"x": 3.0}},
+        {"lr": 0.1},
+    )
+    bare, other = sl.StepOutput(loss=2.0), sl.StepOutput(2.0, values=None)
+    assert bare.values == other.values == {} and bare.values is not other.values
+    assert (bare.gradients, bare.target_gradients) == (None, None)
+    assert attrs.evolve(full, loss=3.0) == sl.StepOutput(
+        3.0, *list(attrs.astuple(full, recurse=False))[1:]
+    )
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        bare.loss = 1.0

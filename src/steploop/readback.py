@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from steploop.capabilities import Fusable, has
-from steploop.records import Lazy, StepRecord, Stop, check_value_names
-from steploop.strategy import FusedResult, StepOutput, checked_loss, run_steps_in_python
+from steploop.python_loop import run_steps_in_python
+from steploop.records import Lazy, StepRecord, Stop, check_value_names, step_record
+from steploop.strategy import FusedResult, StepOutput, checked_loss
 
 if TYPE_CHECKING:
     from steploop.criteria_program import CriteriaProgram
@@ -100,7 +101,7 @@ def plain_record(
         check_value_names(f"{type(strategy).__name__}.step", output.values)
         values = strategy.to_host(dict(output.values))
     gradients, targets = output.gradients, output.target_gradients
-    return StepRecord(  # by position (step, loss, values, epoch, the three lazies): faster
+    return step_record(
         step,
         loss,
         values,
@@ -198,9 +199,11 @@ class FusedCall:
                 f"{type(strategy).__name__}.run_steps did {chunk.steps} steps; it was asked for "
                 f"{count}"
             )
-        if isinstance(chunk, FusedResult) and not (
-            chunk.steps or chunk.exhausted or chunk.stopped or chunk.error is not None
-        ) and not stopper.stop_asked:
+        if (
+            isinstance(chunk, FusedResult)
+            and not (chunk.steps or chunk.exhausted or chunk.stopped or chunk.error is not None)
+            and not stopper.stop_asked
+        ):
             raise ValueError(
                 f"{type(strategy).__name__}.run_steps did no step, yet neither the data ended "
                 "nor a criterion stopped the call; it must do at least one step when asked"

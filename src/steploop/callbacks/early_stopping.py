@@ -177,6 +177,18 @@ class EarlyStopping(StoppingCriterion):
     def test(self, ops: Any, state: tuple[Any, ...], q: Any) -> tuple[Any, tuple[Any, ...]]:
         best, best_step, wait, beaten = state
         value = q.loss if self.monitor == "loss" else self._value(ops, q)
+        if ops is HOST and self.baseline is None and not self.start_from:
+            # the usual settings on the host, plain floats: what the lines below compute, without
+            # a namespace call each (tests/test_early_stopping_host.py holds them equal)
+            delta = self.min_delta
+            if best != best or (
+                value < best - delta if self.mode == "min" else -value < -best - delta
+            ):
+                best, best_step = value, float(q.step)
+                if beaten > 0.5:  # an improvement: patience starts again
+                    return False, (best, best_step, 0.0, beaten)
+            wait += 1.0
+            return wait >= self.patience, (best, best_step, wait, beaten)
         improved = ops.any_(ops.isnan(best), self._beats(ops, value, best))
         now_beaten = beaten
         if self.baseline is not None:  # settings are fixed: no baseline, no operations for it

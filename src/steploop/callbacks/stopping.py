@@ -60,9 +60,8 @@ class StoppingCriterion(Callback):
         return self.requires_gradients
 
     def check(self, trainer: Trainer, record: StepRecord) -> Stop | None:
-        """Return a ``Stop`` when the criterion is met after ``record``'s step."""
-        if not self.array_form:
-            raise NotImplementedError(f"{type(self).__name__} must implement check or test")
+        """Return a ``Stop`` when the criterion is met after ``record``'s step (by default, from
+        ``test`` on the host)."""
         held = self.__dict__  # state() and load(), inlined: this runs at every step
         state = held.get("_state")
         met, state = self.test(HOST, self.state() if state is None else state, record)
@@ -87,7 +86,6 @@ class StoppingCriterion(Callback):
         """The state ``test`` starts from, as numbers (default: none, a stateless criterion)."""
         return ()
 
-
     @property
     def has_state(self) -> bool:  # type: ignore[override]
         """A criterion with a running state (``init()`` not empty) or its own ``get_state``."""
@@ -104,7 +102,9 @@ class StoppingCriterion(Callback):
     def test(self, ops: Any, state: tuple[Any, ...], q: Any) -> tuple[Any, tuple[Any, ...]]:
         """Return ``(met, new_state)`` after the step ``q`` (``step``, ``loss``, ``values``,
         ``gradients``), using only operators and the functions of ``ops``."""
-        raise NotImplementedError(f"{type(self).__name__} has no array form")
+        raise NotImplementedError(
+            f"{type(self).__name__} must implement check or test (it has no array form)"
+        )
 
     def reason(self, q: Any) -> str:
         """Say why the criterion is met at ``q`` (the state has been loaded)."""

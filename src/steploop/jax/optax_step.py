@@ -34,14 +34,8 @@ from steploop.criteria_program import CriteriaProgram
 from steploop.jax import _guard, checkpointing, fused
 from steploop.nonfinite import NonFinite, ReportsNonFinite
 from steploop.outputs import Arrays, CallsLoss, LossContract, evaluation, step_output
-from steploop.strategy import (
-    BatchCursor,
-    FusedResult,
-    StepOutput,
-    StepStrategy,
-    fused_or_plain,
-    run_steps_in_python,
-)
+from steploop.python_loop import fused_or_plain, run_steps_in_python
+from steploop.strategy import BatchCursor, FusedResult, StepOutput, StepStrategy
 
 OWNER = "OptaxStep"
 

@@ -3,7 +3,7 @@
 It uses the same core pieces as the TensorFlow strategies: the loss contract
 (``steploop.outputs``: ``"loss"``, ``"values"``, targets), ``on_nonfinite``
 (``steploop.nonfinite``, with its ``HOST_GUARD``; NumPy supplies only the saved parameters),
-and fused calls through the core default ``steploop.strategy.run_steps_in_python``.
+and fused calls through the core default ``steploop.python_loop.run_steps_in_python``.
 """
 
 from __future__ import annotations

@@ -23,16 +23,9 @@ from steploop import _validate, checks, variable_record
 from steploop.criteria_program import CriteriaProgram
 from steploop.nonfinite import NonFinite, ReportsNonFinite
 from steploop.outputs import Arrays, CallsLoss, LossContract, evaluation
+from steploop.python_loop import fused_or_plain, run_steps_in_python
 from steploop.relay import ErrorRelay
-from steploop.strategy import (
-    BatchCursor,
-    FusedResult,
-    StepOutput,
-    StepStrategy,
-    batches_from,
-    fused_or_plain,
-    run_steps_in_python,
-)
+from steploop.strategy import BatchCursor, FusedResult, StepOutput, StepStrategy, batches_from
 from steploop.tf import _apply, checkpointing, fused
 from steploop.tf._flatcall import ConcreteCalls
 from steploop.tf.naming import variable_name
