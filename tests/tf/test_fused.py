@@ -183,3 +183,68 @@ def test_data_that_ends_inside_a_call_traces_no_new_loop(tf, keras):
     trainer = sl.Trainer(step, [sl.MaxSteps(100)], data=batches, steps_per_call=4)
     assert trainer.run().steps == 11  # a plain step (none pending), then calls of 4, 4 and 2
     assert len(traces) == traced
+
+
+def _fused_runs(tf, keras):
+    """Runs that go through compiled calls: no data and stacked data, every step's gradients
+    and values read (iterate), and the default run()."""
+    out = []
+    x, step = tf_quadratic(tf, keras, "tape", 0.3, jit_compile=False)
+    trainer = sl.Trainer(step, [sl.LossBelow(1e-10) | sl.MaxSteps(90)], steps_per_call=16)
+    out.append((trainer.run().steps, x.numpy().tobytes(), trainer.history))
+    w = tf.Variable(0.0, name="w")
+    batched = TapeStep(lambda b: tf.reduce_mean((w - b) ** 2), keras.optimizers.SGD(0.1))
+    data = [tf.fill([2], float(i)) for i in range(10)]
+    trainer = sl.Trainer(batched, [sl.MaxSteps(10)], data=data, steps_per_call=4)
+    grads = [float(r.gradients["w"]) for r in trainer.iterate()]
+    out.append((trainer.step, w.numpy().tobytes(), trainer.history, grads))
+    return out
+
+
+def test_calls_that_no_tape_records_equal_the_checked_calls(tf, keras, monkeypatch):
+    """The short cut taken when no gradient tape is active (flat outputs packed by steploop)
+    gives what TensorFlow's checked call gives, and is taken."""
+    import steploop.tf._flatcall as base
+
+    taken = []
+    made = base._fast_call
+
+    def counted(concrete):
+        fast = made(concrete)
+        if fast is None:
+            return None
+        call, pack = fast
+        return (lambda *tensors: taken.append(1) or call(*tensors)), pack
+
+    monkeypatch.setattr(base, "_fast_call", counted)
+    fast = _fused_runs(tf, keras)
+    assert len(taken) >= 4
+    monkeypatch.setattr(base, "could_possibly_record", lambda: True)  # as under a tape
+    calls = len(taken)
+    assert _fused_runs(tf, keras) == fast
+    assert len(taken) == calls  # the checked call each time
+
+
+def test_a_run_inside_a_gradient_tape_takes_the_checked_call(tf, keras):
+    x, step = tf_quadratic(tf, keras, "tape", 0.3, jit_compile=False)
+    trainer = sl.Trainer(step, [sl.LossBelow(1e-10) | sl.MaxSteps(90)], steps_per_call=16)
+    with tf.GradientTape():
+        result = trainer.run()
+    plain_x, plain = tf_quadratic(tf, keras, "tape", 0.3, jit_compile=False)
+    expected = sl.Trainer(plain, [sl.LossBelow(1e-10) | sl.MaxSteps(90)], steps_per_call=1)
+    assert result.steps == expected.run().steps
+    assert x.numpy().tobytes() == plain_x.numpy().tobytes()
+
+
+def test_the_packer_rebuilds_tensors_by_tensorflows_order_and_refuses_the_rest(tf):
+    from steploop.tf._flatcall import packer
+
+    a, b, c = tf.constant(1.0), tf.constant(2.0), tf.constant(3.0)
+    pack = packer([a, {"z": b, "m": (c, None)}], 3)
+    assert pack(["A", "C", "B"]) == ["A", {"z": "B", "m": ("C", None)}]
+    assert list(pack(["A", "C", "B"])[1]) == ["z", "m"]  # the keys in the order returned
+    assert packer((a, b), 3) is None  # the outputs do not match the count
+    assert packer({1: a}, 1) is None  # keys TensorFlow might order otherwise
+    assert packer((a, "text"), 1) is None
+    handle = tf.Variable(1.0).handle
+    assert packer((handle,), 1) is None
