@@ -4,6 +4,8 @@ only its own values, and one that keeps resources for its step's callbacks (``re
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import steploop as sl
 
@@ -333,3 +335,39 @@ def test_gradients_kept_every_step_that_change_inside_a_call_in_python_are_refus
         "(steps_per_call=1 records names that change from step to step)"
     )
     assert seen == [1] and trainer.step == 1
+
+
+@settings(deadline=None)
+@given(
+    steps_per_call=st.integers(2, 8),
+    interrupt=st.integers(1, 14),
+    stop_itself=st.one_of(st.none(), st.integers(1, 14)),
+    budget=st.integers(1, 12),
+    data=st.booleans(),
+)
+def test_calls_in_python_end_as_step_by_step_runs_do(
+    steps_per_call, interrupt, stop_itself, budget, data
+):
+    """A stop asked during a step, a strategy that stops itself and a step budget, with or
+    without data: calls in Python give the steps, reason, history and next run of plain steps."""
+
+    def run(k):
+        strategy = Interrupted(at=interrupt)
+        if stop_itself is not None:
+            strategy.stop_after = lambda step, values: (
+                f"stops itself after step {step}" if step == stop_itself else None
+            )
+        batches = [float(i) for i in range(1, 40)] if data else None
+        trainer = strategy.trainer = sl.Trainer(
+            strategy, [sl.MaxSteps(budget)], data=batches, steps_per_call=k
+        )
+        first = trainer.run()
+        second = trainer.run(max_steps=3)
+        return (
+            (first.steps, first.status, first.stop_reason),
+            (second.steps, second.status, second.stop_reason),
+            trainer.history["loss"].tolist(),
+            strategy.k,
+        )
+
+    assert run(steps_per_call) == run(1)
