@@ -25,6 +25,14 @@ def test_a_criterion_without_check_or_test_says_what_to_implement():
     assert message(lambda: Lazy().test(None, (), None), NotImplementedError) == said
 
 
+def test_a_criterion_that_claims_an_array_form_without_a_test_says_so():
+    class Claims(StoppingCriterion):
+        array_form = True
+
+    said = "Claims sets array_form = True but implements no test"
+    assert message(lambda: Claims().check(None, sl.StepRecord(1, 1.0)), NotImplementedError) == said
+
+
 def test_a_host_criterion_that_writes_only_test_is_checked_with_it():
     """``array_form`` left False: the host check still uses its ``test``."""
 

@@ -269,7 +269,8 @@ def test_a_stop_asked_by_the_data_as_it_yields_runs_no_step_for_that_batch(steps
 
 
 def test_a_stop_asked_during_a_compiled_call_names_the_call_it_took_effect_after():
-    """A call that cannot end early (compiled) ran to its end: the reason names its steps."""
+    """A call that ran to its end past the stop (compiled) names its steps; one that ended where
+    the stop takes effect (`stop_honoured`), or a call of one step, adds nothing."""
     from steploop.readback import FusedCall
     from steploop.records import Stop
     from steploop.strategy import FusedResult, StepOutput
@@ -280,10 +281,10 @@ def test_a_stop_asked_during_a_compiled_call_names_the_call_it_took_effect_after
         "x (asked during the fused call of steps 5-7; took effect after step 7, its last step)"
     )
     one = FusedCall(strategy, FusedResult(1, StepOutput(loss=np.zeros(1))), 5, False, 3)
-    in_python = FusedCall(
-        strategy, FusedResult(3, StepOutput(loss=np.zeros(3)), in_python=True), 5, False, 3
+    honoured = FusedCall(
+        strategy, FusedResult(3, StepOutput(loss=np.zeros(3)), stop_honoured=True), 5, False, 3
     )
-    assert one.asked_during(Stop("x")) == in_python.asked_during(Stop("x")) == Stop("x")
+    assert one.asked_during(Stop("x")) == honoured.asked_during(Stop("x")) == Stop("x")
 
 
 class Differs(sl.StepStrategy):
@@ -371,3 +372,79 @@ def test_calls_in_python_end_as_step_by_step_runs_do(
         )
 
     assert run(steps_per_call) == run(1)
+
+
+class Events(sl.Callback):
+    """Records the hooks it sees."""
+
+    def __init__(self):
+        self.events = []
+
+    def on_step_begin(self, trainer, step):
+        self.events.append(("begin", step))
+
+    def on_step_end(self, trainer, record):
+        self.events.append(("end", record.step))
+
+    def on_error(self, trainer, error):
+        self.events.append(("error", str(error)))
+
+    def on_run_end(self, trainer, result):
+        self.events.append(("run_end", result.status, result.stop_reason))
+
+
+class RaisesAfter(StopsAt):
+    """``stop_after`` raises at step ``last``."""
+
+    def stop_after(self, step, values):
+        self.asked.append(step)
+        if step == self.last:
+            raise RuntimeError(f"stop_after raised at step {step}")
+        return None
+
+
+@pytest.mark.parametrize("steps_per_call", [1, 4])
+@pytest.mark.parametrize("watched", [False, True])
+def test_a_stop_after_that_raises_in_a_call_in_python_fails_as_step_by_step(
+    steps_per_call, watched
+):
+    """Asked before the criteria, as a plain step's commit asks: the step is recorded, no
+    criterion and no ``on_step_end`` take it, and no ``on_step_begin`` follows it."""
+    strategy, counts, events = RaisesAfter(last=3), Counts(), Events()
+    callbacks = [counts, sl.MaxSteps(10), *([events] if watched else [])]
+    trainer = sl.Trainer(strategy, callbacks, steps_per_call=steps_per_call)
+    with pytest.raises(RuntimeError, match="stop_after raised at step 3"):
+        trainer.run()
+    assert (trainer.step, trainer.history["loss"].tolist()) == (3, [1.0, 2.0, 3.0])
+    assert counts.state() == (2.0,) and strategy.asked == [1, 2, 3]
+    if watched:
+        assert events.events == [
+            ("begin", 1), ("end", 1), ("begin", 2), ("end", 2), ("begin", 3),
+            ("error", "stop_after raised at step 3"),
+            ("run_end", "error", "RuntimeError after step 3: stop_after raised at step 3"),
+        ]  # fmt: skip
+
+
+@pytest.mark.parametrize("steps_per_call", [1, 4])
+def test_no_step_begins_for_the_batch_the_data_yielded_as_it_asked_to_stop(steps_per_call):
+    trainer = None
+
+    class Batches(sl.StepStrategy):
+        def step(self, batch):
+            return sl.StepOutput(loss=float(batch))
+
+    def data():
+        for batch in range(1, 9):
+            if batch == 3:
+                trainer.stop("the data asked to stop")
+            yield batch
+
+    events = Events()
+    trainer = sl.Trainer(
+        Batches(), [sl.MaxSteps(5), events], data=data(), steps_per_call=steps_per_call
+    )
+    trainer.run()
+    assert events.events == [
+        ("begin", 1), ("end", 1), ("begin", 2), ("end", 2),
+        ("run_end", "stopped", "the data asked to stop"),
+    ]  # fmt: skip

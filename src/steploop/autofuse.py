@@ -4,9 +4,11 @@ Fused calls are exact (``steploop.fusion``): same stop step, history, records an
 step-by-step run. So ``"auto"``, the default, only chooses call sizes. It takes one step a call
 when fusing could change what happens or would gain nothing (``why_plain`` says which came first):
 
-* the strategy is not ``Fusable``: its calls would be the core's Python loop of its ``step``
-  (``run_steps_in_python``), which is exact only for strategies that say so (value names that
-  change from step to step would not survive it);
+* the strategy is not ``Fusable``, or it is but runs eagerly (``steps_in_python``: a TensorFlow
+  strategy with ``compile=False``, ``OptaxStep(jit=False)``): its calls would be the core's
+  Python loop of its ``step`` (``run_steps_in_python``), which is exact only for strategies that
+  say so (value names that change from step to step cannot be stacked in one call; eager steps
+  take milliseconds, so fusing them would gain nothing worth that);
 * a callback may stop the run from the host (a criterion without an array form, a callback that
   calls ``trainer.stop``): a fused call could run past its step. Wall-clock limits
   (``TimeLimit``) are the exception: when they fire depends on time, not on the steps, and each
@@ -126,6 +128,8 @@ def why_plain(strategy: StepStrategy, plan: FusionPlan) -> str | None:
     it fuses)."""
     if not has(strategy, Fusable):
         return f"{type(strategy).__name__} is not Fusable (no multi-step call of its own)"
+    if getattr(strategy, "steps_in_python", False):
+        return f"{type(strategy).__name__} runs eagerly (its calls would be a Python loop)"
     for index, callback in plan.host_stoppers():
         if not _clock_only(callback):
             return f"callbacks[{index}] {callback!r} may stop the run from the host"

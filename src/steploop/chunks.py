@@ -17,11 +17,14 @@ next call starts with them.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from steploop.strategy import END, BatchCursor, FusedResult, StepOutput
+
+if TYPE_CHECKING:
+    from steploop.criteria_program import CriteriaProgram
 
 
 def _structure(batch: Any, leaves: list[Any]) -> Any:
@@ -68,16 +71,23 @@ def _spec(leaf: Any) -> tuple[tuple[int, ...], str] | None:
 _EXTENDED = ("bfloat", "float", "int", "uint")
 
 
-def pull_uniform(feed: BatchCursor, count: int) -> tuple[list[Any], bool]:
+def pull_uniform(
+    feed: BatchCursor, count: int, stopper: CriteriaProgram | None = None
+) -> tuple[list[Any], bool]:
     """Up to ``count`` batches of one structure, dtype and shape from ``feed`` (a batch that
     differs, or is not numeric, is put back for the next call; the plain step then says what is
-    wrong with it); returns them and whether the data ended."""
+    wrong with it); returns them and whether the data ended. A batch the data yielded as it
+    asked the Trainer to stop (``stopper.stop_asked``) is put back, and none is pulled after it:
+    as step by step, no step takes it."""
     batches: list[Any] = []
     first = None
     while len(batches) < count:
         batch = feed.next()
         if batch is END:
             return batches, True
+        if stopper is not None and stopper.stop_asked:
+            feed.put_back(batch)
+            return batches, False
         this = signature(batch)
         if this is None or (batches and this != first):
             feed.put_back(batch)
@@ -101,6 +111,7 @@ def assemble(
     feed: BatchCursor | None = None,
     ended: bool = False,
     last_gradients: bool = False,
+    honoured: bool = False,
 ) -> FusedResult:
     """The ``FusedResult`` of a compiled call.
 
@@ -109,7 +120,8 @@ def assemble(
     with a row per step (``"loss"``, ``"values"``, optional ``"gradients"`` and
     ``"target_gradients"``). ``batches`` were pulled from ``feed`` for the call; those past the
     steps done go back, and ``ended`` says the feed had no more; ``last_gradients``: the
-    gradients are the last step's alone (``FusedResult.last_gradients``).
+    gradients are the last step's alone (``FusedResult.last_gradients``); ``honoured``: the
+    batches stop where a stop the data asked for takes effect (``FusedResult.stop_honoured``).
 
     >>> chunk = assemble([2, 1, 0, 1], [0.5], ((0.0,),), {"loss": [1.0, 0.5], "values": {}})
     >>> chunk.steps, chunk.states, chunk.verdicts, chunk.stopped
@@ -134,4 +146,5 @@ def assemble(
         stopped=bool(stopped),
         exhausted=bool(exhausted) or (ended and steps == len(batches)),
         last_gradients=last_gradients,
+        stop_honoured=honoured,
     )

@@ -63,6 +63,7 @@ class Source:
     limit: int
     batches: list[Any] = attrs.field(factory=list)
     ended: bool = False
+    asked: bool = False  # the data asked to stop as it yielded the batch after these
 
     def rows(self, count: int) -> list[Any]:
         """The batches to stack for a loop of ``count`` steps: those pulled, padded to ``count``
@@ -77,15 +78,19 @@ class Source:
 
 
 def take(
-    feed: BatchCursor | None, count: int, native: Callable[[Any], bool]
+    feed: BatchCursor | None,
+    count: int,
+    native: Callable[[Any], bool],
+    stopper: CriteriaProgram | None = None,
 ) -> Source | FusedResult | None:
     """The ``Source`` of a call of up to ``count`` steps. ``native(iterator)`` says whether the
     framework's loop pulls from the feed's iterator itself (with no batch put back pending).
     ``chunks.empty()`` when no batch is left; ``None`` when the next batch cannot be stacked
-    (the caller then takes one plain step, which says what is wrong with it).
+    (the caller then takes one plain step, which says what is wrong with it, or, when the data
+    asked to stop as it yielded the first, takes none: ``stopper.stop_asked``).
 
     >>> take(None, 4, lambda iterator: False)
-    Source(mode='none', limit=4, batches=[], ended=False)
+    Source(mode='none', limit=4, batches=[], ended=False, asked=False)
     >>> take(BatchCursor(iter([[1.0], [2.0]])), 4, lambda iterator: False).limit
     2
     """
@@ -93,10 +98,11 @@ def take(
         return Source(NO_DATA, count)
     if native(feed.iterator) and not feed.has_pending:
         return Source(ITERATOR, count)
-    batches, ended = chunks.pull_uniform(feed, count)
+    batches, ended = chunks.pull_uniform(feed, count, stopper)
     if not batches:
         return chunks.empty() if ended else None
-    return Source(STACKED, len(batches), batches, ended)
+    asked = stopper is not None and stopper.stop_asked
+    return Source(STACKED, len(batches), batches, ended, asked)
 
 
 def kept(reported: Sequence[str], keep_gradients: bool | str) -> tuple[list[str], list[str]]:
@@ -261,7 +267,7 @@ class CompiledLoops:
     ) -> FusedResult | None:
         """Up to ``count`` steps in one compiled call; ``None`` when ``feed``'s next batch
         cannot be stacked (the caller then takes one plain step, which says what is wrong)."""
-        source = take(feed, count, self.native)
+        source = take(feed, count, self.native, stopper)
         if not isinstance(source, Source):
             return source
         key = (count, stopper.cache_key(), keep_gradients, source.mode)
@@ -280,5 +286,6 @@ class CompiledLoops:
         control, states = split(values, len(flat))
         last = keep_gradients == LAST
         return chunks.assemble(
-            control, states, initial, stacked, source.batches, feed, source.ended, last
+            control, states, initial, stacked, source.batches, feed, source.ended, last,
+            source.asked,
         )

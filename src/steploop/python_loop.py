@@ -59,7 +59,7 @@ def run_steps_in_python(
     gradients_needed = every or stopper.needs_gradients
     output = last_output = None
     error: BaseException | None = None
-    reason: str | None = None
+    reason: str | BaseException | None = None
     stops_itself = getattr(strategy, "stop_after", None)
     step, to_host, where = strategy.step, strategy.to_host, f"{type(strategy).__name__}.step"
     evaluate = stopper.evaluate if stopper else None  # bound once: this loop runs every step
@@ -121,21 +121,20 @@ def run_steps_in_python(
         if target is not None:
             targets.append(target)
             target = None
+        if stops_itself is not None:  # asked first, as a plain step's commit asks it
+            try:
+                reason = stops_itself(row.step, row.values)
+            except BaseException as raised:  # no criterion took the step; the Trainer raises
+                error = reason = raised  # it where it asks (FusedCall.stop_after)
+                break
         if evaluate is not None:
             try:  # a criterion that raises: its step stays recorded, as after a plain step
                 stopped, states, verdicts = evaluate(HOST, states, row)
             except BaseException as raised:  # the criteria before it took the step
                 error, states = raised, stopper.states_until_error(states, row)
                 break
-        if stops_itself is not None:
-            try:
-                reason = stops_itself(row.step, row.values)
-            except BaseException as raised:
-                error = raised
-                break
-            if reason is not None:
-                stopped = True
-        if stopped or stopper.stop_asked:
+        if stopped or reason is not None or stopper.stop_asked:
+            stopped = stopped or reason is not None
             break
     output = last_output
     gradients_stacked = every and strategy.reports_gradients
@@ -161,6 +160,7 @@ def run_steps_in_python(
         error=error,
         in_python=True,
         strategy_stop=reason,
+        stop_honoured=stopper.stop_asked,
     )
 
 

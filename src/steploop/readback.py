@@ -221,17 +221,20 @@ class FusedCall:
 
     def stop_after(self, step: int, values: Mapping[str, Any]) -> str | None:
         """The strategy's ``stop_after`` at a step of this call, asked once a step: a call in
-        Python asked it at each of its steps already (only its last step can stop)."""
+        Python asked it at each of its steps already (only its last step can stop, or raise)."""
         chunk = self.chunk
         if not chunk.in_python:
             return self._strategy.stop_after(step, values)  # type: ignore[attr-defined]
-        return chunk.strategy_stop if step == self.first + chunk.steps - 1 else None
+        answer = chunk.strategy_stop if step == self.first + chunk.steps - 1 else None
+        if isinstance(answer, BaseException):  # it raised there: as it would have, step by step
+            raise answer
+        return answer
 
     def asked_during(self, stop: Stop) -> Stop:
-        """``stop``, asked while this call ran, as it took effect: after the step it was asked
-        during (a call in Python ends there, and a call of one step), else after the call's last
+        """``stop``, asked while this call ran, as it took effect: where it takes effect step by
+        step (``FusedResult.stop_honoured``, or a call of one step), else after the call's last
         step, which it then names."""
-        if self.chunk.in_python or self.steps <= 1:
+        if self.chunk.stop_honoured or self.steps <= 1:
             return stop
         return stop.during_call(self.first, self.first + self.steps - 1)
 

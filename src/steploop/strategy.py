@@ -113,8 +113,11 @@ class FusedResult:
     (``run_steps_in_python``): ``output`` is NumPy already (each step converted with the
     strategy's ``to_host``, which the Trainer does not call again: a framework's may take only
     its own arrays), the strategy's ``stop_after`` was asked at every step (``strategy_stop``:
-    its answer at the last; the Trainer does not ask again), and the call ended after the step
-    during which the Trainer was asked to stop (``CriteriaProgram.stop_asked``).
+    its answer at the last, or what it raised there; the Trainer does not ask again, and raises
+    that where a plain step's commit asks). ``stop_honoured``: the Trainer was asked to stop
+    while the call ran (``CriteriaProgram.stop_asked``) and the call ended where that stop takes
+    effect step by step: after the step it was asked during, or before the batch the data
+    yielded as it asked (a call in Python, or a compiled call whose batches were being pulled).
     """
 
     steps: int
@@ -126,7 +129,8 @@ class FusedResult:
     last_gradients: bool = False
     error: BaseException | None = attrs.field(default=None, eq=False)
     in_python: bool = False
-    strategy_stop: str | None = None
+    strategy_stop: str | BaseException | None = attrs.field(default=None, eq=False)
+    stop_honoured: bool = False
 
 
 class BatchCursor:

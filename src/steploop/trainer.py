@@ -120,12 +120,10 @@ class Trainer:
 
     def restore(self, directory: Any) -> int | None:
         """Load the latest checkpoint in ``directory``; return its step, or ``None`` when there
-        is none yet (so one script both starts and resumes a run).
-
-        Restores the strategy's variables and optimiser state, the step count, the history, the
-        data position (epoch and batch) and each stateful callback's state. A later ``run()``
-        carries on as if the run had never stopped.
-        """
+        is none yet (so one script both starts and resumes a run). It restores the strategy's
+        variables and optimiser state, the step count, the history, the data position (epoch and
+        batch) and each stateful callback's state: a later ``run()`` carries on as if the run
+        had never stopped."""
         self._check_idle()
         restored = checkpoint.restore(self, os.fspath(directory), self._epochs)
         if restored is None:
@@ -168,10 +166,8 @@ class Trainer:
         return self._stop
 
     def stop(self, reason: str, status: str = "stopped") -> None:
-        """Ask the run to end before its next step; the first request of a run wins.
-
-        ``status`` is the word ``RunResult.status`` will carry (``stopped`` by default).
-        """
+        """Ask the run to end before its next step (asked while a step runs: after it); the first
+        request of a run wins. ``status`` is the word ``RunResult.status`` will carry."""
         _arguments.check_stop(reason, status)
         if self._stop is None:
             self._stop = Stop(reason, status)
@@ -299,11 +295,14 @@ class Trainer:
             batch = self._feed.next()
             if batch is END:
                 return None
+            if self._stop is not None:  # asked by the data as it yielded: no step takes it
+                self._feed.put_back(batch)
+                return None
         step = self._step + 1
         expire_variables(self._last_record)
         if self._has_step_begin:
             self._callbacks.on_step_begin(self, step)
-        if self._stop is not None:  # asked by a step-begin hook, or by the data as it yielded
+        if self._stop is not None:  # asked by a step-begin hook
             if self._feed is not None:
                 self._feed.put_back(batch)
             return None
@@ -350,9 +349,10 @@ class Trainer:
         """Take a call whose records no callback needs: rows at once, states loaded back."""
         if call.pending:
             record = self._count_rest(call)
+            stops = self._stopper.take_back(call.chunk, record)  # loaded even if stop_after raises
             if self._asks_stop:
                 self._strategy_stop(record, call.stop_after)
-            for stop in self._stopper.take_back(call.chunk, record):
+            for stop in stops:
                 self.stop(stop.reason, stop.status)
             if has(self._strategy, Releasing):
                 self._strategy.release()

@@ -47,3 +47,14 @@ def test_the_last_record_of_a_fused_run_has_its_gradients_and_target_gradients(j
         seen.append(last_gradients(trainer))
     assert seen[0] == seen[1]
     assert seen[0][1] == {"z": {"x": 1.0}}
+
+
+def test_auto_takes_one_step_a_call_without_jit(jnp, optax):
+    from steploop.jax import OptaxStep
+
+    step = OptaxStep(
+        lambda p: (p["x"] - 4.0) ** 2, {"x": jnp.array(0.0)}, optax.sgd(0.1), jit=False
+    )
+    trainer = sl.Trainer(step, [sl.MaxSteps(3)])
+    assert "OptaxStep runs eagerly (its calls would be a Python loop)" in trainer.describe()
+    assert trainer.run().steps == 3 and trainer.steps_per_call == 1

@@ -57,3 +57,31 @@ def test_the_last_record_of_a_fused_run_has_its_gradients_and_target_gradients(t
         seen.append(last_gradients(trainer))
     assert seen[0] == seen[1]
     assert seen[0][1] == {"z": {"x": 1.0}}
+
+
+def test_auto_takes_one_step_a_call_with_an_eager_strategy_whose_values_change(tf, keras):
+    """An eager strategy's calls would be a Python loop, which stacks one set of value names:
+    "auto" takes plain steps, and a value that appears later is recorded as step by step."""
+    from steploop.tf import PersistentTapeStep
+
+    def late_value(z):
+        def loss():
+            values = {"z": z * 1.0}
+            if z > 1.0:  # eager: a plain Python condition, true from some step on
+                values["late"] = z * 2.0
+            return {"loss": (z - 4.0) ** 2, "values": values}
+
+        return loss
+
+    outcomes = []
+    for setting in ("auto", 1):
+        z = tf.Variable(0.0, name="z")
+        step = PersistentTapeStep(late_value(z), keras.optimizers.SGD(0.1), compile=False)
+        trainer = sl.Trainer(step, [sl.MaxSteps(12)], steps_per_call=setting)
+        result = trainer.run()
+        late = trainer.history["late"]
+        outcomes.append((result.steps, late.tobytes(), z.numpy().tobytes()))
+        if setting == "auto":
+            assert "PersistentTapeStep runs eagerly" in trainer.describe()
+            assert np.isnan(late[:2]).all() and not np.isnan(late[2:]).any()
+    assert outcomes[0] == outcomes[1]

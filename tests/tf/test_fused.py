@@ -248,3 +248,37 @@ def test_the_packer_rebuilds_tensors_by_tensorflows_order_and_refuses_the_rest(t
     assert packer((a, "text"), 1) is None
     handle = tf.Variable(1.0).handle
     assert packer((handle,), 1) is None
+
+
+def _data_asking_to_stop(tf, keras, setting, asks_at):
+    """A run whose data asks the Trainer to stop as it yields batch ``asks_at``, then 3 more
+    steps: (steps, reason, steps after the second run, history, w)."""
+    w = tf.Variable(0.0, name="w")
+    step = TapeStep(lambda b: tf.reduce_mean((w - b) ** 2), keras.optimizers.SGD(0.1))
+    holder = {}
+
+    def data():
+        for i in range(10):
+            if i + 1 == asks_at and "asked" not in holder:
+                holder["asked"] = True
+                holder["trainer"].stop(f"the data asked to stop at its batch {i + 1}")
+            yield tf.fill([2], float(i))
+
+    trainer = holder["trainer"] = sl.Trainer(
+        step, [sl.MaxSteps(100)], data=data(), steps_per_call=setting
+    )
+    first = trainer.run()
+    second = trainer.run(max_steps=3)
+    return first.steps, first.stop_reason, second.steps, trainer.history, w.numpy().tobytes()
+
+
+@pytest.mark.parametrize("asks_at", [1, 3, 6])
+def test_a_stop_the_data_asks_for_as_it_yields_ends_a_compiled_call_before_that_batch(
+    tf, keras, asks_at
+):
+    """The batches of a compiled call are pulled in Python first: the one the data yielded as
+    it asked to stop is put back and runs no step, as step by step; the reason is the one
+    asked, and the next run starts with that batch."""
+    fused = _data_asking_to_stop(tf, keras, 4, asks_at)
+    assert fused == _data_asking_to_stop(tf, keras, 1, asks_at)
+    assert fused[:3] == (asks_at - 1, f"the data asked to stop at its batch {asks_at}", asks_at + 2)

@@ -102,9 +102,10 @@ class StoppingCriterion(Callback):
     def test(self, ops: Any, state: tuple[Any, ...], q: Any) -> tuple[Any, tuple[Any, ...]]:
         """Return ``(met, new_state)`` after the step ``q`` (``step``, ``loss``, ``values``,
         ``gradients``), using only operators and the functions of ``ops``."""
-        raise NotImplementedError(
-            f"{type(self).__name__} must implement check or test (it has no array form)"
-        )
+        name = type(self).__name__
+        if self.array_form:
+            raise NotImplementedError(f"{name} sets array_form = True but implements no test")
+        raise NotImplementedError(f"{name} must implement check or test (it has no array form)")
 
     def reason(self, q: Any) -> str:
         """Say why the criterion is met at ``q`` (the state has been loaded)."""

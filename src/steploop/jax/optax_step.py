@@ -266,6 +266,12 @@ class OptaxStep(ReportsNonFinite, CallsLoss, StepStrategy):
         """Always: a JAX step builds no state at its first call."""
         return True
 
+    @property
+    def steps_in_python(self) -> bool:
+        """Whether its fused calls are the core's Python loop (``jit=False``): ``"auto"`` then
+        takes one step a call (``steploop.autofuse``)."""
+        return not self._jit
+
     def run_steps(
         self,
         count: int,

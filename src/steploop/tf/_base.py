@@ -228,6 +228,12 @@ class TFStep(checkpointing.ByName, ReportsNonFinite, CallsLoss, StepStrategy):
         the variables and the optimizer's slots, and tells the outputs' dtypes and shapes)."""
         return not self._compile or self._specs is not None
 
+    @property
+    def steps_in_python(self) -> bool:
+        """Whether its fused calls are the core's Python loop (``compile=False``): ``"auto"``
+        then takes one step a call (``steploop.autofuse``)."""
+        return not self._compile
+
     def run_steps(
         self,
         count: int,
