@@ -222,3 +222,29 @@ def test_a_criterion_whose_one_leaf_is_another_is_joined_by_its_combine():
     for step, met in ((2, True), (3, False)):
         stop, _, verdicts = program.evaluate(HOST, program.initial(), Quantities(step, loss=1.0))
         assert (stop, verdicts) == (met, (not met,))
+
+
+@pytest.mark.parametrize("steps_per_call", [1, 4])
+def test_a_criterion_before_one_that_raises_takes_its_step_with_the_host_namespace(
+    steps_per_call,
+):
+    """A criterion that computes with its namespace (an EarlyStopping with a baseline) takes
+    the step at which a later one raised, in a call in Python as step by step."""
+    from tests.test_python_loop import FailsAt, StopsAt
+
+    early = sl.EarlyStopping(5, baseline=0.5, mode="max")
+    trainer = sl.Trainer(
+        StopsAt(last=None), [sl.MaxSteps(10), early, FailsAt(3)], steps_per_call=steps_per_call
+    )
+    with pytest.raises(RuntimeError, match="FailsAt raised at step 3"):
+        trainer.run()
+    # losses 1, 2, 3 beat the baseline 0.5 (max) and each the one before: the best is step 3's
+    assert early.state() == (3.0, 3.0, 0.0, 1.0)
+
+
+def test_states_until_error_runs_the_tests_before_the_raising_one_with_host():
+    from tests.test_python_loop import FailsAt
+
+    program = CriteriaProgram([sl.EarlyStopping(5, baseline=0.5, mode="max"), FailsAt(2)])
+    states = program.states_until_error(program.initial(), Quantities(2, 4.0))
+    assert states == ((4.0, 2.0, 0.0, 1.0), (0.0,))

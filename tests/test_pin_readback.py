@@ -249,3 +249,48 @@ def test_a_compiled_calls_output_is_read_through_the_strategys_to_host():
     assert (result.steps, result.status) == (6, "budget")
     assert trainer.history["loss"].tolist() == [16.0, 4.0, 1.0, 0.25, 0.0625, 0.015625]
     assert trainer.history["x"].tolist() == [2.0, 3.0, 3.5, 3.75, 3.875, 3.9375]
+
+
+def test_a_stop_asked_during_a_compiled_call_of_two_steps_names_both():
+    """Two steps are the fewest a compiled call can have run past the step a stop was asked
+    during: the reason names the call's steps (one step alone needs no naming)."""
+    from steploop.readback import FusedCall
+    from steploop.records import Stop
+    from tests.test_python_loop import StopsAt
+
+    two = FusedCall(StopsAt(last=None), FusedResult(2, StepOutput(loss=np.zeros(2))), 5, False, 2)
+    assert two.asked_during(Stop("x", "budget")) == Stop(
+        "x (asked during the fused call of steps 5-6; took effect after step 6, its last step)",
+        "budget",
+    )
+
+
+class BoxedCallsThatStop(BoxedCalls):
+    """``BoxedCalls`` whose ``stop_after`` stops once x passed 3.7 (after step 4: x is 2, 3,
+    3.5, 3.75), from the step's number and host values."""
+
+    def __init__(self):
+        super().__init__()
+        self.asked = []
+
+    def stop_after(self, step, values):
+        self.asked.append((step, float(values["x"])))
+        return f"x reached {float(values['x'])} at step {step}" if values["x"] > 3.7 else None
+
+
+def test_a_compiled_calls_strategy_is_asked_stop_after_with_each_steps_number_and_values():
+    """After a compiled call (which cannot ask it), the Trainer hands each step's record to the
+    callbacks and asks the strategy, once a step, with the step's number and its host values."""
+
+    class Seen(sl.Callback):
+        def on_step_end(self, trainer, record):
+            pass
+
+    strategy = BoxedCallsThatStop()
+    result = sl.Trainer(strategy, [Seen()], steps_per_call=2).run(max_steps=10)
+    assert strategy.asked == [(1, 2.0), (2, 3.0), (3, 3.5), (4, 3.75)]
+    assert (result.steps, result.status, result.stop_reason) == (
+        4,
+        "nonfinite",
+        "x reached 3.75 at step 4",
+    )
