@@ -65,8 +65,8 @@ def run_steps_in_python(
     evaluate = stopper.evaluate if stopper else None  # bound once: this loop runs every step
     release = getattr(strategy, "release", None)  # Releasing: what a step kept for its callbacks
     target = None
-    names: Any = None
-    kept: Any = None  # the value names of the call's first step: every step must report them
+    names: Any = None  # the value names of the call's first step: every step must report them
+    kept: Any = None  # so too its gradients' and target gradients' names, when every step's are
     for index in range(count):
         try:  # a step that raises after others: they are recorded (as plain steps), then it
             if index and release is not None:  # no callback sees the step before inside a call
