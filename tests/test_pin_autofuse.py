@@ -507,3 +507,30 @@ def test_an_explicit_size_asks_the_plan_to_warn_one_frame_further_up(monkeypatch
     autofuse.CallSizes(1, fused_quadratic(), callbacks).warn(stacklevel=5)
     autofuse.CallSizes("auto", fused_quadratic(), callbacks).warn(stacklevel=5)
     assert asked == [6]
+
+
+class Eager(Fused):
+    """Fusable, but its calls would be the core's Python loop (an eager framework strategy)."""
+
+    steps_in_python = True
+
+
+def test_auto_takes_one_step_a_call_with_a_strategy_that_runs_eagerly(clock):
+    """why_plain names the strategy's class; no call is fused, the run is the same."""
+    strategy = fused_quadratic(clock=clock, kind=Eager)
+    trainer = sl.Trainer(strategy, [sl.MaxSteps(5)])
+    assert autofuse.why_plain(strategy, FusionPlan([sl.MaxSteps(5)], 1)) == (
+        "Eager runs eagerly (its calls would be a Python loop)"
+    )
+    assert trainer.describe().splitlines()[1] == (
+        "steps_per_call=auto → 1 step a call: Eager runs eagerly (its calls would be a Python "
+        "loop)"
+    )
+    assert trainer.run().steps == 5 and strategy.calls == [] and trainer.steps_per_call == 1
+
+
+def test_auto_fuses_a_strategy_that_says_it_does_not_run_eagerly(clock):
+    strategy = fused_quadratic(clock=clock, kind=Eager)
+    strategy.steps_in_python = False
+    assert autofuse.why_plain(strategy, FusionPlan([sl.MaxSteps(5)], 1)) is None
+    assert sl.Trainer(strategy, [sl.MaxSteps(5)]).run().steps == 5 and strategy.calls

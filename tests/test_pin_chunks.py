@@ -85,3 +85,32 @@ def test_bool_and_complex_leaves_are_numeric():
     """Booleans and complex numbers stack like other numbers (NumPy kinds 'b' and 'c')."""
     assert signature(True) == (None, (((), "bool"),))
     assert signature(np.complex64(1 + 2j)) == (None, (((), "complex64"),))
+
+
+def test_assemble_honours_no_stop_unless_told():
+    outputs = {"loss": np.zeros(2), "values": {}}
+    assert assemble([2, 0, 0], [], (), outputs).stop_honoured is False
+    assert assemble([2, 0, 0], [], (), outputs, honoured=True).stop_honoured is True
+
+
+class Asked:
+    """A stand-in for the criteria program: only ``stop_asked`` is read."""
+
+    stop_asked = False
+
+
+def test_pull_uniform_puts_back_the_batch_yielded_as_the_data_asked_to_stop():
+    """None is pulled after it, and the data has not ended (the batch is still to come)."""
+    stopper = Asked()
+
+    def data():
+        yield 1.0
+        yield 2.0
+        stopper.stop_asked = True
+        yield 3.0
+        yield 4.0
+
+    feed = BatchCursor(data())
+    assert pull_uniform(feed, 4, stopper) == ([1.0, 2.0], False)
+    assert [feed.next() for _ in range(2)] == [3.0, 4.0]
+    assert pull_uniform(BatchCursor(iter([1.0, 2.0])), 4, Asked()) == ([1.0, 2.0], True)
