@@ -231,9 +231,8 @@ class Trainer:
                         final, self._feed = self._epochs.ready(self), self._epochs.cursor
                         if final or self._stop:
                             break
-                    budget = None if limit is None else limit - done
                     count = 1 if plain else self._calls.size(
-                        self._step, budget, self._epochs, self._feed, keep
+                        self._step, limit and limit - done, self._epochs, self._feed, keep
                     )
                     if count == 1:
                         record = self._plain_step()

@@ -16,6 +16,7 @@ import attrs
 from steploop import _validate
 from steploop.callbacks.early_stopping import EarlyStopping
 from steploop.callbacks.stopping import StoppingCriterion, _fmt
+from steploop.ops import HOST
 from steploop.records import Stop
 
 __all__ = [
@@ -102,7 +103,10 @@ class LossChangeBelow(StoppingCriterion):
     def test(self, ops: Any, state: tuple[Any, ...], q: Any) -> tuple[Any, tuple[Any, ...]]:
         previous, calm, _ = state
         change = abs(q.loss - previous)
-        calm = ops.where(change < self.tol, calm + 1.0, 0.0)
+        if ops is HOST:  # plain floats: ``where`` without its call (this runs at every step)
+            calm = calm + 1.0 if change < self.tol else 0.0
+        else:
+            calm = ops.where(change < self.tol, calm + 1.0, 0.0)
         return calm >= self.patience, (q.loss, calm, change)
 
     def reason(self, q: Any) -> str:
@@ -211,6 +215,8 @@ class StopOnNaN(StoppingCriterion):
     array_form = True
 
     def test(self, ops: Any, state: tuple[Any, ...], q: Any) -> tuple[Any, tuple[Any, ...]]:
+        if ops is HOST:  # a float: the namespace's two calls made directly (at every step)
+            return not math.isfinite(q.loss), ()
         return ops.not_(ops.isfinite(q.loss)), ()
 
     def reason(self, q: Any) -> str:

@@ -179,7 +179,7 @@ class EarlyStopping(StoppingCriterion):
         value = q.loss if self.monitor == "loss" else self._value(ops, q)
         if ops is HOST and self.baseline is None and not self.start_from:
             # the usual settings on the host, plain floats: what the lines below compute, without
-            # a namespace call each (tests/test_early_stopping_host.py holds them equal)
+            # a namespace call each (tests/test_host_paths.py holds them equal)
             delta = self.min_delta
             if best != best or (
                 value < best - delta if self.mode == "min" else -value < -best - delta

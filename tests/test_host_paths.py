@@ -1,5 +1,6 @@
-"""EarlyStopping's host test (plain floats, the usual settings: no baseline, no warm-up) gives
-what its namespace form gives, state and verdict, for any state and step."""
+"""The criteria's host paths (plain floats, without the array namespace's calls: EarlyStopping
+with no baseline and no warm-up, LossChangeBelow, StopOnNaN) give what their namespace forms
+give, state and verdict, for any state and step."""
 
 import math
 
@@ -53,3 +54,28 @@ def test_a_run_stops_where_patience_runs_out_with_the_best_step_kept():
     result = sl.Trainer(Given(), [criterion, sl.MaxSteps(8)], steps_per_call=1).run()
     assert (result.steps, result.status) == (7, "converged")
     assert criterion.state() == (1.0, 4.0, 3.0, 1.0)
+
+
+@given(
+    tol=st.sampled_from([1e-300, 1e-9, 0.5, 2.0]),
+    patience=st.integers(1, 5),
+    previous=losses,
+    calm=st.integers(0, 6).map(float),
+    loss=losses,
+)
+def test_loss_change_below_on_the_host_equals_its_namespace_form(
+    tol, patience, previous, calm, loss
+):
+    criterion = sl.LossChangeBelow(tol, patience=patience)
+    state, q = (previous, calm, 0.0), Quantities(3, loss)
+    fast_met, fast_state = criterion.test(HOST, state, q)
+    met, new_state = criterion.test(GENERIC, state, q)
+    assert type(fast_met) is bool and fast_met == bool(met)
+    assert np.array_equal(np.array(fast_state), np.array(new_state), equal_nan=True)
+
+
+@given(loss=losses)
+def test_stop_on_nan_on_the_host_equals_its_namespace_form(loss):
+    fast = sl.StopOnNaN().test(HOST, (), Quantities(1, loss))
+    assert fast == sl.StopOnNaN().test(GENERIC, (), Quantities(1, loss))
+    assert fast == (not math.isfinite(loss), ())
