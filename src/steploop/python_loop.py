@@ -133,8 +133,8 @@ def run_steps_in_python(
             except BaseException as raised:  # the criteria before it took the step
                 error, states = raised, stopper.states_until_error(states, row)
                 break
-        if stopped or reason is not None or stopper.stop_asked:
-            stopped = stopped or reason is not None
+        stopped = stopped or reason is not None
+        if stopped or stopper.stop_asked:
             break
     output = last_output
     gradients_stacked = every and strategy.reports_gradients

@@ -95,10 +95,7 @@ def plain_record(
     strategy: StepStrategy, step: int, output: StepOutput, epoch: int | None = None
 ) -> StepRecord:
     """The record of a plain step: ``output`` checked, its loss and values on the host."""
-    if type(output) is StepOutput and type(output.loss) is float:  # checked_loss's first case
-        loss = output.loss
-    else:
-        loss = checked_loss(strategy, output)
+    loss = checked_loss(strategy, output)
     values = {}
     if output.values:
         check_value_names(f"{type(strategy).__name__}.step", output.values)
